@@ -1,0 +1,41 @@
+# The two commands a new user runs: `make demo` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages the tests drive for real: a CUPS queue with a PDF printer, poppler's
+# pdftotext/pdftoppm, tmux for the end-to-end TUI test, and the reference `age` tool.
+DEBS   := cups printer-driver-cups-pdf poppler-utils tmux age
+
+.PHONY: setup system-deps demo test bench lint clean
+
+$(BIN)/downtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/downtime
+
+system-deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: setup
+	$(BIN)/downtime demo --dir demo
+
+test: setup system-deps
+	$(BIN)/ruff check downtime snapshots tests $(wildcard forms reconcile)
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench: setup system-deps
+	$(BIN)/python -m benchmarks
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) demo bench-data

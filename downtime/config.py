@@ -1,0 +1,99 @@
+"""Configuration: one TOML file (`--config FILE` or `DOWNTIME_CONFIG`), every path overridable
+by a command-line flag. Relative paths are taken relative to the config file's folder.
+
+    [paths]
+    source = "hospital"              # FHIR NDJSON / Bundle directory to build from
+    store = "store"                  # where snapshots live (builder output, workstation store)
+    inbox = "inbox"                  # where the agent picks up new snapshot files
+    keys = "keys"                    # key directory
+    identity = "keys/ws-4W-1.age"    # this workstation's (or role's) age identity
+    trusted_builder_key = "keys/builder.pub"
+    signing_key = "keys/builder.pem"
+    audit_log = "audit.log"
+
+    [thresholds]
+    stale_minutes = 30               # data older than this is shown as a warning
+    idle_lock_minutes = 5
+
+    [build]                          # see snapshots.selection.BuildSettings for every field
+    encounter_status = ["in-progress"]
+    encounter_class = ["IMP", "ACUTE", "OBSENC"]
+
+    [recipients]
+    escrow = ["age1..."]
+    pharmacy = ["age1..."]
+    builder = ["age1..."]            # lets the builder open the previous house snapshot
+    [recipients.units]
+    4W = ["age1...", "age1..."]
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PATH_KEYS = ("source", "store", "inbox", "keys", "identity", "trusted_builder_key",
+             "signing_key", "audit_log", "registry")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Config:
+    file: Path | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+    stale_minutes: int = 30
+    idle_lock_minutes: int = 5
+    build: dict[str, Any] = field(default_factory=dict)
+    recipients: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, key: str, override: Path | str | None = None, required: bool = True,
+             flag: str | None = None) -> Path | None:
+        """The path for `key`: the flag's value if given, else the config's."""
+        if override is not None:
+            return Path(override)
+        if key in self.paths:
+            return self.paths[key]
+        if required:
+            where = f"in {self.file}" if self.file else "(no --config given)"
+            raise ConfigError(f"no {key.replace('_', ' ')} path: pass "
+                              f"{flag or '--' + key.replace('_', '-')} or set paths.{key} {where}")
+        return None
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.raw.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load the config named by `path` or DOWNTIME_CONFIG; an empty Config when neither is set."""
+    path = path or os.environ.get("DOWNTIME_CONFIG")
+    if not path:
+        return Config()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    base = path.resolve().parent
+    paths = {k: (base / v) for k, v in raw.get("paths", {}).items()
+             if k in PATH_KEYS and isinstance(v, str)}
+    unknown = set(raw.get("paths", {})) - set(PATH_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [paths]: {', '.join(sorted(unknown))}")
+    thresholds = raw.get("thresholds", {})
+    try:
+        stale = int(thresholds.get("stale_minutes", 30))
+        idle = int(thresholds.get("idle_lock_minutes", 5))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: [thresholds] values must be whole minutes") from None
+    return Config(file=path, paths=paths, stale_minutes=stale, idle_lock_minutes=idle,
+                  build=raw.get("build", {}), recipients=raw.get("recipients", {}), raw=raw)

@@ -1,0 +1,1 @@
+"""Snapshots: FHIR ingest, the canonical store, and sealed encrypted snapshot files."""
