@@ -1,0 +1,31 @@
+"""What every benchmark module returns: rows of one table printed by `make bench`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class BenchRow:
+    name: str  # what was measured, with its scale: "full build, 1,000 inpatients"
+    ours: float  # our figure, in `unit`
+    unit: str  # "s", "ms", "resources/s", "pages/s", "MB"
+    naive: float | None = None  # the naive path's figure on the same input, same unit
+    target: str = ""  # the issue's target, e.g. ">= 5x naive and >= 50,000/s"
+    met: bool | None = None  # whether the target holds
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times better ours is than naive (for rates higher is better)."""
+        if self.naive in (None, 0) or self.ours == 0:
+            return None
+        rate = "/s" in self.unit
+        return self.ours / self.naive if rate else self.naive / self.ours
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
