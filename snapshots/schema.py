@@ -54,6 +54,14 @@ TABLES: dict[str, dict[str, type]] = {
         "kind": str,
         **LINEAGE,
     },
+    "locations": {  # every Location (unit, room, bed), so a refresh can place a transfer
+        "id": str,
+        "name": str,
+        "physical": str,  # wa | ro | bd | ...
+        "parent": str,
+        "code": str,
+        "kind": str,
+    },
     "encounters": {
         "id": str,
         "patient_id": str,
@@ -227,6 +235,7 @@ TABLES: dict[str, dict[str, type]] = {
 PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
     "patients": "id",
     "units": "id",
+    "locations": "id",
     "encounters": "id",
     "allergies": "id",
     "problems": "id",
@@ -254,6 +263,7 @@ INDEXES: list[tuple[str, list[str]]] = [
     ("administrations", ["order_id", "given_at"]),
     ("administrations", ["patient_id"]),
     ("observations", ["patient_id", "category", "effective_at"]),
+    ("observations", ["src_id"]),
     ("procedures", ["patient_id"]),
     ("notes", ["patient_id"]),
     ("flags", ["patient_id"]),
@@ -304,7 +314,8 @@ def insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict]) -> None:
         return
     columns = list(TABLES[table])
     placeholders = ", ".join("?" for _ in columns)
+    names = ", ".join(f"[{c}]" for c in columns)
     conn.executemany(
-        f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
+        f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({placeholders})",
         [tuple(row.get(c) for c in columns) for row in rows],
     )

@@ -1,3 +1,211 @@
-"""placeholder: filled in by the snapshot spine work."""
+"""`downtime snapshot`: build, verify, inspect and report on sealed snapshots."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from snapshots import chart, report
+from snapshots.keys import KeyFileError, load_identity, load_public_key, load_signing_key
+from snapshots.reading import SourceError
+from snapshots.sealed import SnapshotError, load_database, read_manifest, verify
+from snapshots.settings import BuildSettings, SettingsError
+
+from ..config import ConfigError
+from ..passphrase import get_passphrase, passphrase_option
+from ..snapshot_jobs import BuildOptions, run_build
+
+
+def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
+          required: bool = True) -> Path | None:
+    try:
+        return ctx.obj.config.path(key, value, required=required, flag=flag)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+_file = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.group("snapshot")
+def snapshot() -> None:
+    """Build, verify and inspect sealed snapshot files."""
+
+
+@snapshot.command("build")
+@click.option("--source", type=click.Path(path_type=Path),
+              help="FHIR NDJSON folder, Bundle folder or file (default: paths.source).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Store folder to write snapshots into (default: paths.store).")
+@click.option("--per-unit", is_flag=True, help="Also write one snapshot per unit.")
+@click.option("--as-of", help="Treat the data as current at this ISO time (default: now).")
+@click.option("--previous", type=click.Path(dir_okay=False, path_type=Path),
+              help="Previous house snapshot: build incrementally from a delta --source.")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="Identity that opens --previous (default: the builder identity in keys).")
+@click.option("--signing-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Builder Ed25519 key (default: paths.signing_key).")
+@passphrase_option
+@_json_option
+@click.pass_context
+def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: bool,
+          as_of: str | None, previous: Path | None, identity: Path | None,
+          signing_key: Path | None, passphrase_file: Path | None, as_json: bool) -> None:
+    """Build snapshot(s) of every active inpatient from a FHIR source."""
+    config = ctx.obj.config
+    options = BuildOptions(
+        source=_path(ctx, "source", source, "--source"),
+        out=_path(ctx, "store", out, "--out"),
+        per_unit=per_unit,
+        previous=previous,
+    )
+    try:
+        options.settings = BuildSettings.from_config(config.section("build"), as_of=as_of)
+        options.recipients = config_recipients(config)
+        key_path = _path(ctx, "signing_key", signing_key, "--signing-key")
+        passphrase = get_passphrase(passphrase_file, "Signing key passphrase")
+        options.signing_key = load_signing_key(key_path, passphrase)
+        if previous:
+            keys_dir = _path(ctx, "keys", None, "--identity", required=False)
+            id_path = identity or (keys_dir / "builder.age" if keys_dir else None)
+            if id_path is None:
+                raise click.ClickException("--previous needs --identity (one that can open it)")
+            options.identity = load_identity(id_path, passphrase)
+            options.trusted_key = load_public_key(
+                _path(ctx, "trusted_builder_key", None, "--trusted-key"))
+        result = run_build(options)
+    except (SettingsError, KeyFileError, SourceError, SnapshotError, ConfigError) as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps({"report": result.report, "written": [
+            {"path": str(p), "manifest": asdict(m)} for p, m in result.written]}, indent=2))
+        return
+    report.render(result.report, Console())
+    for path, manifest in result.written:
+        click.echo(f"wrote {path} ({manifest.scope}, sequence {manifest.sequence}, "
+                   f"{manifest.counts.get('patients', 0)} patients, "
+                   f"{len(manifest.recipients)} recipients)")
+    for unit in result.units_without_keys:
+        click.secho(f"warning: unit {unit} has no workstation recipients: its patients are in "
+                    "the house snapshot only", fg="yellow", err=True)
+
+
+def config_recipients(config):
+    """The [recipients] table: age1... strings or paths of .pub files."""
+    from snapshots.keys import read_recipient
+    from snapshots.publish import Recipients
+
+    table = config.recipients
+    base = config.file.resolve().parent if config.file else Path.cwd()
+
+    def resolve(values: object) -> list[str]:
+        items = values if isinstance(values, list) else [values]
+        return [read_recipient(v if str(v).startswith("age1") else base / str(v))
+                for v in items if v]
+
+    units = table.get("units", {}) if isinstance(table.get("units"), dict) else {}
+    recipients = Recipients(escrow=resolve(table.get("escrow", [])),
+                            pharmacy=resolve(table.get("pharmacy", [])),
+                            builder=resolve(table.get("builder", [])),
+                            units={str(u): resolve(v) for u, v in units.items()})
+    if not recipients.for_house():
+        raise ConfigError("no [recipients] in the config: nobody could open the snapshot "
+                          "(run `downtime keys init` and add what it prints)")
+    return recipients
+
+
+@snapshot.command("verify")
+@_file
+@click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pinned builder public key (default: paths.trusted_builder_key).")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also decrypt with this identity (passphrase asked).")
+@click.option("--newer-than", type=int, help="Refuse sequences not newer than this.")
+@passphrase_option
+@_json_option
+@click.pass_context
+def verify_cmd(ctx: click.Context, file: Path, trusted_key: Path | None, identity: Path | None,
+               newer_than: int | None, passphrase_file: Path | None, as_json: bool) -> None:
+    """Check a snapshot's signature, hashes and (with an identity) decryption."""
+    try:
+        key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
+        identities = []
+        if identity:
+            identities = [load_identity(identity, get_passphrase(passphrase_file))]
+        manifest, database = verify(file, key, identities, newer_than)
+    except (SnapshotError, KeyFileError) as e:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "file": str(file),
+                                   "reason": getattr(e, "reason", "key"), "message": str(e)}))
+            ctx.exit(1)
+        raise click.ClickException(str(e)) from None
+    checks = ["manifest", "signature", "payload hash"] + (["decrypt", "database hash"]
+                                                          if database else [])
+    if as_json:
+        click.echo(json.dumps({"ok": True, "file": str(file), "checks": checks,
+                               "manifest": asdict(manifest)}))
+    else:
+        click.echo(f"OK {file}: {manifest.scope} sequence {manifest.sequence}, "
+                   f"{', '.join(checks)} verified")
+
+
+@snapshot.command("info")
+@_file
+@_json_option
+def info(file: Path, as_json: bool) -> None:
+    """Show a snapshot's manifest without decrypting it (the signature is NOT checked)."""
+    try:
+        manifest = read_manifest(file)
+    except SnapshotError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(asdict(manifest), indent=2))
+        return
+    age = chart.data_age(manifest.as_of)
+    for label, value in (("snapshot", manifest.snapshot_id), ("scope", manifest.scope),
+                         ("sequence", manifest.sequence), ("built", manifest.built_at),
+                         ("data as of", f"{manifest.as_of} ({age.text})"),
+                         ("source", manifest.source), ("units", ", ".join(manifest.units)),
+                         ("counts", ", ".join(f"{k} {v}" for k, v in manifest.counts.items())),
+                         ("payload", f"{manifest.payload_size} bytes, sha256 "
+                                     f"{manifest.payload_sha256}"),
+                         ("signed by", manifest.builder_key_id),
+                         ("recipients", len(manifest.recipients))):
+        click.echo(f"{label:>11}: {value}")
+
+
+@snapshot.command("report")
+@_file
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="Identity to open the snapshot (default: paths.identity).")
+@click.option("--gaps", "show_gaps", is_flag=True, help="List every gap register entry.")
+@passphrase_option
+@_json_option
+@click.pass_context
+def report_cmd(ctx: click.Context, file: Path, identity: Path | None, show_gaps: bool,
+               passphrase_file: Path | None, as_json: bool) -> None:
+    """Show the build report (and gap register) stored inside a snapshot."""
+    try:
+        key = load_public_key(_path(ctx, "trusted_builder_key", None, "--trusted-key"))
+        ident = load_identity(_path(ctx, "identity", identity, "--identity"),
+                              get_passphrase(passphrase_file))
+        _, database = verify(file, key, [ident])
+    except (SnapshotError, KeyFileError) as e:
+        raise click.ClickException(str(e)) from None
+    db = load_database(database)
+    stored = json.loads(chart.meta(db).get("build_report", "{}"))
+    gaps = [dict(r) for r in db.execute("SELECT * FROM gaps ORDER BY seq")] if show_gaps else []
+    if as_json:
+        click.echo(json.dumps({"report": stored, "gaps": gaps}, indent=2))
+        return
+    report.render(stored, Console())
+    for g in gaps:
+        click.echo(f"{g['where']}: {g['reason']}: {g['detail']}")
+
+
+COMMANDS = [snapshot]

@@ -1,0 +1,349 @@
+"""Building the canonical database from a FHIR source.
+
+Pass 1 reads the census-deciding resources (patients, encounters, locations, practitioners),
+resolves merges and picks the active inpatients. Pass 2 streams every other resource, keeps
+what belongs to a census patient within the configured windows, and maps it. Whatever cannot
+be taken goes to the gap register; whatever is left out on purpose is counted per type.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import map_clinical as clinical
+from . import map_core as core
+from . import map_meds as meds
+from .checks import timestamp_checks
+from .fhirdata import text_of, to_datetime
+from .gaps import GapRegister
+from .mapcontext import MapContext
+from .reading import CORE_TYPES, Record, Source
+from .schema import FTS_TABLE, create_schema, insert_rows
+from .settings import BuildSettings
+
+MAPPED_TYPES = ("AllergyIntolerance", "Condition", "MedicationRequest",
+                "MedicationAdministration", "Observation", "Procedure", "DocumentReference",
+                "Flag")
+FLUSH_ROWS = 20_000
+
+
+@dataclass
+class TypeStats:
+    """Per resource type: what came in and where it went."""
+
+    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, rtype: str, outcome: str, n: int = 1) -> None:
+        self.counts[rtype][outcome] += n
+
+
+@dataclass
+class BuildResult:
+    conn: sqlite3.Connection
+    gaps: GapRegister
+    stats: TypeStats
+    report: dict
+    census: dict[str, str]  # patient id -> encounter id
+
+
+class Builder:
+    def __init__(self, settings: BuildSettings):
+        self.ctx = MapContext(settings)
+        self.stats = TypeStats()
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        create_schema(self.conn)
+        self.batches: dict[str, list[dict]] = defaultdict(list)
+        self.census: dict[str, str] = {}
+        self.patients: dict[str, tuple[dict, list[dict]]] = {}
+        self.places: dict[str, core.Place] = {}
+        self.place_records: dict[str, Record] = {}
+        self.exclusions: list[dict] = []
+        self.source_census: list[str] = []
+
+    # -- pass 1 -----------------------------------------------------------------------------
+    def read_core(self, records: Iterable[Record]) -> list[Record]:
+        """Group the census-deciding resources; return the others for pass 2."""
+        grouped: dict[str, list[Record]] = defaultdict(list)
+        later = []
+        for rec in records:
+            rtype = self._type_of(rec, count=False)
+            if rtype is None:
+                continue
+            self.ctx.resolver.register(rec.resource, rec.full_url)
+            if rtype in CORE_TYPES:
+                self.stats.add(rtype, "read")
+                grouped[rtype].append(rec)
+            else:
+                later.append(rec)
+        for rtype in ("Medication", "Practitioner", "Organization", "PractitionerRole",
+                      "Location", "Patient", "Encounter"):
+            for rec in grouped.get(rtype, ()):
+                if rtype in ("Organization", "PractitionerRole"):
+                    self.stats.add(rtype, "ignored")
+                elif self.ctx.check(rec):
+                    self._core(rtype, rec)
+                else:
+                    self.stats.add(rtype, "rejected")
+        self._fold_merges()
+        return later
+
+    def _type_of(self, rec: Record, count: bool = True) -> str | None:
+        rtype = rec.resource.get("resourceType")
+        if not isinstance(rtype, str) or not rtype:
+            self.ctx.gaps.add(rec.where, "not-a-resource", "JSON object without resourceType")
+            return None
+        if count:
+            self.stats.add(rtype, "read")
+        return rtype
+
+    def _core(self, rtype: str, rec: Record) -> None:
+        res = rec.resource
+        if rtype == "Medication":
+            self.ctx.medications[res["id"]] = text_of(res.get("code")) or res["id"]
+            self.stats.add(rtype, "used")
+        elif rtype == "Practitioner":
+            self.batches["practitioners"].append(core.map_practitioner(self.ctx, rec))
+            self.stats.add(rtype, "kept")
+        elif rtype == "Location":
+            place = core.map_location(self.ctx, rec)
+            self.places[place.id], self.place_records[place.id] = place, rec
+            self.stats.add(rtype, "used")
+        elif rtype == "Patient":
+            self.patients[res["id"]] = core.map_patient(self.ctx, rec)
+        elif rtype == "Encounter":
+            self._encounter(rec)
+
+    def _fold_merges(self) -> None:
+        """A replaced chart's identifiers move to the surviving chart (so its MRN still finds
+        the patient); its clinical records follow through the resolver."""
+        for old, _ in list(self.ctx.resolver.replaced_by.items()):
+            new = self.ctx.resolver.patient_id(f"Patient/{old}")
+            if old in self.patients and new in self.patients and new != old:
+                row, idents = self.patients[new]
+                row["merged_from"] = ",".join(filter(None, [row["merged_from"], old]))
+                known = {(i["system"], i["value"]) for i in idents}
+                idents.extend({**i, "patient_id": new} for i in self.patients[old][1]
+                              if (i["system"], i["value"]) not in known)
+
+    def _encounter(self, rec: Record) -> None:
+        res, s = rec.resource, self.ctx.settings
+        period = res.get("period") if isinstance(res.get("period"), dict) else {}
+        start, end = to_datetime(period.get("start")), to_datetime(period.get("end"))
+        if start and end and start > end:
+            self.ctx.timestamp_issue(rec, "admit-after-discharge",
+                                     f"period.start {period.get('start')} is after period.end "
+                                     f"{period.get('end')}")
+        if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
+            self.stats.add("Encounter", "not-in-census")
+            return
+        self.source_census.append(res["id"])
+        pid = self.ctx.resolver.patient_id(res.get("subject"))
+        reason = None
+        if pid is None:
+            reason = "subject is not a resolvable Patient reference"
+        elif pid not in self.patients:
+            reason = f"patient {pid} is not in the source (or was rejected: see gaps)"
+        elif pid in self.census:
+            reason = self._duplicate_open_encounter(rec, pid)
+        if reason:
+            self._exclude(rec, pid or "", reason)
+            return
+        where = core.place(self.ctx, self.places, res)
+        if where.unit_code == core.UNASSIGNED:
+            self.ctx.gap(rec, "no-current-location", "open encounter without a resolvable "
+                         "current location: listed under UNASSIGNED, in the house snapshot "
+                         "only", "warning", pid)
+        if self.patients[pid][0]["deceased"]:
+            self.ctx.gap(rec, "deceased-open-encounter", "patient is recorded deceased but "
+                         "the encounter is still in progress", "warning", pid)
+        self.batches["encounters"].append(core.map_encounter(self.ctx, rec, pid, where))
+        self.census[pid] = res["id"]
+        self.stats.add("Encounter", "kept")
+
+    def _duplicate_open_encounter(self, rec: Record, pid: str) -> str | None:
+        """Two open inpatient encounters for one patient: keep the later admission."""
+        kept_id = self.census[pid]
+        kept = next(r for r in self.batches["encounters"] if r["id"] == kept_id)
+        start = (rec.resource.get("period") or {}).get("start") or ""
+        if (kept["admitted_at"] or "") >= start:
+            return f"patient {pid} already in census with encounter {kept_id} (later admission)"
+        self.batches["encounters"].remove(kept)
+        self.exclusions.append({"encounter_id": kept_id, "patient_id": pid,
+                                "reason": f"superseded by later open encounter "
+                                          f"{rec.resource['id']}"})
+        self.stats.add("Encounter", "kept", -1)
+        del self.census[pid]
+        return None
+
+    def _exclude(self, rec: Record, pid: str, reason: str) -> None:
+        self.exclusions.append({"encounter_id": rec.resource["id"], "patient_id": pid,
+                                "reason": reason})
+        self.ctx.gap(rec, "census-exclusion", reason, patient_id=pid)
+        self.stats.add("Encounter", "rejected")
+
+    # -- pass 2 -----------------------------------------------------------------------------
+    def read_clinical(self, records: Iterable[Record]) -> None:
+        for rec in records:
+            rtype = rec.resource.get("resourceType")
+            if rtype not in MAPPED_TYPES:
+                if rtype is None or not isinstance(rtype, str):
+                    self._type_of(rec)
+                elif rtype in CORE_TYPES:
+                    self.stats.add(rtype, "read")
+                    self.ctx.gap(rec, "late-core-resource", f"{rtype} found after the census "
+                                 "was decided (misnamed file?); not used", "warning")
+                else:
+                    self.stats.add(rtype, "read")
+                    self.stats.add(rtype, "ignored")
+                continue
+            self.stats.add(rtype, "read")
+            self.stats.add(rtype, self._clinical(rtype, rec))
+            if sum(len(b) for b in self.batches.values()) >= FLUSH_ROWS:
+                self.flush()
+
+    def _clinical(self, rtype: str, rec: Record) -> str:
+        ctx = self.ctx
+        if not ctx.check(rec):
+            return "rejected"
+        res = rec.resource
+        ref = res.get("patient") if rtype == "AllergyIntolerance" else res.get("subject")
+        pid = ctx.resolver.patient_id(ref)
+        if pid is None:
+            ctx.gap(rec, "unresolved-subject", f"subject reference {_ref_text(ref)} does not "
+                                               "resolve to a Patient")
+            return "rejected"
+        encounter = self.census.get(pid)
+        if encounter is None:
+            return "not-in-census"
+        try:
+            if rtype == "Observation":
+                rows = clinical.map_observations(ctx, rec, pid, encounter)
+                self.batches["observations"].extend(rows)
+                return "kept"
+            table, row = _MAPPERS[rtype](ctx, rec, pid, encounter)
+        except clinical.OutsideWindow:
+            return "outside-window"
+        self.batches[table].append(row)
+        return "kept"
+
+    def flush(self) -> None:
+        for table, rows in self.batches.items():
+            insert_rows(self.conn, table, rows)
+        self.batches.clear()
+
+    # -- finishing --------------------------------------------------------------------------
+    def finish(self, source_text: str) -> BuildResult:
+        for pid in self.census:
+            row, idents = self.patients[pid]
+            self.batches["patients"].append(row)
+            self.batches["identifiers"].extend(idents)
+        for pid in set(self.patients) - set(self.census):
+            self.stats.add("Patient", "not-in-census")
+        self.stats.add("Patient", "kept", len(self.census))
+        self.batches["census_exclusions"].extend(self.exclusions)
+        self.flush()
+        self._units()
+        self._name_alerts()
+        self._search_index()
+        self._downtime_ids()
+        timestamp_checks(self.conn, self.ctx)
+        from .report import build_report
+
+        report = build_report(self, source_text)
+        insert_rows(self.conn, "gaps", self.ctx.gaps.rows())
+        insert_rows(self.conn, "meta", [
+            {"key": "as_of", "value": self.ctx.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            {"key": "source", "value": source_text},
+            {"key": "scope", "value": "house"},
+            {"key": "build_report", "value": _json(report)}])
+        self.conn.commit()
+        return BuildResult(self.conn, self.ctx.gaps, self.stats, report, dict(self.census))
+
+    def _units(self) -> None:
+        insert_rows(self.conn, "locations", [
+            {"id": p.id, "name": p.name, "physical": p.physical, "parent": p.parent,
+             "code": p.code, "kind": p.kind} for p in self.places.values()])
+        used = {r[0] for r in self.conn.execute("SELECT DISTINCT unit_id FROM encounters "
+                                                "WHERE unit_id IS NOT NULL")}
+        rows = [core.unit_row(self.ctx, p, self.place_records[p.id]) for p in
+                self.places.values() if p.physical == "wa" or p.id in used]
+        insert_rows(self.conn, "units", rows)
+
+    def _name_alerts(self) -> None:
+        rows = self.conn.execute("SELECT e.patient_id, e.unit_code, p.family, p.given FROM "
+                                 "encounters e JOIN patients p ON p.id = e.patient_id").fetchall()
+        alerts = core.name_alerts(rows)
+        self.conn.executemany("UPDATE encounters SET name_alert = 1, name_alert_with = ? "
+                              "WHERE patient_id = ?",
+                              [(",".join(sorted(v)), k) for k, v in alerts.items()])
+
+    def _search_index(self) -> None:
+        self.conn.execute(
+            f"INSERT INTO {FTS_TABLE}(patient_id, encounter_id, name, mrns, bed) "
+            "SELECT p.id, e.id, coalesce(p.given, '') || ' ' || coalesce(p.family, '') || ' ' || "
+            "coalesce(p.name, ''), (SELECT group_concat(value, ' ') FROM identifiers i "
+            "WHERE i.patient_id = p.id) || ' ' || p.mrn, coalesce(e.bed, '') || ' ' || "
+            "coalesce(e.room, '') FROM patients p JOIN encounters e ON e.patient_id = p.id")
+
+    def _downtime_ids(self) -> None:
+        s = self.ctx.settings
+        rows = []
+        for (code,) in self.conn.execute("SELECT code FROM units ORDER BY code"):
+            for i in range(s.pool_size):
+                n = s.downtime_range_start + i
+                rows.append({"unit_code": code, "kind": "mrn",
+                             "value": f"{s.downtime_mrn_prefix}-{code}-{n}"})
+                rows.append({"unit_code": code, "kind": "encounter",
+                             "value": f"{s.downtime_encounter_prefix}-{code}-{n}"})
+        insert_rows(self.conn, "downtime_ids", rows)
+
+
+def _ref_text(ref: object) -> str:
+    if isinstance(ref, dict):
+        ref = ref.get("reference")
+    return repr(ref)[:80]
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _one(mapper, table: str, with_encounter: bool = False):
+    def call(ctx, rec, pid, encounter):
+        row = mapper(ctx, rec, pid, encounter) if with_encounter else mapper(ctx, rec, pid)
+        return table, row
+    return call
+
+
+_MAPPERS = {
+    "AllergyIntolerance": _one(clinical.map_allergy, "allergies"),
+    "Condition": _one(clinical.map_condition, "problems"),
+    "Procedure": _one(clinical.map_procedure, "procedures"),
+    "DocumentReference": _one(clinical.map_document, "notes", True),
+    "Flag": _one(clinical.map_flag, "flags"),
+    "MedicationRequest": _one(meds.map_med_order, "med_orders", True),
+    "MedicationAdministration": _one(meds.map_administration, "administrations"),
+}
+
+
+def build_database(source: Path | Source, settings: BuildSettings) -> BuildResult:
+    """Read a FHIR source and return the canonical database (in memory) with its report."""
+    builder = Builder(settings)
+    if not isinstance(source, Source):
+        source = Source(source, builder.ctx.gaps.bad_input)
+    else:
+        source.on_bad = builder.ctx.gaps.bad_input
+    for rec in source.bundle_records():  # urn:uuid references may point forward
+        builder.ctx.resolver.register(rec.resource, rec.full_url)
+    later = builder.read_core(source.core())
+    builder.read_clinical(later)
+    builder.read_clinical(source.rest())
+    return builder.finish(source.describe())

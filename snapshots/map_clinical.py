@@ -1,0 +1,220 @@
+"""Mapping the clinical resources of a census patient: allergies, problems, observations,
+procedures, notes and flags. Each mapper returns the canonical row, or raises OutsideWindow
+when the record is older than the downtime chart keeps."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from .fhirdata import (
+    as_list,
+    code_of,
+    first_coding,
+    period_start,
+    quantity,
+    restricted,
+    text_of,
+    to_datetime,
+    utc_time,
+)
+from .mapcontext import MapContext
+from .reading import Record
+
+NO_KNOWN_ALLERGY_CODES = frozenset({"716186003", "409137002", "428607008", "429625007",
+                                    "1003774007", "1003775008"})
+FLAG_KINDS = "https://hospital.example.org/fhir/CodeSystem/flag-kind"
+VITALS, LABS = "vital-signs", "laboratory"
+LOINC = "http://loinc.org"
+
+
+class OutsideWindow(Exception):
+    """The record is older than what the downtime chart keeps (not a gap: counted only)."""
+
+
+def _recent(ctx: MapContext, when: str | None, **window: float) -> None:
+    moment = to_datetime(when)
+    if moment is not None and moment < ctx.since(**window):
+        raise OutsideWindow
+
+
+
+def map_allergy(ctx: MapContext, record: Record, pid: str) -> dict:
+    res = record.resource
+    cc = res.get("code") if isinstance(res.get("code"), dict) else {}
+    coding = first_coding(cc)
+    codes = {c for c in (code_of(cc),) if c}
+    reactions = [r for r in as_list(res.get("reaction")) if isinstance(r, dict)]
+    manifestations = [text_of(m) for r in reactions for m in as_list(r.get("manifestation"))]
+    severity = next((r.get("severity") for r in reactions if r.get("severity")), None)
+    substance = text_of(cc)
+    if not substance:
+        ctx.gap(record, "missing-substance", "allergy with no substance code or text; shown as "
+                                             "'(unnamed substance)'", "warning", pid)
+    return {
+        "id": res["id"], "patient_id": pid, "substance": substance, "code": coding.get("code"),
+        "system": coding.get("system"), "coded": int(bool(coding.get("code"))),
+        "no_known": int(bool(codes & NO_KNOWN_ALLERGY_CODES)),
+        "category": ",".join(c for c in as_list(res.get("category")) if isinstance(c, str)),
+        "criticality": res.get("criticality"),
+        "reaction": ", ".join(m for m in manifestations if m) or None, "severity": severity,
+        "clinical_status": code_of(res.get("clinicalStatus")),
+        "verification_status": code_of(res.get("verificationStatus")),
+        "recorded_at": utc_time(res.get("recordedDate")), "restricted": int(restricted(res)),
+        **ctx.lineage(record),
+    }
+
+
+def map_condition(ctx: MapContext, record: Record, pid: str) -> dict:
+    res = record.resource
+    coding = first_coding(res.get("code"))
+    return {
+        "id": res["id"], "patient_id": pid, "code": coding.get("code"),
+        "system": coding.get("system"),
+        "display": text_of(res.get("code")) or "(problem without a name)",
+        "clinical_status": code_of(res.get("clinicalStatus")),
+        "onset": period_start(res, "onsetDateTime", "onsetPeriod", "recordedDate"),
+        "restricted": int(restricted(res)), **ctx.lineage(record),
+    }
+
+
+def observation_category(res: dict) -> str:
+    for cat in as_list(res.get("category")):
+        code = code_of(cat)
+        if code in (VITALS, LABS):
+            return code
+    return "other"
+
+
+def map_observations(ctx: MapContext, record: Record, pid: str, encounter: str | None) -> list[dict]:
+    """One row per value: a blood-pressure panel gives a row per component."""
+    res = record.resource
+    category = observation_category(res)
+    when = period_start(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
+    if category == VITALS:
+        _recent(ctx, when, hours=ctx.settings.vitals_hours)
+    elif category == LABS:
+        _recent(ctx, when, days=ctx.settings.labs_days)
+    else:
+        raise OutsideWindow  # social history, surveys...: not part of the downtime chart
+    base = {"patient_id": pid, "encounter_id": encounter, "category": category,
+            "effective_at": when, "restricted": int(restricted(res)), **ctx.lineage(record)}
+    components = [c for c in as_list(res.get("component")) if isinstance(c, dict)]
+    has_value = any(k.startswith("value") for k in res)
+    parts = components if components and not has_value else [res]
+    rows = []
+    for i, part in enumerate(parts):
+        coding = first_coding(part.get("code"))
+        row = {**base, "id": res["id"] if part is res else f"{res['id']}#{i}",
+               "code": coding.get("code"), "system": coding.get("system"),
+               "display": text_of(part.get("code")), **_value(part), **_reference(part),
+               "flag": _interpretation(part) or _interpretation(res)}
+        rows.append(row)
+    return rows
+
+
+def _value(part: dict) -> dict:
+    if isinstance(part.get("valueQuantity"), dict):
+        value, unit = quantity(part["valueQuantity"])
+        return {"value_num": value, "unit": unit}
+    for key in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
+        if key in part and part[key] is not None:
+            value = part[key]
+            return {"value_num": float(value) if key == "valueInteger" else None,
+                    "value_text": None if key == "valueInteger" else str(value)}
+    if isinstance(part.get("valueCodeableConcept"), dict):
+        return {"value_text": text_of(part["valueCodeableConcept"])}
+    return {"value_text": text_of(part.get("dataAbsentReason")) and
+            f"(no value: {text_of(part.get('dataAbsentReason'))})"}
+
+
+def _reference(part: dict) -> dict:
+    ranges = [r for r in as_list(part.get("referenceRange")) if isinstance(r, dict)]
+    if not ranges:
+        return {}
+    low, _ = quantity(ranges[0].get("low"))
+    high, _ = quantity(ranges[0].get("high"))
+    return {"ref_low": low, "ref_high": high, "ref_text": ranges[0].get("text")}
+
+
+def _interpretation(part: dict) -> str | None:
+    for interp in as_list(part.get("interpretation")):
+        code = code_of(interp)
+        if code:
+            return code
+    return None
+
+
+def map_procedure(ctx: MapContext, record: Record, pid: str) -> dict:
+    res = record.resource
+    when = period_start(res, "performedDateTime", "performedPeriod")
+    _recent(ctx, when, days=ctx.settings.procedures_days)
+    coding = first_coding(res.get("code"))
+    return {"id": res["id"], "patient_id": pid, "code": coding.get("code"),
+            "system": coding.get("system"), "display": text_of(res.get("code")) or "(procedure)",
+            "status": res.get("status"), "performed_at": when,
+            "restricted": int(restricted(res)), **ctx.lineage(record)}
+
+
+def map_document(ctx: MapContext, record: Record, pid: str, encounter: str | None) -> dict:
+    res = record.resource
+    when = utc_time(res.get("date")) or period_start(res.get("context") or {}, "period")
+    attachment = next((c.get("attachment") for c in as_list(res.get("content"))
+                       if isinstance(c, dict) and isinstance(c.get("attachment"), dict)), {})
+    when = when or utc_time(attachment.get("creation"))
+    _recent(ctx, when, days=ctx.settings.notes_days)
+    content_type = attachment.get("contentType") or ""
+    data, text = None, None
+    if attachment.get("data"):
+        try:
+            data = base64.b64decode(attachment["data"], validate=True)
+        except (binascii.Error, ValueError):
+            # Keep the note's title and author on the chart; say its content is unreadable.
+            ctx.gap(record, "invalid-attachment", "attachment data is not valid base64; "
+                                                  "content left out", "warning", pid)
+            data, content_type = b"", "text/plain"
+            attachment = {**attachment, "size": None}
+        if attachment.get("size") not in (None, len(data)):
+            ctx.gap(record, "attachment-size", f"attachment size {attachment['size']} but data "
+                                               f"is {len(data)} bytes", "warning", pid)
+        if content_type.startswith("text/"):
+            text, data = data.decode("utf-8", errors="replace"), None
+            text = text or "(attachment could not be decoded)"
+    elif attachment.get("url"):
+        ctx.gap(record, "external-attachment", f"attachment only by URL ({attachment['url']}); "
+                                               "content not in the snapshot", "warning", pid)
+    authors = [ctx.practitioners.get(ctx.resolver.ref_id(a, "Practitioner") or "") or
+               (a.get("display") if isinstance(a, dict) else None) for a in as_list(res.get("author"))]
+    kind = text_of(res.get("type"))
+    return {"id": res["id"], "patient_id": pid, "encounter_id": encounter,
+            "title": attachment.get("title") or res.get("description") or kind or "Document",
+            "kind": kind, "author": ", ".join(a for a in authors if a) or None,
+            "written_at": when, "content_type": content_type, "text": text, "data": data,
+            "size": len(text.encode()) if text is not None else (len(data) if data else 0),
+            "restricted": int(restricted(res)), **ctx.lineage(record)}
+
+
+def map_flag(ctx: MapContext, record: Record, pid: str) -> dict:
+    res = record.resource
+    kind = "other"
+    for cat in as_list(res.get("category")):
+        for c in as_list(cat.get("coding") if isinstance(cat, dict) else None):
+            if isinstance(c, dict) and c.get("system") == FLAG_KINDS and c.get("code"):
+                kind = c["code"]
+    if kind == "other":
+        kind = _guess_flag_kind(text_of(res.get("code")) or "")
+    period = res.get("period") if isinstance(res.get("period"), dict) else {}
+    return {"id": res["id"], "patient_id": pid, "kind": kind,
+            "text": text_of(res.get("code")) or "(flag)", "status": res.get("status"),
+            "since": utc_time(period.get("start")), **ctx.lineage(record)}
+
+
+def _guess_flag_kind(text: str) -> str:
+    lower = text.lower()
+    if any(w in lower for w in ("dnr", "full code", "resusc", "code status", "comfort care")):
+        return "code-status"
+    if "isolation" in lower or "precaution" in lower:
+        return "isolation"
+    if "fall" in lower:
+        return "fall-risk"
+    return "other"

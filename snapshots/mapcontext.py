@@ -1,0 +1,134 @@
+"""What every mapper needs: the resolver, the gap register, the settings and the lineage of the
+record being mapped, plus the structural checks done once per resource before mapping."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+import orjson
+
+from .fhirdata import codings, is_valid_id, known_system
+from .gaps import GapRegister
+from .reading import Record
+from .references import Resolver
+from .settings import BuildSettings
+
+# FHIR R4 elements of min cardinality 1 (and, for the clinical types, the subject the downtime
+# chart cannot do without). A record missing one goes to the gap register.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Encounter": ("status", "class", "subject"),
+    "AllergyIntolerance": ("patient",),
+    "Condition": ("subject",),
+    "MedicationRequest": ("status", "intent", "medication[x]", "subject"),
+    "MedicationAdministration": ("status", "medication[x]", "subject", "effective[x]"),
+    "Observation": ("status", "code", "subject"),
+    "Procedure": ("status", "subject"),
+    "DocumentReference": ("status", "content", "subject"),
+    "Flag": ("status", "code", "subject"),
+    "Location": (),
+    "Patient": (),
+    "Practitioner": (),
+}
+
+# Where each mapped type keeps the coding whose system is checked for code-set integrity.
+MAIN_CODE: dict[str, str] = {
+    "AllergyIntolerance": "code", "Condition": "code", "Observation": "code",
+    "Procedure": "code", "MedicationRequest": "medicationCodeableConcept",
+    "MedicationAdministration": "medicationCodeableConcept",
+}
+
+
+def present(resource: dict, element: str) -> bool:
+    if element.endswith("[x]"):
+        stem = element[:-3]
+        return any(k.startswith(stem) and k[len(stem):][:1].isupper() and resource[k]
+                   not in (None, "", [], {}) for k in resource)
+    return resource.get(element) not in (None, "", [], {})
+
+
+@cache
+def allowed_elements(rtype: str) -> frozenset[str]:
+    """The element names R4 allows at the top level of a resource type (from the R4B models)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    fields = get_fhir_model_class(rtype).model_fields
+    names = {f.alias or name for name, f in fields.items()} - {"fhir_comments"}
+    return frozenset(names | {"resourceType"})
+
+
+@dataclass
+class MapContext:
+    settings: BuildSettings
+    resolver: Resolver = field(default_factory=Resolver)
+    gaps: GapRegister = field(default_factory=GapRegister)
+    practitioners: dict[str, str] = field(default_factory=dict)  # id -> display name
+    medications: dict[str, str] = field(default_factory=dict)  # Medication id -> name
+    # Counters for the build report.
+    missing: dict[tuple[str, str], int] = field(default_factory=dict)
+    systems: dict[str, int] = field(default_factory=dict)
+    unknown_systems: dict[str, int] = field(default_factory=dict)
+    timestamp_issues: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def as_of(self) -> datetime:
+        return self.settings.as_of
+
+    def since(self, **delta: float) -> datetime:
+        return self.settings.as_of - timedelta(**delta)
+
+    def lineage(self, record: Record) -> dict:
+        res = record.resource
+        meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
+        body = orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
+        return {"src_type": res.get("resourceType"), "src_id": res.get("id"),
+                "src_version": str(meta.get("versionId") or ""),
+                "src_updated": str(meta.get("lastUpdated") or ""),
+                "src_hash": hashlib.sha256(body).hexdigest()}
+
+    def gap(self, record: Record, reason: str, detail: str = "", severity: str = "error",
+            patient_id: str = "") -> None:
+        res = record.resource
+        self.gaps.add(record.where, reason, detail, resource_type=str(res.get("resourceType")),
+                      resource_id=str(res.get("id") or ""), patient_id=patient_id,
+                      severity=severity)
+
+    def timestamp_issue(self, record: Record, kind: str, detail: str, patient_id: str = "") -> None:
+        self.timestamp_issues[kind] = self.timestamp_issues.get(kind, 0) + 1
+        self.gap(record, f"timestamp-{kind}", detail, "warning", patient_id)
+
+    def check(self, record: Record) -> bool:
+        """Structural checks before mapping: False means the record is not usable at all."""
+        res = record.resource
+        rtype = res["resourceType"]
+        if not is_valid_id(res.get("id")):
+            rid = res.get("id")
+            shown = rid if not isinstance(rid, str) or len(rid) <= 40 else f"{rid[:40]}... " \
+                f"({len(rid)} characters)"
+            self.gap(record, "invalid-id", f"id {shown!r} is not a FHIR id "
+                                           "([A-Za-z0-9-.], 1-64 characters)")
+            return False
+        unknown = set(res) - allowed_elements(rtype)
+        if unknown:
+            self.gap(record, "unknown-element",
+                     f"element(s) not in R4 {rtype}: {', '.join(sorted(unknown))}", "warning")
+        missing = [e for e in REQUIRED.get(rtype, ()) if not present(res, e)]
+        for element in missing:
+            key = (rtype, element)
+            self.missing[key] = self.missing.get(key, 0) + 1
+        if missing:
+            self.gap(record, "missing-required", f"{rtype} has no {', '.join(missing)}")
+            return False
+        main = MAIN_CODE.get(rtype)
+        if main:
+            for c in codings(res.get(main)):
+                system = c.get("system") or ""
+                self.systems[system] = self.systems.get(system, 0) + 1
+                if not known_system(system):
+                    self.unknown_systems[system] = self.unknown_systems.get(system, 0) + 1
+                    self.gap(record, "unknown-code-system",
+                             f"{main} coding {c.get('code')!r} from unknown system {system}",
+                             "warning")
+        return True

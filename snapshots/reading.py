@@ -1,0 +1,173 @@
+"""Reading FHIR R4 sources: Bulk Data NDJSON folders (plain or .ndjson.gz), folders of
+Bundles and single resources (the Synthea layout), or one file of either kind.
+
+A source is read in two passes: `core()` yields the resources that decide who is in the census
+(Patient, Encounter, Location, Practitioner and friends), `rest()` everything else, so that the
+clinical resources can be mapped as they stream past without holding a whole export in memory.
+Lines and files that are not JSON objects are reported to `on_bad` with file and line number;
+reading goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+CORE_TYPES = frozenset({"Patient", "Encounter", "Location", "Practitioner", "PractitionerRole",
+                        "Organization", "Medication"})
+
+# Resource types a Bulk Data file name may announce (R4); others are read in the first pass.
+_KNOWN_TYPES = CORE_TYPES | frozenset({
+    "AllergyIntolerance", "Condition", "MedicationRequest", "MedicationAdministration",
+    "MedicationStatement", "Observation", "Procedure", "DocumentReference", "Flag",
+    "DiagnosticReport", "Immunization", "CarePlan", "CareTeam", "Claim", "ExplanationOfBenefit",
+    "Device", "ImagingStudy", "Goal", "Provenance", "SupplyDelivery", "Media", "Binary",
+    "ServiceRequest", "Composition", "AuditEvent", "Bundle", "Coverage", "Specimen",
+})
+
+BadInput = Callable[[str, str, str], None]  # (where, reason, detail)
+
+
+@dataclass(slots=True)
+class Record:
+    where: str  # "Observation.ndjson:12" or "bundle.json#entry[3]"
+    resource: dict
+    raw: bytes | None = None  # the exact source bytes, when the source had one per resource
+    full_url: str | None = None  # Bundle.entry.fullUrl, for urn:uuid references
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (missing, empty, not FHIR)."""
+
+
+_TYPE_FROM_NAME = re.compile(r"^([A-Z][A-Za-z]+)")
+
+
+def _ndjson_type(path: Path) -> str | None:
+    """`Observation.000.ndjson.gz` -> Observation (Bulk Data file naming)."""
+    m = _TYPE_FROM_NAME.match(path.name)
+    return m.group(1) if m else None
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def _ndjson_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
+    name = path.name
+    try:
+        with _open(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{name}:{n}"
+                try:
+                    resource = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    on_bad(where, "malformed-json", str(e).split(":")[0][:120])
+                    continue
+                if not isinstance(resource, dict):
+                    on_bad(where, "not-a-resource", f"a JSON {type(resource).__name__}, "
+                                                    "not an object")
+                    continue
+                if resource.get("resourceType") == "Bundle":
+                    yield from _entries(resource, where, None, on_bad)
+                else:
+                    yield Record(where, resource, line.rstrip(b"\r\n"))
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        on_bad(name, "unreadable-file", str(e)[:160])
+
+
+def _bundle_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
+    """Resources of one JSON file: a Bundle's entries (recursively), or a lone resource."""
+    try:
+        data = orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+    except OSError as e:
+        on_bad(path.name, "unreadable-file", e.strerror or str(e))
+        return
+    except orjson.JSONDecodeError as e:
+        on_bad(path.name, "malformed-json", str(e)[:160])
+        return
+    if not isinstance(data, dict):
+        on_bad(path.name, "not-a-resource", "the file is not a JSON object")
+        return
+    yield from _entries(data, path.name, None, on_bad)
+
+
+def _entries(data: dict, where: str, full_url: str | None, on_bad: BadInput) -> Iterator[Record]:
+    if data.get("resourceType") != "Bundle":
+        yield Record(where, data, None, full_url)
+        return
+    entries = data.get("entry") or []
+    if not isinstance(entries, list):
+        on_bad(where, "invalid-bundle", "Bundle.entry is not an array")
+        return
+    for i, entry in enumerate(entries):
+        here = f"{where}#entry[{i}]"
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if isinstance(request, dict) and request.get("method") == "DELETE":
+            yield Record(here, {"resourceType": "__delete__", "url": request.get("url", "")})
+            continue
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            on_bad(here, "invalid-bundle", "entry has no resource object")
+            continue
+        yield from _entries(resource, here, entry.get("fullUrl"), on_bad)
+
+
+class Source:
+    """A FHIR source on disk: a folder or a file, NDJSON or JSON."""
+
+    def __init__(self, path: Path, on_bad: BadInput):
+        self.path = Path(path)
+        self.on_bad = on_bad
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: source does not exist")
+        files = [self.path] if self.path.is_file() else sorted(
+            p for p in self.path.rglob("*") if p.is_file() and _is_fhir_file(p))
+        if not files:
+            raise SourceError(f"{self.path}: no .ndjson, .ndjson.gz or .json files in source")
+        self.ndjson = [p for p in files if ".ndjson" in p.name]
+        self.json = [p for p in files if p not in self.ndjson]
+        self._held: list[Record] | None = None
+
+    def describe(self) -> str:
+        return f"{self.path} ({len(self.ndjson)} NDJSON, {len(self.json)} JSON files)"
+
+    def _bundle_pool(self) -> list[Record]:
+        # Bundles mix every type in one file, so they are read once and held: Synthea-style
+        # folders are per-patient files, far smaller than a Bulk Data export.
+        if self._held is None:
+            self._held = [r for p in self.json for r in _bundle_records(p, self.on_bad)]
+        return self._held
+
+    def bundle_records(self) -> list[Record]:
+        return self._bundle_pool()
+
+    def core(self) -> Iterator[Record]:
+        # Files whose name does not say their type are read here too; the builder sets aside
+        # whatever non-core resources they hold for the second pass.
+        for path in self.ndjson:
+            if _ndjson_type(path) in CORE_TYPES or _ndjson_type(path) not in _KNOWN_TYPES:
+                yield from _ndjson_records(path, self.on_bad)
+        for record in self._bundle_pool():
+            if record.resource.get("resourceType") in CORE_TYPES:
+                yield record
+
+    def rest(self) -> Iterator[Record]:
+        for path in self.ndjson:
+            if _ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
+                yield from _ndjson_records(path, self.on_bad)
+        for record in self._bundle_pool():
+            if record.resource.get("resourceType") not in CORE_TYPES:
+                yield record
+
+
+def _is_fhir_file(p: Path) -> bool:
+    name = p.name
+    return not name.startswith(".") and (name.endswith((".ndjson", ".ndjson.gz", ".json")))

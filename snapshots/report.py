@@ -1,0 +1,97 @@
+"""The build report: counts in and out per type, required-field presence, code-set integrity,
+timestamp consistency, gaps and census completeness. Stored in the snapshot (meta
+`build_report`) and printed as tables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .schema import TABLES
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+OUTCOMES = ("read", "kept", "used", "not-in-census", "outside-window", "ignored", "rejected")
+
+
+def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
+    conn, ctx = builder.conn, builder.ctx
+    tables = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    units = dict(conn.execute("SELECT unit_code, count(*) FROM encounters GROUP BY unit_code"))
+    by_reason: dict[str, int] = {}
+    for (severity, reason), n in ctx.gaps.counts().items():
+        by_reason[f"{severity}:{reason}"] = n
+    excluded = [dict(e) for e in builder.exclusions]
+    in_snapshot = len(builder.census)
+    return {
+        "as_of": ctx.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": source_text,
+        "settings": {"encounter_status": list(ctx.settings.encounter_status),
+                     "encounter_class": list(ctx.settings.encounter_class),
+                     "vitals_hours": ctx.settings.vitals_hours,
+                     "labs_days": ctx.settings.labs_days,
+                     "administrations_hours": ctx.settings.administrations_hours,
+                     "notes_days": ctx.settings.notes_days},
+        "types": {t: dict(c) for t, c in sorted(builder.stats.counts.items())},
+        "tables": tables,
+        "units": units,
+        "required_fields_missing": {f"{t}.{e}": n for (t, e), n in sorted(ctx.missing.items())},
+        "code_systems": {"seen": dict(sorted(ctx.systems.items())),
+                         "unknown": dict(sorted(ctx.unknown_systems.items()))},
+        "timestamps": dict(sorted(ctx.timestamp_issues.items())),
+        "gaps": {"errors": sum(1 for g in ctx.gaps.gaps if g.severity == "error"),
+                 "warnings": sum(1 for g in ctx.gaps.gaps if g.severity == "warning"),
+                 "by_reason": dict(sorted(by_reason.items()))},
+        "census": {"source_active_inpatient_encounters": len(builder.source_census),
+                   "in_snapshot": in_snapshot, "excluded": excluded,
+                   "complete": in_snapshot + len({e["encounter_id"] for e in excluded}) >=
+                   len(builder.source_census)},
+    }
+
+
+def render(report: dict[str, Any], console: Console | None = None) -> None:
+    """Print the report as tables a person can read at a glance."""
+    console = console or Console()
+    types = Table(title=f"Build report — data as of {report['as_of']}", title_justify="left")
+    types.add_column("resource type")
+    for outcome in OUTCOMES:
+        types.add_column(outcome, justify="right")
+    for rtype, counts in report["types"].items():
+        types.add_row(rtype, *[_n(counts.get(o)) for o in OUTCOMES])
+    console.print(types)
+
+    census = report["census"]
+    line = (f"Census: {census['in_snapshot']} of {census['source_active_inpatient_encounters']} "
+            f"active inpatient encounters in the snapshot")
+    console.print(line if not census["excluded"] else f"[bold red]{line}; NOT in it:[/]")
+    for e in census["excluded"]:
+        console.print(f"  [red]- encounter {e['encounter_id']} (patient {e['patient_id'] or '?'})"
+                      f": {e['reason']}[/]")
+    if report["units"]:
+        console.print("Per unit: " + ", ".join(f"{u} {n}" for u, n in
+                                                sorted(report["units"].items())))
+
+    checks = Table(title="Checks", title_justify="left")
+    checks.add_column("check")
+    checks.add_column("finding")
+    checks.add_column("count", justify="right")
+    for field, n in report["required_fields_missing"].items():
+        checks.add_row("required field missing", field, str(n))
+    for system, n in report["code_systems"]["unknown"].items():
+        checks.add_row("unknown code system", system, str(n))
+    for kind, n in report["timestamps"].items():
+        checks.add_row("timestamp", kind, str(n))
+    for reason, n in report["gaps"]["by_reason"].items():
+        checks.add_row("gap register", reason, str(n))
+    if checks.row_count:
+        console.print(checks)
+    gaps = report["gaps"]
+    console.print(f"Gap register: {gaps['errors']} errors (records not in the snapshot), "
+                  f"{gaps['warnings']} warnings. `downtime snapshot gaps FILE` lists them.")
+
+
+def _n(value: int | None) -> str:
+    return "" if not value else f"{value:,}"

@@ -1,0 +1,66 @@
+"""What a build selects and keeps: configurable from the `[build]` table of the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    encounter_status: tuple[str, ...] = ("in-progress",)
+    encounter_class: tuple[str, ...] = ("IMP", "ACUTE", "OBSENC")
+    vitals_hours: float = 72
+    labs_days: float = 7
+    administrations_hours: float = 48
+    notes_days: float = 14
+    procedures_days: float = 30
+    # Pre-allocated identifiers for patients who arrive while the EHR is down: per unit,
+    # `pool_size` MRNs and as many encounter numbers, numbered from these starts.
+    downtime_mrn_prefix: str = "DT"
+    downtime_encounter_prefix: str = "DE"
+    downtime_range_start: int = 900000
+    pool_size: int = 25
+    future_tolerance_minutes: float = 5
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any], **overrides: Any) -> BuildSettings:
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(table) - set(known)
+        if unknown:
+            raise SettingsError(f"unknown [build] setting(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for key, value in {**table, **{k: v for k, v in overrides.items() if v is not None}}.items():
+            if key in ("encounter_status", "encounter_class"):
+                if isinstance(value, str):
+                    value = [v.strip() for v in value.split(",") if v.strip()]
+                if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                    raise SettingsError(f"[build] {key} must be a list of codes")
+                value = tuple(value)
+            elif key == "as_of":
+                value = parse_as_of(value)
+            elif key.endswith(("_hours", "_days", "_minutes")) or key in ("pool_size",
+                                                                       "downtime_range_start"):
+                try:
+                    value = type(getattr(cls(), key))(value)
+                except (TypeError, ValueError):
+                    raise SettingsError(f"[build] {key} must be a number, not {value!r}") from None
+            values[key] = value
+        return cls(**values)
+
+
+def parse_as_of(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise SettingsError(f"--as-of {value!r} is not an ISO 8601 time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
