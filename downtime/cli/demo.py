@@ -1,3 +1,48 @@
-"""placeholder: filled in by the snapshot spine work."""
+"""`downtime demo`: set up the demo site and show what to try next."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..demo import DEFAULT_PASSPHRASE, run_demo
+
+
+@click.command("demo")
+@click.option("--dir", "directory", default="demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--patients", default=150, show_default=True, type=click.IntRange(1, 20_000))
+@click.option("--seed", default=1, show_default=True, type=int)
+def demo(directory: Path, patients: int, seed: int) -> None:
+    """Generate the demo hospital, make keys, build and verify per-unit snapshots."""
+    result = run_demo(directory, patients, seed,
+                      progress=lambda m: click.echo(f"• {m}"))
+    click.echo("")
+    click.secho("Demo site ready", bold=True)
+    click.echo(f"  hospital   {result.resources:,} FHIR resources, {result.inpatients} current "
+               f"inpatients, units {', '.join(result.units)}")
+    for path, manifest in result.written:
+        click.echo(f"  snapshot   {path}  ({manifest.scope}, "
+                   f"{manifest.counts.get('patients', 0)} patients)")
+    census = result.report["census"]
+    click.echo(f"  census     {census['in_snapshot']} of "
+               f"{census['source_active_inpatient_encounters']} active inpatient encounters; "
+               f"{result.report['gaps']['errors']} records in the gap register as errors, "
+               f"{result.report['gaps']['warnings']} as warnings")
+    if result.passphrase_from_env:
+        click.echo("  passphrase from $DOWNTIME_PASSPHRASE")
+    else:
+        click.echo(f"  passphrase '{DEFAULT_PASSPHRASE}' for every demo key "
+                   "(set DOWNTIME_PASSPHRASE to choose one)")
+    cfg = result.config
+    click.echo("\nTry next:")
+    for command in (f"downtime --config {cfg} snapshot info {result.written[0][0]}",
+                    f"downtime --config {cfg} snapshot verify {result.written[-1][0]}",
+                    f"downtime --config {cfg} snapshot report {result.written[-1][0]} --gaps",
+                    f"downtime --config {cfg} browse",
+                    f"downtime --config {cfg} print packet --unit 4W --pdf packet.pdf"):
+        click.echo(f"  .venv/bin/{command}")
+
+
+COMMANDS = [demo]

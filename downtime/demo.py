@@ -1,0 +1,119 @@
+"""The demo: a whole site set up from nothing on the synthetic hospital, so that every command
+can be tried with `--config DIR/downtime.toml`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from snapshots.build import build_database
+from snapshots.keys import load_identity, load_public_key, load_signing_key
+from snapshots.publish import Recipients, publish
+from snapshots.sealed import open_snapshot, verify
+from snapshots.settings import BuildSettings
+
+from .cli.keys import recipients_toml
+from .passphrase import ENV
+from .provision import provision_keys, recipients_in, workstation_name
+
+DEFAULT_PASSPHRASE = "downtime-demo"
+
+
+@dataclass
+class DemoResult:
+    directory: Path
+    config: Path
+    passphrase_from_env: bool
+    inpatients: int
+    resources: int
+    units: list[str]
+    written: list[tuple[Path, object]] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+
+
+def demo_passphrase() -> tuple[str, bool]:
+    value = os.environ.get(ENV)
+    return (value, True) if value else (DEFAULT_PASSPHRASE, False)
+
+
+def run_demo(directory: Path, patients: int = 150, seed: int = 1,
+             progress=lambda message: None) -> DemoResult:
+    from .generator import generate
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    passphrase, from_env = demo_passphrase()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+    progress(f"generating the demo hospital ({patients} inpatients)")
+    summary = generate(directory / "hospital", patients=patients, seed=seed, as_of=now)
+
+    progress("building the canonical database")
+    result = build_database(directory / "hospital", BuildSettings(as_of=now))
+    units = sorted(result.report["units"])
+
+    keys = directory / "keys"
+    if (keys / "builder.pem").exists():
+        progress("reusing the keys in " + str(keys))
+        table = _existing_recipients(keys, units)
+    else:
+        progress(f"creating keys for {len(units)} unit workstations, pharmacy and escrow")
+        table = provision_keys(keys, passphrase, units)
+    recipients = Recipients(escrow=table["escrow"], pharmacy=table["pharmacy"],
+                            builder=table["builder"], units=table["units"])
+
+    progress("sealing per-unit and whole-house snapshots")
+    signing = load_signing_key(keys / "builder.pem", passphrase)
+    written = publish(result.conn, directory / "store", recipients=recipients,
+                      signing_key=signing, as_of=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      source=result.report["source"], per_unit=True)
+
+    progress("verifying every snapshot and opening one as a workstation would")
+    trusted = load_public_key(keys / "builder.pub")
+    for path, _ in written:
+        verify(path, trusted)
+    first_unit = "4W" if "4W" in units else units[0]
+    identity = load_identity(keys / f"{workstation_name(first_unit, 1)}.age", passphrase)
+    unit_file = next(p for p, m in written if m.scope == f"unit:{first_unit}")
+    open_snapshot(unit_file, trusted, [identity]).close()
+
+    config = directory / "downtime.toml"
+    config.write_text(_config_text(first_unit, table))
+    (directory / "inbox").mkdir(exist_ok=True)
+    return DemoResult(directory, config, from_env, summary.inpatients,
+                      sum(summary.resources.values()), units, written, result.report)
+
+
+def _existing_recipients(keys: Path, units: list[str]) -> dict:
+    found = recipients_in(keys)
+    return {"escrow": [found["escrow"]], "pharmacy": [found["pharmacy"]],
+            "builder": [found["builder"]],
+            "units": {u: [r for n, r in found.items() if n.startswith(f"ws-{u}-")]
+                      for u in units}}
+
+
+def _config_text(unit: str, table: dict) -> str:
+    return f"""# Written by `downtime demo`. Paths are relative to this file.
+[paths]
+source = "hospital"
+store = "store"
+inbox = "inbox"
+keys = "keys"
+# This workstation's identity (unit {unit}); keys/pharmacy.age sees every unit.
+identity = "keys/{workstation_name(unit, 1)}.age"
+trusted_builder_key = "keys/builder.pub"
+signing_key = "keys/builder.pem"
+audit_log = "audit.log"
+registry = "forms-registry"
+
+[thresholds]
+stale_minutes = 30
+idle_lock_minutes = 5
+
+[build]
+encounter_status = ["in-progress"]
+encounter_class = ["IMP", "ACUTE", "OBSENC"]
+
+{recipients_toml(table)}"""

@@ -1,0 +1,147 @@
+"""The sealed snapshot file: round trip, and every tamper refused with its reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pyrage
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from snapshots import chart, sealed
+from snapshots.keys import Identity
+from tests.factory import Keys, chart_db, sealed_snapshot
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture
+def snap(tmp_path, keys):
+    return sealed_snapshot(tmp_path, keys)
+
+
+def refused(path, keys, reason, identities=None, newer_than=None, trusted=None):
+    with pytest.raises(sealed.SnapshotError) as err:
+        sealed.open_snapshot(path, trusted or keys.trusted,
+                             identities if identities is not None else [keys.unit],
+                             newer_than=newer_than)
+    assert err.value.reason == reason, str(err.value)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_round_trip_opens_read_only_in_memory(snap, keys):
+    opened = sealed.open_snapshot(snap, keys.trusted, [keys.unit])
+    assert opened.manifest.scope == "unit:4W"
+    assert [r.name for r in chart.census(opened.db)][:2] == ["SMITH, John", "SMITH, Jon"]
+    with pytest.raises(Exception, match="readonly"):
+        opened.db.execute("DELETE FROM patients")
+    name = opened.db.execute("PRAGMA database_list").fetchone()[2]
+    assert not os.path.isabs(name) and not os.path.exists(name)  # memdb: no file behind it
+
+
+@pytest.mark.parametrize("who", ["unit", "pharmacy", "escrow"])
+def test_every_recipient_opens_it(snap, keys, who):
+    assert sealed.open_snapshot(snap, keys.trusted, [getattr(keys, who)]).manifest.sequence == 1
+
+
+def test_stranger_cannot_decrypt(snap, keys):
+    stranger = Identity("stranger", pyrage.x25519.Identity.generate())
+    assert "not encrypted to stranger" in refused(snap, keys, "not-a-recipient", [stranger])
+
+
+def test_bit_flip_in_manifest_is_bad_signature(snap, keys):
+    data = bytearray(snap.read_bytes())
+    at = data.index(b'"sequence":1') + len('"sequence":')
+    data[at] = ord("7")
+    snap.write_bytes(bytes(data))
+    refused(snap, keys, "bad-signature")
+
+
+@pytest.mark.parametrize("offset", [40, 200, -30])
+def test_bit_flip_in_payload_is_tampered(snap, keys, offset):
+    data = bytearray(snap.read_bytes())
+    head = data.index(b"\n") + 1
+    data[head + offset if offset > 0 else len(data) + offset] ^= 0x01
+    snap.write_bytes(bytes(data))
+    refused(snap, keys, "tampered")
+
+
+def test_truncated_file(snap, keys):
+    data = snap.read_bytes()
+    snap.write_bytes(data[: len(data) - 100])
+    refused(snap, keys, "truncated")
+
+
+def test_swapped_payload(tmp_path, keys):
+    a = sealed_snapshot(tmp_path, keys, sequence=1)
+    b = sealed_snapshot(tmp_path, keys, sequence=2)
+    head_a = a.read_bytes().split(b"\n", 1)[0]
+    payload_b = b.read_bytes().split(b"\n", 1)[1]
+    a.write_bytes(head_a + b"\n" + payload_b)
+    refused(a, keys, "tampered")
+
+
+def test_other_signer(tmp_path, keys):
+    rogue = Keys(signing=Ed25519PrivateKey.generate(), unit=keys.unit, pharmacy=keys.pharmacy,
+                 escrow=keys.escrow)
+    path = sealed_snapshot(tmp_path, rogue)
+    assert "unknown key" in refused(path, keys, "unknown-signer")
+
+
+def test_signature_copied_onto_other_manifest(tmp_path, keys):
+    path = sealed_snapshot(tmp_path, keys)
+    envelope = json.loads(path.read_bytes().split(b"\n", 1)[0])
+    envelope["manifest"]["scope"] = "unit:ICU"
+    rest = path.read_bytes().split(b"\n", 1)[1]
+    path.write_bytes(json.dumps(envelope).encode() + b"\n" + rest)
+    refused(path, keys, "bad-signature")
+
+
+def test_replayed_older_sequence(tmp_path, keys):
+    old = sealed_snapshot(tmp_path, keys, sequence=3)
+    refused(old, keys, "replayed", newer_than=3)
+    refused(old, keys, "replayed", newer_than=5)
+    assert sealed.open_snapshot(old, keys.trusted, [keys.unit], newer_than=2)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\n", b"{not json\n" + b"x" * 10,
+                                     b'{"format":"other/1"}\n', b"\x00" * 64])
+def test_not_a_snapshot(tmp_path, keys, content):
+    path = tmp_path / "x.dtsnap"
+    path.write_bytes(content)
+    refused(path, keys, "not-a-snapshot")
+
+
+def test_unit_file_holds_only_its_unit(tmp_path, keys):
+    from snapshots.publish import unit_database
+    from tests.factory import add_patient
+
+    house = chart_db()
+    add_patient(house, "icu1", "ZED, Zora", "ICU-1-A", unit="ICU", allergies=["Iodine"])
+    unit = unit_database(house, "4W")
+    assert {r[0] for r in unit.execute("SELECT id FROM patients")} == {"p1", "p2", "p3", "p4",
+                                                                     "p5"}
+    image = unit.serialize()
+    assert b"Zora" not in image and b"Iodine" not in image
+
+
+def test_standard_age_tool_recovers_the_database(tmp_path, snap, keys):
+    """IT's recovery path: the payload is a plain age file; age + escrow key open it."""
+    assert shutil.which("age"), "the age tool is missing: `make test` installs it"
+    payload = snap.read_bytes().split(b"\n", 1)[1]
+    (tmp_path / "payload.age").write_bytes(payload)
+    (tmp_path / "escrow.txt").write_text(str(keys.escrow.secret) + "\n")
+    out = tmp_path / "snapshot.sqlite"
+    subprocess.run(["age", "-d", "-i", tmp_path / "escrow.txt", "-o", out,
+                    tmp_path / "payload.age"], check=True)
+    rows = subprocess.run(["python3", "-c", "import sqlite3,sys; print(sqlite3.connect("
+                           "sys.argv[1]).execute('select count(*) from patients').fetchone()[0])",
+                           out], capture_output=True, text=True, check=True).stdout
+    assert rows.strip() == "5"
