@@ -256,7 +256,8 @@ class Builder:
         from .report import build_report
 
         report = build_report(self, source_text)
-        insert_rows(self.conn, "gaps", self.ctx.gaps.rows())
+        start = self.conn.execute("SELECT coalesce(max(seq), 0) FROM gaps").fetchone()[0]
+        insert_rows(self.conn, "gaps", self.ctx.gaps.rows(start))
         insert_rows(self.conn, "meta", [
             {"key": "as_of", "value": self.ctx.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")},
             {"key": "source", "value": source_text},

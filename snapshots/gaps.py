@@ -37,8 +37,8 @@ class GapRegister:
     def counts(self) -> Counter:
         return Counter((g.severity, g.reason) for g in self.gaps)
 
-    def rows(self) -> list[dict]:
-        return [{"seq": i, "where": g.where, "resource_type": g.resource_type,
+    def rows(self, start: int = 0) -> list[dict]:
+        return [{"seq": start + i, "where": g.where, "resource_type": g.resource_type,
                  "resource_id": g.resource_id, "patient_id": g.patient_id,
                  "reason": f"{g.severity}:{g.reason}", "detail": g.detail}
                 for i, g in enumerate(self.gaps, 1)]

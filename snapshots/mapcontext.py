@@ -33,6 +33,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "Practitioner": (),
 }
 
+# FHIR servers cap resources at a few MB; anything larger is a fault or an attack.
+MAX_RESOURCE_BYTES = 1 << 20
+
 # Where each mapped type keeps the coding whose system is checked for code-set integrity.
 MAIN_CODE: dict[str, str] = {
     "AllergyIntolerance": "code", "Condition": "code", "Observation": "code",
@@ -109,6 +112,11 @@ class MapContext:
                 f"({len(rid)} characters)"
             self.gap(record, "invalid-id", f"id {shown!r} is not a FHIR id "
                                            "([A-Za-z0-9-.], 1-64 characters)")
+            return False
+        size = len(record.raw) if record.raw is not None else len(orjson.dumps(res))
+        if size > MAX_RESOURCE_BYTES:
+            self.gap(record, "oversized", f"{size:,} bytes: over the {MAX_RESOURCE_BYTES:,}-byte "
+                                          "limit for one resource")
             return False
         unknown = set(res) - allowed_elements(rtype)
         if unknown:

@@ -1,0 +1,194 @@
+"""Incremental refresh: the previous house snapshot plus a delta source (what a Bulk Data
+`_since` export gives: only the resources changed since, and Bundles of DELETE entries) make
+the next snapshot without re-reading the whole EHR.
+
+Rows whose source hash is unchanged are reused as they are; changed ones are mapped again;
+deletions remove rows; an encounter that is no longer active (a discharge) takes its patient
+out of the census; rows that have aged out of the configured windows are pruned.
+
+A patient admitted since the previous build has only what the delta holds: the build says so
+in the gap register, and the next full build completes the chart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from . import map_core as core
+from .build import Builder, BuildResult
+from .keys import Identity
+from .reading import Record, Source
+from .schema import FTS_TABLE, PATIENT_TABLES, TABLES
+from .sealed import SnapshotError, load_database, verify
+from .settings import BuildSettings
+
+TABLE_OF = {"Patient": "patients", "Encounter": "encounters", "Practitioner": "practitioners",
+            "AllergyIntolerance": "allergies", "Condition": "problems",
+            "MedicationRequest": "med_orders", "MedicationAdministration": "administrations",
+            "Observation": "observations", "Procedure": "procedures",
+            "DocumentReference": "notes", "Flag": "flags", "Location": "locations"}
+
+
+class Refresher(Builder):
+    """A Builder that starts from the previous snapshot's database instead of an empty one."""
+
+    def __init__(self, settings: BuildSettings, conn: sqlite3.Connection):
+        super().__init__(settings)
+        self.conn.close()
+        self.conn = conn
+        conn.row_factory = None
+        self.conn.execute("DELETE FROM gaps WHERE reason LIKE 'warning:timestamp-%'")
+        self._load_previous()
+
+    def _load_previous(self) -> None:
+        conn = self.conn
+        self.census = dict(conn.execute("SELECT patient_id, id FROM encounters"))
+        cols = list(TABLES["patients"])
+        for row in conn.execute(f"SELECT {', '.join(cols)} FROM patients"):
+            patient = dict(zip(cols, row, strict=True))
+            idents = [dict(zip(("patient_id", "system", "value", "type", "facility"), r,
+                               strict=True))
+                      for r in conn.execute("SELECT patient_id, system, value, type, facility "
+                                            "FROM identifiers WHERE patient_id = ?",
+                                            (patient["id"],))]
+            self.patients[patient["id"]] = (patient, idents)
+            for old in filter(None, (patient["merged_from"] or "").split(",")):
+                self.ctx.resolver.replaced_by[old] = patient["id"]
+        for lid, name, physical, parent, code, kind in conn.execute(
+                "SELECT id, name, physical, parent, code, kind FROM locations"):
+            self.places[lid] = core.Place(lid, name, physical, parent, code, kind)
+            self.place_records[lid] = Record(f"Location/{lid}", {"resourceType": "Location",
+                                                                 "id": lid})
+        self.ctx.practitioners.update(conn.execute("SELECT id, name FROM practitioners"))
+        self.previous_census = set(self.census)
+        self.stats.add("(previous snapshot)", "read", len(self.census))
+
+    def unchanged(self, rec: Record) -> bool:
+        """True when the previous snapshot already holds this exact version."""
+        table = TABLE_OF.get(rec.resource.get("resourceType") or "")
+        if table is None or table == "locations" or not isinstance(rec.resource.get("id"), str):
+            return False
+        row = self.conn.execute(f"SELECT src_hash FROM {table} WHERE src_id = ? LIMIT 1",
+                                (rec.resource["id"],)).fetchone()
+        return bool(row) and row[0] == self.ctx.lineage(rec)["src_hash"]
+
+    def apply_deletes(self, records: Iterable[Record]) -> list[Record]:
+        rest = []
+        for rec in records:
+            if rec.resource.get("resourceType") != "__delete__":
+                rest.append(rec)
+                continue
+            found = self.ctx.resolver.parse(rec.resource.get("url"))
+            if not found or found[0] not in TABLE_OF:
+                self.ctx.gaps.add(rec.where, "unhandled-delete",
+                                  f"DELETE {rec.resource.get('url')!r} not understood",
+                                  severity="warning")
+                continue
+            rtype, rid = found
+            self.stats.add(rtype, "deleted")
+            if rtype == "Encounter" and self._encounter_patient(rid):
+                self._discharge(self._encounter_patient(rid))
+            elif rtype == "Patient" and rid in self.census:
+                self._discharge(rid)
+            else:
+                self.conn.execute(f"DELETE FROM {TABLE_OF[rtype]} WHERE src_id = ?", (rid,))
+        return rest
+
+    def _encounter_patient(self, encounter_id: str) -> str | None:
+        row = self.conn.execute("SELECT patient_id FROM encounters WHERE id = ?",
+                                (encounter_id,)).fetchone()
+        return row[0] if row else None
+
+    def _discharge(self, pid: str) -> None:
+        """Take a patient out of the census: every row of theirs leaves the snapshot."""
+        for table in PATIENT_TABLES:
+            self.conn.execute(f"DELETE FROM {table} WHERE patient_id = ?", (pid,))
+        self.conn.execute("DELETE FROM patients WHERE id = ?", (pid,))
+        self.conn.execute(f"DELETE FROM {FTS_TABLE} WHERE patient_id = ?", (pid,))
+        self.conn.execute("DELETE FROM gaps WHERE patient_id = ?", (pid,))
+        self.census.pop(pid, None)
+        self.stats.add("Patient", "discharged")
+
+    def _encounter(self, rec: Record) -> None:
+        res, s = rec.resource, self.ctx.settings
+        pid = self._encounter_patient(res["id"])
+        if pid is not None:
+            self.conn.execute("DELETE FROM encounters WHERE id = ?", (res["id"],))
+            self.census.pop(pid, None)
+            if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
+                self._discharge(pid)
+                self.stats.add("Encounter", "not-in-census")
+                return
+        before = set(self.census)
+        super()._encounter(rec)
+        for new in set(self.census) - before - self.previous_census:
+            self.ctx.gap(rec, "admitted-since-previous",
+                         "patient joined the census in this refresh: the chart holds only what "
+                         "the delta carried until the next full build", "warning", new)
+
+    def _clinical(self, rtype: str, rec: Record) -> str:
+        if self.unchanged(rec):
+            return "unchanged"
+        outcome = super()._clinical(rtype, rec)
+        if outcome != "kept" and isinstance(rec.resource.get("id"), str):
+            # It was in the snapshot but no longer qualifies (stopped, aged out, moved).
+            self.conn.execute(f"DELETE FROM {TABLE_OF[rtype]} WHERE src_id = ?",
+                              (rec.resource["id"],))
+        return outcome
+
+    def prune_windows(self) -> None:
+        s, as_of = self.ctx.settings, self.ctx.settings.as_of
+
+        def cut(**delta: float) -> str:
+            return (as_of - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for sql, limit in (
+                ("DELETE FROM observations WHERE category = 'vital-signs' AND effective_at < ?",
+                 cut(hours=s.vitals_hours)),
+                ("DELETE FROM observations WHERE category = 'laboratory' AND effective_at < ?",
+                 cut(days=s.labs_days)),
+                ("DELETE FROM administrations WHERE given_at < ?",
+                 cut(hours=s.administrations_hours)),
+                ("DELETE FROM notes WHERE written_at < ?", cut(days=s.notes_days))):
+            self.conn.execute(sql, (limit,))
+
+    def finish(self, source_text: str) -> BuildResult:
+        changed = {pid for pid, _ in self.patients.items() if pid in self.census}
+        for pid in changed:
+            self.conn.execute("DELETE FROM identifiers WHERE patient_id = ?", (pid,))
+        self.conn.execute(f"DELETE FROM {FTS_TABLE}")
+        self.conn.execute("DELETE FROM units")
+        self.conn.execute("DELETE FROM locations")
+        self.conn.execute("DELETE FROM downtime_ids")
+        self.conn.execute("DELETE FROM meta WHERE key != 'schema_version'")
+        self.conn.execute("UPDATE encounters SET name_alert = 0, name_alert_with = ''")
+        self.prune_windows()
+        return super().finish(source_text)
+
+
+def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
+                     identity: Identity | None, trusted_key: Ed25519PublicKey | None,
+                     ) -> tuple[BuildResult, str]:
+    """Apply a delta source to the previous house snapshot; return the result and its id."""
+    if identity is None or trusted_key is None:
+        raise SnapshotError("not-a-recipient", "an incremental build needs an identity that "
+                                               "opens the previous snapshot and the trusted key")
+    manifest, database = verify(previous, trusted_key, [identity])
+    if manifest.scope != "house":
+        raise SnapshotError("wrong-scope", f"{previous}: is a {manifest.scope} snapshot; an "
+                                           "incremental build starts from a house snapshot")
+    conn = load_database(database, writable=True)
+    refresher = Refresher(settings, conn)
+    source = Source(delta, refresher.ctx.gaps.bad_input)
+    for rec in source.bundle_records():
+        refresher.ctx.resolver.register(rec.resource, rec.full_url)
+    core_records = refresher.apply_deletes(source.core())
+    later = refresher.read_core(core_records)
+    refresher.read_clinical(later)
+    refresher.read_clinical(refresher.apply_deletes(source.rest()))
+    result = refresher.finish(f"{manifest.source} + delta {source.describe()}")
+    return result, manifest.snapshot_id
