@@ -1,0 +1,131 @@
+"""The `downtime` CLI end to end on real key files: keys, build, verify, info, report; and no
+plaintext patient data in any file the build, verify and open steps wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from downtime.cli import cli
+from snapshots.keys import load_identity, load_public_key
+from snapshots.sealed import open_snapshot
+from tests.test_ingest_samples import SYNTHEA, _latest_inpatient_in_progress
+
+PASS = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A site with keys for two units, a Synthea source with a census, and a config."""
+    root = tmp_path_factory.mktemp("site")
+    source = root / "source"
+    source.mkdir()
+    names, mrns, latest = [], [], ""
+    for path in sorted(SYNTHEA.glob("*.json"))[:6]:
+        bundle = json.loads(path.read_text())
+        encounter, _ = _latest_inpatient_in_progress(bundle)
+        for e in bundle["entry"]:
+            r = e["resource"]
+            if r["resourceType"] == "Patient":
+                names.append(r["name"][0]["family"])
+                mrns += [i["value"] for i in r.get("identifier", []) if
+                         i.get("type", {}).get("coding", [{}])[0].get("code") == "MR"]
+            if r.get("id") == encounter:
+                latest = max(latest, r["period"]["start"])
+        (source / path.name).write_text(json.dumps(bundle))
+    runner = CliRunner()
+    env = {"DOWNTIME_PASSPHRASE": PASS}
+    result = runner.invoke(cli, ["keys", "init", "--dir", str(root / "keys"), "--units",
+                                 "A,B"], env=env)
+    assert result.exit_code == 0, result.output
+    table = result.output.split("add this to your config:\n", 1)[1]
+    (root / "downtime.toml").write_text(
+        '[paths]\nsource = "source"\nstore = "store"\nkeys = "keys"\n'
+        'identity = "keys/pharmacy.age"\ntrusted_builder_key = "keys/builder.pub"\n'
+        f'signing_key = "keys/builder.pem"\n[build]\nas_of = "{latest}"\n{table}')
+    return root, names, mrns, env
+
+
+def run(site, *args, ok=True):
+    root, _, _, env = site
+    result = CliRunner().invoke(cli, ["--config", str(root / "downtime.toml"), *args], env=env)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def test_build_verify_info_report(site):
+    root = site[0]
+    built = run(site, "snapshot", "build", "--json")
+    data = json.loads(built.output)
+    assert data["report"]["census"]["in_snapshot"] == 6
+    house = Path(data["written"][0]["path"])
+    assert "OK" in run(site, "snapshot", "verify", str(house)).output
+    verified = json.loads(run(site, "snapshot", "verify", str(house), "--identity",
+                              str(root / "keys" / "escrow.age"), "--json").output)
+    assert verified["ok"] and "decrypt" in verified["checks"]
+    info = json.loads(run(site, "snapshot", "info", str(house), "--json").output)
+    assert info["scope"] == "house" and info["counts"]["patients"] == 6
+    report = json.loads(run(site, "snapshot", "report", str(house), "--gaps", "--json").output)
+    assert report["report"]["census"]["complete"]
+
+
+def test_verify_failures_are_one_line_and_nonzero(site, tmp_path):
+    root = site[0]
+    built = json.loads(run(site, "snapshot", "build", "--json").output)
+    house = Path(built["written"][0]["path"])
+    bad = tmp_path / "bad.dtsnap"
+    bad.write_bytes(house.read_bytes()[:-10])
+    result = run(site, "snapshot", "verify", str(bad), ok=False)
+    assert result.exit_code == 1 and "truncated" in result.output
+    assert "Traceback" not in result.output and result.output.count("\n") == 1
+    wrong = CliRunner().invoke(cli, ["--config", str(root / "downtime.toml"), "snapshot",
+                                     "verify", str(house), "--identity",
+                                     str(root / "keys" / "escrow.age")],
+                               env={"DOWNTIME_PASSPHRASE": "wrong"})
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output
+    missing = run(site, "snapshot", "info", str(tmp_path / "nope.dtsnap"), ok=False)
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_bad_source_and_bad_config_are_clear(site, tmp_path):
+    result = run(site, "snapshot", "build", "--source", str(tmp_path / "nothing"), ok=False)
+    assert result.exit_code == 1 and "does not exist" in result.output
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[paths\n")
+    bad = CliRunner().invoke(cli, ["--config", str(cfg), "snapshot", "info", "x"])
+    assert bad.exit_code == 1 and "not valid TOML" in bad.output
+
+
+def test_per_unit_and_no_plaintext_on_disk(site, monkeypatch):
+    """Scan every file the build, verify and open steps wrote, and the temp dir."""
+    root, names, mrns, _ = site
+    tmp = Path(tempfile.mkdtemp(prefix="scan-"))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    before = _files(root) | _files(tmp)
+    out = root / "store-scan"
+    run(site, "snapshot", "build", "--out", str(out), "--per-unit")
+    house = sorted(out.glob("house-*.dtsnap"))[-1]
+    run(site, "snapshot", "verify", str(house), "--identity", str(root / "keys" / "escrow.age"))
+    opened = open_snapshot(house, load_public_key(root / "keys" / "builder.pub"),
+                           [load_identity(root / "keys" / "pharmacy.age", PASS)])
+    assert opened.db.execute("SELECT count(*) FROM patients").fetchone()[0] == 6
+    written = (_files(root) | _files(tmp)) - before
+    assert any(p.suffix == ".dtsnap" for p in written)
+    needles = [n.encode() for n in names + mrns if len(n) >= 5]
+    assert needles
+    for path in written:
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, f"{needle!r} in plaintext in {path}"
+
+
+def _files(root: Path) -> set[Path]:
+    return {Path(d) / f for d, _, fs in os.walk(root) for f in fs
+            if not (Path(d) / f).suffix == ".json" or "source" not in d}
