@@ -32,7 +32,7 @@ test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: setup system-deps
-	$(BIN)/python -m benchmarks
+	$(BIN)/python tests/bench/run.py
 
 lint: setup
 	$(BIN)/ruff check .
