@@ -36,9 +36,9 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 
 
 def _register() -> None:
-    from . import demo, generate, keys, snapshot
+    from . import agent, audit, browse, demo, generate, keys, snapshot
 
-    for module in (generate, keys, snapshot, demo):
+    for module in (generate, keys, snapshot, demo, agent, browse, audit):
         for command in module.COMMANDS:
             cli.add_command(command)
 

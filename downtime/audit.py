@@ -1,0 +1,284 @@
+"""The tamper-evident audit log: append-only JSON lines, each carrying the hash of the one before.
+
+One entry per line (docs/audit-log.md):
+
+    {"seq": 7, "time": "2026-11-24T14:07:02Z", "action": "chart-open", "user": "badge 4411",
+     "host": "ws-4w-1", "patient_id": "p1", "snapshot_id": "...", "detail": null,
+     "prev": "<hash of entry 6>", "hash": "<sha256 of this entry without 'hash'>"}
+
+The chain shows an edited, deleted or reordered entry. A removed tail leaves a valid chain, so
+every append also rewrites a small witness file next to the log (`<log>.head`: the last seq and
+hash); `verify` compares the two and reports a truncated log. Appends take an exclusive `flock`
+on the log and `fsync` it, so two processes (the TUI and `downtime print`) can append at once.
+
+The log holds ids, hashes and who/when/what: never clinical content. The one free text kept is
+the break-glass reason, which is the point of logging a break-glass.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+GENESIS = "0" * 64
+ACTIONS = ("unlock", "unlock-failed", "chart-open", "break-glass", "snapshot-switch", "lock",
+           "print", "submit")
+FIELDS = ("seq", "time", "action", "user", "host", "patient_id", "snapshot_id", "detail", "prev")
+MAX_DETAIL = 500
+
+
+class AuditError(Exception):
+    """The audit log cannot be written (a care action must not go unrecorded silently)."""
+
+
+def _canonical(entry: dict) -> bytes:
+    body = {k: entry.get(k) for k in FIELDS}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: dict) -> str:
+    return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+def head_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".head")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditLog:
+    """Append entries to one audit log file."""
+
+    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None,
+                 host: str | None = None):
+        self.path = Path(path)
+        self.clock = clock or _now
+        self.host = host or socket.gethostname()
+
+    def append(self, action: str, user: str, *, patient_id: str | None = None,
+               snapshot_id: str | None = None, detail: str | None = None) -> dict:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
+        if detail is not None:
+            detail = " ".join(str(detail).split())[:MAX_DETAIL]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as e:
+            raise AuditError(f"{self.path}: cannot open audit log ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            seq, prev = _last(fd)
+            entry = {"seq": seq + 1, "time": self.clock().astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"), "action": action, "user": user, "host": self.host,
+                "patient_id": patient_id, "snapshot_id": snapshot_id, "detail": detail,
+                "prev": prev}
+            entry["hash"] = entry_hash(entry)
+            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+            os.write(fd, line.encode())
+            os.fsync(fd)
+            _write_head(self.path, entry["seq"], entry["hash"])
+        except OSError as e:
+            raise AuditError(f"{self.path}: cannot write audit log ({e.strerror})") from None
+        finally:
+            os.close(fd)  # closing releases the lock
+        return entry
+
+
+def _last(fd: int) -> tuple[int, str]:
+    """The seq and hash of the last entry (read backwards from the end of the file)."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size == 0:
+        return 0, GENESIS
+    chunk, pos, tail = 4096, size, b""
+    while pos > 0:
+        step = min(chunk, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        if tail.count(b"\n") >= 2 or pos == 0:
+            break
+    lines = [ln for ln in tail.split(b"\n") if ln.strip()]
+    try:
+        last = json.loads(lines[-1])
+        return int(last["seq"]), str(last["hash"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise AuditError("the audit log's last entry is damaged; run `downtime audit verify` "
+                         "and keep the file as evidence") from None
+
+
+def _write_head(path: Path, seq: int, digest: str) -> None:
+    head = head_path(path)
+    tmp = head.with_name(head.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"seq": seq, "hash": digest}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, head)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    where: str = ""  # "line 12 (seq 12)" — where the first problem is
+    why: str = ""  # what is wrong there
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit log intact: {self.entries} entries, hash chain and head match"
+        return f"audit log NOT intact at {self.where}: {self.why}"
+
+
+def read_entries(path: Path) -> list[dict]:
+    """Every entry, parsed, without checking the chain (for export after a verify)."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.append(json.loads(line))
+    return out
+
+
+def verify(path: Path) -> VerifyResult:
+    """Check the chain and the head witness; report the first broken place."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return VerifyResult(False, 0, str(path), "no audit log at this path")
+    if data and not data.endswith(b"\n"):
+        lines = data.split(b"\n")
+        return VerifyResult(False, len(lines) - 1, f"line {len(lines)}",
+                            "last entry is cut off (truncated write or truncated file)")
+    prev, seq, count = GENESIS, 0, 0
+    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+        where = f"line {number}"
+        try:
+            entry = json.loads(raw)
+            if not isinstance(entry, dict):
+                raise ValueError
+        except ValueError:
+            return VerifyResult(False, count, where, "not a valid entry (edited or damaged)")
+        where = f"line {number} (seq {entry.get('seq')})"
+        if entry.get("hash") != entry_hash(entry):
+            return VerifyResult(False, count, where,
+                                "entry does not match its own hash (edited)")
+        if entry.get("prev") != prev:
+            if entry.get("seq") == seq + 1:
+                why = "does not chain to the entry before it (edited or replaced)"
+            elif isinstance(entry.get("seq"), int) and entry["seq"] > seq + 1:
+                why = (f"entries {seq + 1}..{entry['seq'] - 1} are missing (deleted)")
+            else:
+                why = f"seq {entry.get('seq')} after seq {seq} (reordered or duplicated)"
+            return VerifyResult(False, count, where, why)
+        if entry.get("seq") != seq + 1:
+            return VerifyResult(False, count, where,
+                                f"seq {entry.get('seq')} where {seq + 1} was expected")
+        prev, seq, count = entry["hash"], entry["seq"], count + 1
+    try:
+        head = json.loads(head_path(path).read_text())
+    except FileNotFoundError:
+        if count == 0:
+            return VerifyResult(True, 0)
+        return VerifyResult(False, count, str(head_path(path)),
+                            "head witness file is missing; cannot rule out a truncated log")
+    except ValueError:
+        return VerifyResult(False, count, str(head_path(path)), "head witness file is damaged")
+    if head.get("seq") != seq or head.get("hash") != prev:
+        if isinstance(head.get("seq"), int) and head["seq"] > seq:
+            return VerifyResult(False, count, f"end of log (after seq {seq})",
+                                f"entries {seq + 1}..{head['seq']} are missing (truncated)")
+        return VerifyResult(False, count, f"end of log (seq {seq})",
+                            f"head witness says seq {head.get('seq')}, log ends at seq {seq}")
+    return VerifyResult(True, count)
+
+
+# --- FHIR export -----------------------------------------------------------------------------
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+RESTFUL = "http://hl7.org/fhir/restful-interaction"
+_TYPES = {  # action -> (type code, type display, subtype, FHIR action code)
+    "unlock": ((DCM, "110114", "User Authentication"), (DCM, "110122", "Login"), "E"),
+    "unlock-failed": ((DCM, "110114", "User Authentication"), (DCM, "110122", "Login"), "E"),
+    "lock": ((DCM, "110114", "User Authentication"), (DCM, "110123", "Logout"), "E"),
+    "chart-open": ((DCM, "110110", "Patient Record"), (RESTFUL, "read", "read"), "R"),
+    "break-glass": ((DCM, "110113", "Security Alert"), (RESTFUL, "read", "read"), "R"),
+    "snapshot-switch": ((DCM, "110100", "Application Activity"),
+                        (DCM, "110120", "Application Start"), "E"),
+    "print": ((DCM, "110106", "Export"), (DCM, "110106", "Export"), "R"),
+    "submit": ((DCM, "110107", "Import"), (RESTFUL, "transaction", "transaction"), "C"),
+}
+
+
+def audit_event(entry: dict) -> dict:
+    """One log entry as a FHIR R4 AuditEvent."""
+    (tsys, tcode, tdisp), (ssys, scode, sdisp), action = _TYPES[entry["action"]]
+    failed = entry["action"] == "unlock-failed"
+    event: dict = {
+        "resourceType": "AuditEvent",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"downtime-audit:{entry['hash']}")),
+        "type": {"system": tsys, "code": tcode, "display": tdisp},
+        "subtype": [{"system": ssys, "code": scode, "display": sdisp}],
+        "action": action,
+        "recorded": entry["time"].replace(".000000Z", "Z"),
+        "outcome": "4" if failed else "0",
+        "agent": [{"who": {"display": entry["user"] or "(unknown)"}, "requestor": True,
+                   "network": {"address": entry.get("host") or "unknown", "type": "1"}}],
+        "source": {"site": "downtime-toolkit",
+                   "observer": {"display": entry.get("host") or "unknown"},
+                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                             "code": "4", "display": "Application Server"}]},
+    }
+    if failed:
+        event["outcomeDesc"] = "wrong passphrase"
+    if entry["action"] == "break-glass":
+        event["purposeOfEvent"] = [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "BTG",
+            "display": "break the glass"}], "text": entry.get("detail") or ""}]
+    entities = []
+    if entry.get("patient_id"):
+        entities.append({"what": {"reference": f"Patient/{entry['patient_id']}"},
+                         "type": {"system": "http://terminology.hl7.org/CodeSystem/"
+                                  "audit-entity-type", "code": "1", "display": "Person"},
+                         "role": {"system": "http://terminology.hl7.org/CodeSystem/"
+                                  "object-role", "code": "1", "display": "Patient"}})
+    chain = [{"type": "seq", "valueString": str(entry["seq"])},
+             {"type": "prev-hash", "valueString": entry["prev"]},
+             {"type": "hash", "valueString": entry["hash"]}]
+    if entry.get("detail") and entry["action"] != "break-glass":
+        chain.append({"type": "detail", "valueString": entry["detail"]})
+    snapshot = {"what": {"identifier": {"system": "urn:downtime:snapshot-id",
+                                        "value": entry.get("snapshot_id") or "none"}},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                         "code": "2", "display": "System Object"},
+                "description": "downtime snapshot and audit-chain position",
+                "detail": chain}
+    entities.append(snapshot)
+    event["entity"] = entities
+    return event
+
+
+def export_fhir(path: Path, out_file: Path) -> int:
+    """Write every entry as a FHIR R4 Bundle (type collection) of AuditEvent; return the count."""
+    entries = read_entries(path)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "entry": [{"fullUrl": f"urn:uuid:{ev['id']}", "resource": ev}
+                  for ev in (audit_event(e) for e in entries)],
+    }
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n")
+    return len(entries)

@@ -1,0 +1,3 @@
+"""placeholder while being written."""
+
+COMMANDS: list = []

@@ -1,0 +1,63 @@
+"""`downtime audit`: verify the hash-chained audit log and export it as FHIR AuditEvents."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..audit import export_fhir, verify
+
+_log = click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
+                    help="Audit log file (default: paths.audit_log of the config).")
+
+
+def _log_path(ctx: click.Context, log_file: Path | None) -> Path:
+    try:
+        return ctx.obj.config.path("audit_log", log_file, flag="--log")
+    except Exception as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group("audit")
+def audit() -> None:
+    """Check and export the tamper-evident audit log."""
+
+
+@audit.command("verify")
+@_log
+@click.pass_context
+def verify_cmd(ctx: click.Context, log_file: Path | None) -> None:
+    """Check the hash chain; say where an entry was edited, deleted, reordered or cut off."""
+    path = _log_path(ctx, log_file)
+    result = verify(path)
+    if result.ok:
+        click.echo(f"{path}: {result}")
+        return
+    click.secho(f"{path}: {result}", fg="red", err=True)
+    sys.exit(1)
+
+
+@audit.command("export")
+@_log
+@click.option("--fhir", "out_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a FHIR R4 Bundle of AuditEvent here.")
+@click.pass_context
+def export_cmd(ctx: click.Context, log_file: Path | None, out_file: Path) -> None:
+    """Export every entry as a FHIR R4 Bundle of AuditEvent (after checking the chain)."""
+    path = _log_path(ctx, log_file)
+    result = verify(path)
+    if not result.ok and not path.exists():
+        raise click.ClickException(f"{path}: no audit log at this path")
+    if not result.ok:
+        click.secho(f"warning: {result}; exporting what is there", fg="yellow", err=True)
+    try:
+        count = export_fhir(path, out_file)
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"{path}: cannot export ({e})") from None
+    click.echo(f"{count} AuditEvent(s) written to {out_file}")
+
+
+COMMANDS = [audit]

@@ -1,0 +1,163 @@
+"""The hash-chained audit log: appends, tamper detection, two writers, FHIR export."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from downtime.audit import AuditLog, export_fhir, head_path, verify
+from downtime.cli import cli
+
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "fhir-r4" / "fhir.schema.json"
+
+
+def _filled(tmp_path: Path, n: int = 5) -> Path:
+    log = AuditLog(tmp_path / "audit.log", host="ws-4W-1")
+    log.append("unlock", "badge 4411", snapshot_id="snap-1")
+    log.append("chart-open", "badge 4411", patient_id="p1", snapshot_id="snap-1")
+    log.append("break-glass", "badge 4411", patient_id="p1", snapshot_id="snap-1",
+               detail="Patient in crisis, need psych history")
+    for i in range(n - 3):
+        log.append("chart-open", "badge 4411", patient_id=f"p{i + 2}", snapshot_id="snap-1")
+    return log.path
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines(keepends=True)
+
+
+def test_chain_is_intact_and_linked(tmp_path):
+    path = _filled(tmp_path)
+    result = verify(path)
+    assert result.ok and result.entries == 5, str(result)
+    entries = [json.loads(x) for x in _lines(path)]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    assert all(b["prev"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
+    assert entries[2]["detail"] == "Patient in crisis, need psych history"
+
+
+def test_unknown_action_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        AuditLog(tmp_path / "a.log").append("delete-everything", "x")
+
+
+def test_edited_entry_is_found(tmp_path):
+    path = _filled(tmp_path)
+    lines = _lines(path)
+    lines[1] = lines[1].replace('"p1"', '"p9"')
+    path.write_text("".join(lines))
+    result = verify(path)
+    assert not result.ok
+    assert "line 2" in result.where and "edited" in result.why
+
+
+def test_edited_and_rehashed_entry_breaks_the_chain(tmp_path):
+    from downtime.audit import entry_hash
+
+    path = _filled(tmp_path)
+    lines = _lines(path)
+    entry = json.loads(lines[1])
+    entry["user"] = "someone else"
+    entry["hash"] = entry_hash(entry)
+    lines[1] = json.dumps(entry) + "\n"
+    path.write_text("".join(lines))
+    result = verify(path)
+    assert not result.ok and "line 3" in result.where and "chain" in result.why
+
+
+def test_deleted_entry_is_found(tmp_path):
+    path = _filled(tmp_path)
+    lines = _lines(path)
+    del lines[2]
+    path.write_text("".join(lines))
+    result = verify(path)
+    assert not result.ok and "line 3 (seq 4)" in result.where and "missing" in result.why
+
+
+def test_reordered_entries_are_found(tmp_path):
+    path = _filled(tmp_path)
+    lines = _lines(path)
+    lines[1], lines[2] = lines[2], lines[1]
+    path.write_text("".join(lines))
+    result = verify(path)
+    assert not result.ok and "line 2" in result.where
+
+
+def test_truncated_log_is_found(tmp_path):
+    path = _filled(tmp_path)
+    lines = _lines(path)
+    path.write_text("".join(lines[:3]))
+    result = verify(path)
+    assert not result.ok and "truncated" in result.why and "4..5" in result.why
+
+
+def test_cut_off_last_line_is_found(tmp_path):
+    path = _filled(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-20])
+    result = verify(path)
+    assert not result.ok and "cut off" in result.why
+
+
+def test_missing_head_witness_is_reported(tmp_path):
+    path = _filled(tmp_path)
+    head_path(path).unlink()
+    assert not verify(path).ok
+
+
+def _writer(path: str, who: str, count: int) -> None:
+    log = AuditLog(Path(path))
+    for i in range(count):
+        log.append("print", who, patient_id=f"{who}-{i}")
+
+
+def test_two_processes_appending_keep_one_chain(tmp_path):
+    path = tmp_path / "audit.log"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(path), w, 40)) for w in ("tui", "print")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(20)
+    assert all(p.exitcode == 0 for p in procs)
+    result = verify(path)
+    assert result.ok and result.entries == 80, str(result)
+
+
+def test_fhir_export_validates_against_schema_and_models(tmp_path):
+    from fhir.resources.R4B.bundle import Bundle
+
+    path = _filled(tmp_path)
+    AuditLog(path).append("unlock-failed", "badge 12")
+    AuditLog(path).append("lock", "badge 4411")
+    out = tmp_path / "audit.json"
+    assert export_fhir(path, out) == 7
+    data = json.loads(out.read_text())
+    Bundle.model_validate(data)
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.validate(data, schema)
+    events = [e["resource"] for e in data["entry"]]
+    assert events[0]["subtype"][0]["display"] == "Login"
+    assert events[2]["purposeOfEvent"][0]["coding"][0]["code"] == "BTG"
+    assert events[5]["outcome"] == "4"
+
+
+def test_cli_verify_and_export(tmp_path):
+    path = _filled(tmp_path)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["audit", "verify", "--log", str(path)])
+    assert ok.exit_code == 0 and "intact" in ok.output
+    out = tmp_path / "b.json"
+    exp = runner.invoke(cli, ["audit", "export", "--log", str(path), "--fhir", str(out)])
+    assert exp.exit_code == 0 and out.exists()
+    lines = _lines(path)
+    path.write_text("".join(lines[:2] + lines[3:]))
+    bad = runner.invoke(cli, ["audit", "verify", "--log", str(path)])
+    assert bad.exit_code == 1 and "line 3" in bad.output
+    missing = runner.invoke(cli, ["audit", "verify", "--log", str(tmp_path / "none.log")])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
