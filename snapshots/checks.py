@@ -10,7 +10,8 @@ from .mapcontext import MapContext
 
 TIMED_COLUMNS = (("observations", "effective_at"), ("administrations", "given_at"),
                  ("notes", "written_at"), ("encounters", "admitted_at"),
-                 ("procedures", "performed_at"), ("med_orders", "authored_at"))
+                 ("procedures", "performed_at"), ("med_orders", "authored_at"),
+                 ("problems", "onset"), ("allergies", "recorded_at"))
 
 
 def timestamp_checks(conn: sqlite3.Connection, ctx: MapContext) -> None:

@@ -1,0 +1,96 @@
+"""The demo hospital generator: deterministic, scalable, valid FHIR, and carrying every mess."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from downtime.generator import generate
+
+AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+MESSES = {"multiple_mrns", "merged_chart", "deceased", "transferred", "alike_names",
+          "nka_recorded", "no_allergy_record", "free_text_allergy", "legacy_hold_status",
+          "restricted", "missing_required", "unknown_code_system", "reference_forms",
+          "timestamp_issues", "no_code_status"}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    return out, generate(out, patients=40, seed=3, as_of=AS_OF)
+
+
+def resources(folder: Path):
+    for path in sorted(folder.glob("*.ndjson")):
+        for line in path.read_text().splitlines():
+            yield json.loads(line)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path, small):
+    folder, _ = small
+    generate(tmp_path / "again", patients=40, seed=3, as_of=AS_OF)
+    generate(tmp_path / "other", patients=40, seed=4, as_of=AS_OF)
+    for path in folder.glob("*.ndjson"):
+        assert (tmp_path / "again" / path.name).read_bytes() == path.read_bytes()
+    assert (tmp_path / "other" / "Patient.ndjson").read_bytes() != \
+        (folder / "Patient.ndjson").read_bytes()
+
+
+def test_counts_scale_with_patients(tmp_path, small):
+    _, summary = small
+    bigger = generate(tmp_path / "big", patients=120, seed=3, as_of=AS_OF)
+    assert summary.inpatients == 40 and bigger.inpatients == 120
+    assert 2.5 < sum(bigger.resources.values()) / sum(summary.resources.values()) < 3.5
+    assert sum(summary.resources.values()) / 40 > 150  # a real chart's worth per inpatient
+    encounters = [r for r in resources(tmp_path / "big") if r["resourceType"] == "Encounter"
+                  and r["status"] == "in-progress" and r["class"]["code"] in
+                  ("IMP", "ACUTE", "OBSENC")]
+    assert len(encounters) == 120
+
+
+def test_every_mess_is_present_and_findable(small):
+    folder, summary = small
+    assert MESSES <= set(summary.messes), MESSES - set(summary.messes)
+    by_id = {(r["resourceType"], r["id"]): r for r in resources(folder)}
+    ids = {rid for _, rid in by_id}
+    for name, carriers in summary.messes.items():
+        for carrier in carriers:
+            assert carrier.split("/")[-1] in ids, (name, carrier)
+    old = by_id[("Patient", "pat-merged-old")]
+    assert old["active"] is False and old["link"][0]["type"] == "replaced-by"
+    assert any("deceasedDateTime" in by_id[("Patient", p)] for p in summary.messes["deceased"])
+    holds = [by_id[("MedicationRequest", m)] for m in summary.messes["legacy_hold_status"]]
+    assert all(h["status"] == "active" and h["extension"][0]["valueCode"] == "HELD"
+               for h in holds)
+    names = {by_id[("Patient", p)]["name"][0]["given"][0]
+             for p in summary.messes["alike_names"]}
+    assert names == {"John", "Jon"}
+
+
+def test_resources_are_valid_r4_except_the_deliberate_ones(small):
+    folder, summary = small
+    broken = set(summary.messes["missing_required"])
+    problems = []
+    for r in resources(folder):
+        try:
+            get_fhir_model_class(r["resourceType"]).model_validate(r)
+        except Exception as e:  # noqa: BLE001 - collect every failure for the message
+            if r["id"] not in broken:
+                problems.append(f"{r['resourceType']}/{r['id']}: {str(e)[:120]}")
+    assert not problems, problems[:5]
+
+
+def test_references_resolve(small):
+    folder, _ = small
+    known = {f"{r['resourceType']}/{r['id']}" for r in resources(folder)}
+    dangling = []
+    for r in resources(folder):
+        for key in ("subject", "patient", "encounter", "request", "partOf"):
+            ref = r.get(key, {}).get("reference") if isinstance(r.get(key), dict) else None
+            if ref and ref.split("/fhir/")[-1] not in known:
+                dangling.append((r["id"], ref))
+    assert not dangling, dangling[:5]
