@@ -36,10 +36,13 @@ def demo(directory: Path, patients: int, seed: int) -> None:
         click.echo(f"  passphrase '{DEFAULT_PASSPHRASE}' for every demo key "
                    "(set DOWNTIME_PASSPHRASE to choose one)")
     cfg = result.config
+    house = next(p for p, m in result.written if m.scope == "house")
+    unit = next((p for p, m in result.written if m.scope == "unit:4W"), house)
     click.echo("\nTry next:")
-    for command in (f"downtime --config {cfg} snapshot info {result.written[0][0]}",
-                    f"downtime --config {cfg} snapshot verify {result.written[-1][0]}",
-                    f"downtime --config {cfg} snapshot report {result.written[-1][0]} --gaps",
+    for command in (f"downtime --config {cfg} snapshot info {unit}",
+                    f"downtime --config {cfg} snapshot verify {house} --identity "
+                    f"{result.directory / 'keys' / 'escrow.age'}",
+                    f"downtime --config {cfg} snapshot report {unit} --gaps",
                     f"downtime --config {cfg} browse",
                     f"downtime --config {cfg} print packet --unit 4W --pdf packet.pdf"):
         click.echo(f"  .venv/bin/{command}")
