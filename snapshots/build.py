@@ -243,8 +243,7 @@ class Builder:
             row, idents = self.patients[pid]
             self.batches["patients"].append(row)
             self.batches["identifiers"].extend(idents)
-        for pid in set(self.patients) - set(self.census):
-            self.stats.add("Patient", "not-in-census")
+        self.stats.add("Patient", "not-in-census", len(set(self.patients) - set(self.census)))
         self.stats.add("Patient", "kept", len(self.census))
         self.batches["census_exclusions"].extend(self.exclusions)
         self.flush()

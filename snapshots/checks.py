@@ -18,12 +18,12 @@ def timestamp_checks(conn: sqlite3.Connection, ctx: MapContext) -> None:
     limit = (ctx.as_of + timedelta(minutes=ctx.settings.future_tolerance_minutes))
     limit_text = limit.strftime("%Y-%m-%dT%H:%M:%SZ")
     for table, column in TIMED_COLUMNS:
-        for rid, pid, when, src_type, src_id in conn.execute(
+        for _rid, pid, when, src_type, src_id in conn.execute(
                 f"SELECT id, patient_id, {column}, src_type, src_id FROM {table} "
                 f"WHERE length({column}) > 10 AND {column} > ?", (limit_text,)):
             _issue(ctx, "future", f"{src_type}/{src_id}", src_type, src_id, pid,
                    f"{column} {when} is after the build's as-of {limit_text[:16]}Z")
-        for rid, pid, when, born, src_type, src_id in conn.execute(
+        for _rid, pid, when, born, src_type, src_id in conn.execute(
                 f"SELECT t.id, t.patient_id, t.{column}, p.birth_date, t.src_type, t.src_id "
                 f"FROM {table} t JOIN patients p ON p.id = t.patient_id "
                 f"WHERE p.birth_date IS NOT NULL AND substr(t.{column}, 1, 10) < p.birth_date"):

@@ -86,7 +86,8 @@ def observation_category(res: dict) -> str:
     return "other"
 
 
-def map_observations(ctx: MapContext, record: Record, pid: str, encounter: str | None) -> list[dict]:
+def map_observations(ctx: MapContext, record: Record, pid: str,
+                     encounter: str | None) -> list[dict]:
     """One row per value: a blood-pressure panel gives a row per component."""
     res = record.resource
     category = observation_category(res)
@@ -184,7 +185,8 @@ def map_document(ctx: MapContext, record: Record, pid: str, encounter: str | Non
         ctx.gap(record, "external-attachment", f"attachment only by URL ({attachment['url']}); "
                                                "content not in the snapshot", "warning", pid)
     authors = [ctx.practitioners.get(ctx.resolver.ref_id(a, "Practitioner") or "") or
-               (a.get("display") if isinstance(a, dict) else None) for a in as_list(res.get("author"))]
+               (a.get("display") if isinstance(a, dict) else None)
+               for a in as_list(res.get("author"))]
     kind = text_of(res.get("type"))
     return {"id": res["id"], "patient_id": pid, "encounter_id": encounter,
             "title": attachment.get("title") or res.get("description") or kind or "Document",

@@ -36,11 +36,13 @@ class BuildSettings:
         if unknown:
             raise SettingsError(f"unknown [build] setting(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
-        for key, value in {**table, **{k: v for k, v in overrides.items() if v is not None}}.items():
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for key, value in {**table, **given}.items():
             if key in ("encounter_status", "encounter_class"):
                 if isinstance(value, str):
                     value = [v.strip() for v in value.split(",") if v.strip()]
-                if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                if not isinstance(value, list | tuple) or \
+                        not all(isinstance(v, str) for v in value):
                     raise SettingsError(f"[build] {key} must be a list of codes")
                 value = tuple(value)
             elif key == "as_of":

@@ -116,7 +116,8 @@ def test_hl7_examples_do_not_crash(tmp_path):
 VALID = b'{"resourceType":"Patient","id":"p1","name":[{"family":"Doe","given":["Ann"]}]}'
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(st.binary(max_size=60), st.just(VALID),
                           st.text(max_size=40).map(str.encode)), max_size=12))
 def test_malformed_ndjson_lines_are_reported_never_fatal(tmp_path, lines):

@@ -71,7 +71,8 @@ ALLERGENS = [  # (system, code, display, reaction, criticality)
     (RXNORM, "6754", "Morphine", "Pruritus", "low"), (RXNORM, "4053", "Erythromycin",
                                                       "Diarrhea", "low"),
 ]
-FREE_TEXT_ALLERGIES = ["Strawberries — mouth itching", "Adhesive tape", "IV contrast dye (patient report)"]
+FREE_TEXT_ALLERGIES = ["Strawberries — mouth itching", "Adhesive tape",
+                       "IV contrast dye (patient report)"]
 
 # (rxnorm, display, dose value, unit, route SNOMED code, route text, timing code, prn reason)
 MEDICATIONS = [
