@@ -1,3 +1,98 @@
-"""placeholder while being written."""
+"""`downtime agent`: receive snapshots into the workstation store; `agent status` checks it."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from snapshots.keys import KeyFileError, load_public_key
+
+from ..agent import process_inbox, run_agent, status
+
+_store = click.option("--store", type=click.Path(file_okay=False, path_type=Path),
+                      help="Snapshot store (default: paths.store of the config).")
+_key = click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
+                    help="Pinned builder public key (default: paths.trusted_builder_key).")
+
+
+def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
+          required: bool = True) -> Path | None:
+    try:
+        return ctx.obj.config.path(key, value, required=required, flag=flag)
+    except Exception as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _trusted(ctx: click.Context, value: Path | None, required: bool = True):
+    path = _path(ctx, "trusted_builder_key", value, "--trusted-key", required)
+    if path is None:
+        return None
+    try:
+        return load_public_key(path)
+    except KeyFileError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group("agent", invoke_without_command=True)
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder the builder drops snapshot files into (default: paths.inbox).")
+@_store
+@_key
+@click.option("--keep", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Good snapshots to keep per scope.")
+@click.option("--once", is_flag=True, help="Process the inbox once and exit (for a scheduler).")
+@click.pass_context
+def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_key: Path | None,
+          keep: int, once: bool) -> None:
+    """Watch the inbox; verify, install and prune snapshots in the store."""
+    if ctx.invoked_subcommand is not None:
+        return
+    inbox = _path(ctx, "inbox", inbox, "--inbox")
+    store = _path(ctx, "store", store, "--store")
+    key = _trusted(ctx, trusted_key)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stdout)
+    if once:
+        results = process_inbox(inbox, store, key, keep)
+        for r in results:
+            click.echo(str(r))
+        if not results:
+            click.echo(f"inbox {inbox}: nothing to install")
+        sys.exit(1 if any(r.status == "rejected" for r in results) else 0)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_agent(inbox, store, key, keep, stop=stop)
+    except KeyboardInterrupt:
+        pass
+
+
+@agent.command("status")
+@_store
+@_key
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
+              help="Inbox (to count rejected files; default: paths.inbox if set).")
+@click.option("--stale-minutes", type=int, help="Warn past this age (default: config, 30).")
+@click.pass_context
+def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
+               inbox: Path | None, stale_minutes: int | None) -> None:
+    """Readiness check: newest snapshot per scope, age, patients; exit 1 if not ready."""
+    store = _path(ctx, "store", store, "--store")
+    key = _trusted(ctx, trusted_key, required=False)
+    inbox = _path(ctx, "inbox", inbox, "--inbox", required=False)
+    threshold = stale_minutes if stale_minutes is not None else ctx.obj.config.stale_minutes
+    report = status(store, threshold, key, inbox=inbox)
+    for line in report.lines():
+        colour = "red" if line.startswith(("WARNING", "NOT READY")) else None
+        click.secho(line, fg=colour, err=False)
+    if key is None:
+        click.echo("(no trusted builder key given: signatures not checked)")
+    sys.exit(0 if report.ok else 1)
+
+
+COMMANDS = [agent]

@@ -1,0 +1,216 @@
+"""Installing one snapshot file from the inbox into the store, crash-safely.
+
+The order of steps is what makes a SIGKILL at any point harmless:
+1. verify the inbox file (signature against the pinned key, sequence newer than the newest
+   installed for its scope, payload whole and matching its signed hash);
+2. copy it to a hidden `.NAME.agent.part` in the store, fsync it;
+3. `os.replace` it to its final name and fsync the store folder (the atomic step);
+4. remove the inbox file; 5. prune the scope.
+A kill before 3 leaves a hidden part file (ignored by the store, removed on the next pass) and
+the inbox file still there; a kill after 3 leaves an installed snapshot and, at worst, the
+inbox file, which the next pass recognises as already installed. The previous snapshot is only
+ever pruned after the new one is in place.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from snapshots.manifest import Manifest
+from snapshots.sealed import SUFFIX, SnapshotError, read_manifest, verify
+from snapshots.store import file_name, list_snapshots
+
+from .pruning import prune
+
+log = logging.getLogger("downtime.agent")
+
+PART = ".agent.part"
+REJECTED = "rejected"
+SETTLE_SECONDS = 30.0  # a truncated file younger than this may still be being copied in
+
+OnInstall = Callable[[Path, Manifest], None]
+
+
+@dataclass
+class InstallResult:
+    source: Path
+    status: str  # installed | already-installed | rejected | waiting
+    reason: str = ""  # SnapshotError reason code when rejected/waiting
+    message: str = ""
+    manifest: Manifest | None = None
+    installed: Path | None = None
+
+    def __str__(self) -> str:
+        if self.status == "installed" and self.manifest:
+            return (f"installed {self.installed.name} ({self.manifest.scope}, "
+                    f"sequence {self.manifest.sequence})")
+        return f"{self.status} {self.source.name}: {self.message or self.reason}"
+
+
+def newest_installed(store: Path, scope: str) -> int | None:
+    seqs = [s.manifest.sequence for s in list_snapshots(store)[0] if s.manifest.scope == scope]
+    return max(seqs, default=None)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _already_installed(store: Path, manifest: Manifest) -> Path | None:
+    target = Path(store) / file_name(manifest.scope, manifest.sequence)
+    if target.exists():
+        try:
+            if read_manifest(target).snapshot_id == manifest.snapshot_id:
+                return target
+        except SnapshotError:
+            return None
+    return None
+
+
+def reject(path: Path, inbox: Path, reason: str, message: str) -> Path:
+    """Move a refused file to inbox/rejected/ with a `.reason.txt` beside it."""
+    folder = Path(inbox) / REJECTED
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = folder / f"{stamp}-{path.name}"
+    n = 1
+    while target.exists():
+        target = folder / f"{stamp}-{n}-{path.name}"
+        n += 1
+    note = target.with_name(target.name + ".reason.txt")
+    note.write_text(f"reason: {reason}\nmessage: {message}\nrejected_at: {stamp}\n"
+                    f"original: {path}\n")
+    os.replace(path, target)
+    log.warning("rejected %s: %s", path.name, message)
+    return target
+
+
+def install_file(path: Path, store: Path, trusted_key: Ed25519PublicKey, *,
+                 inbox: Path | None = None, keep: int = 3, settle_seconds: float = SETTLE_SECONDS,
+                 on_install: OnInstall | None = None) -> InstallResult:
+    """Verify one inbox file and install it into the store (see the module docstring)."""
+    path, store = Path(path), Path(store)
+    inbox = Path(inbox) if inbox else path.parent
+    store.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = read_manifest(path)
+    except SnapshotError as e:
+        if _young(path, settle_seconds):  # the manifest line may not be written yet
+            return InstallResult(path, "waiting", e.reason, str(e))
+        reject(path, inbox, e.reason, str(e))
+        return InstallResult(path, "rejected", e.reason, str(e))
+    done = _already_installed(store, manifest)
+    if done is not None:
+        try:
+            verify(done, trusted_key)
+            path.unlink(missing_ok=True)
+            return InstallResult(path, "already-installed", manifest=manifest, installed=done)
+        except SnapshotError:
+            done.unlink()  # a damaged copy from an interrupted install: replace it below
+    try:
+        verify(path, trusted_key, newer_than=newest_installed(store, manifest.scope))
+    except SnapshotError as e:
+        if e.reason == "truncated" and _young(path, settle_seconds):
+            return InstallResult(path, "waiting", e.reason, str(e), manifest)
+        reject(path, inbox, e.reason, str(e))
+        return InstallResult(path, "rejected", e.reason, str(e), manifest)
+    target = store / file_name(manifest.scope, manifest.sequence)
+    part = store / f".{target.name}{PART}"
+    with open(path, "rb") as src, open(part, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    try:
+        verify(part, trusted_key)  # the copy is what we installed, byte for byte
+    except SnapshotError as e:
+        part.unlink(missing_ok=True)
+        return InstallResult(path, "waiting", e.reason, f"copy did not verify: {e}", manifest)
+    os.replace(part, target)
+    _fsync_dir(store)
+    path.unlink(missing_ok=True)
+    log.info("installed %s (%s, sequence %d)", target.name, manifest.scope, manifest.sequence)
+    prune(store, manifest.scope, trusted_key, keep=keep)
+    if on_install is not None:
+        try:
+            on_install(target, manifest)
+        except Exception:  # a failing hook must not undo or block an install
+            log.exception("on_install hook failed for %s", target.name)
+    return InstallResult(path, "installed", manifest=manifest, installed=target)
+
+
+def _young(path: Path, settle_seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < settle_seconds
+    except OSError:
+        return False
+
+
+def candidates(inbox: Path) -> list[Path]:
+    """Snapshot files waiting in the inbox, oldest sequence first (by name, then mtime)."""
+    found = [p for p in Path(inbox).iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.name.endswith(SUFFIX)]
+
+    def order(p: Path):
+        try:
+            return (0, read_manifest(p).sequence, p.name)
+        except SnapshotError:
+            return (1, 0, p.name)
+
+    return sorted(found, key=order)
+
+
+def clean_parts(store: Path) -> None:
+    for part in Path(store).glob(f".*{PART}"):
+        part.unlink(missing_ok=True)
+
+
+class StoreLock:
+    """One agent per store at a time (released by the kernel even on SIGKILL)."""
+
+    def __init__(self, store: Path):
+        self.path = Path(store) / ".agent.lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def process_inbox(inbox: Path, store: Path, trusted_key: Ed25519PublicKey, keep: int = 3,
+                  on_install: OnInstall | None = None,
+                  settle_seconds: float = SETTLE_SECONDS) -> list[InstallResult]:
+    """One pass over the inbox: install what is new and good, reject the rest."""
+    inbox, store = Path(inbox), Path(store)
+    inbox.mkdir(parents=True, exist_ok=True)
+    results = []
+    with StoreLock(store):
+        clean_parts(store)
+        for path in candidates(inbox):
+            results.append(install_file(path, store, trusted_key, inbox=inbox, keep=keep,
+                                        settle_seconds=settle_seconds, on_install=on_install))
+        # finish a prune an interrupted pass did not get to
+        per_scope: dict[str, int] = {}
+        for snap in list_snapshots(store)[0]:
+            per_scope[snap.manifest.scope] = per_scope.get(snap.manifest.scope, 0) + 1
+        for scope, count in per_scope.items():
+            if count > keep:
+                prune(store, scope, trusted_key, keep=keep)
+    return results

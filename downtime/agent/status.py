@@ -1,0 +1,95 @@
+"""The every-shift readiness check: is there a good, recent snapshot for every scope?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from snapshots.chart import data_age
+from snapshots.sealed import SnapshotError, verify
+from snapshots.store import list_snapshots
+
+from .installer import REJECTED
+
+
+@dataclass
+class ScopeStatus:
+    scope: str
+    sequence: int
+    path: Path
+    as_of: str
+    age_text: str
+    minutes_old: int
+    patients: int
+    stale: bool
+    verified: bool | None  # None: no trusted key given, not checked
+    problem: str = ""
+
+
+@dataclass
+class StatusReport:
+    store: Path
+    scopes: list[ScopeStatus] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rejected: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        out = [f"store {self.store}"]
+        for s in self.scopes:
+            check = {True: "verified", False: "FAILED VERIFY", None: "not verified"}[s.verified]
+            out.append(f"  {s.scope:<12} seq {s.sequence:<6} {s.patients:>5} patients  "
+                       f"{s.age_text}  {check}")
+        if self.rejected:
+            out.append(f"  {len(self.rejected)} file(s) in {REJECTED}/, newest: "
+                       f"{self.rejected[0].name}")
+        for p in self.problems:
+            out.append(f"WARNING: {p}")
+        out.append("READY" if self.ok else "NOT READY")
+        return out
+
+
+def status(store: Path, stale_minutes: int = 30,
+           trusted_key: Ed25519PublicKey | None = None, now: datetime | None = None,
+           inbox: Path | None = None) -> StatusReport:
+    """Newest snapshot per scope, its age and patient count, and what is wrong."""
+    store = Path(store)
+    report = StatusReport(store)
+    if not store.is_dir():
+        report.problems.append(f"{store}: no snapshot store here")
+        return report
+    found, unreadable = list_snapshots(store)
+    newest: dict[str, object] = {}
+    for snap in found:
+        newest.setdefault(snap.manifest.scope, snap)
+    for scope, snap in sorted(newest.items()):
+        m = snap.manifest
+        age = data_age(m.as_of, now, stale_minutes)
+        verified, problem = None, ""
+        if trusted_key is not None:
+            try:
+                verify(snap.path, trusted_key)
+                verified = True
+            except SnapshotError as e:
+                verified, problem = False, str(e)
+        row = ScopeStatus(scope, m.sequence, snap.path, m.as_of, age.text, age.minutes_old,
+                          int(m.counts.get("patients", 0)), age.stale, verified, problem)
+        report.scopes.append(row)
+        if age.stale:
+            report.problems.append(f"{scope}: newest snapshot is {age.minutes_old} min old "
+                                   f"(threshold {stale_minutes} min)")
+        if verified is False:
+            report.problems.append(f"{scope}: newest snapshot failed to verify: {problem}")
+    for path, why in unreadable:
+        report.problems.append(f"{path.name}: unreadable: {why}")
+    if not newest:
+        report.problems.append(f"{store}: no snapshot installed")
+    if inbox is not None and (Path(inbox) / REJECTED).is_dir():
+        report.rejected = sorted((Path(inbox) / REJECTED).glob("*.dtsnap"), reverse=True)
+    return report

@@ -1,0 +1,166 @@
+"""The workstation agent: verify, install, refuse, prune, status, watch."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+
+from downtime.agent import process_inbox, run_agent, status
+from downtime.cli import cli
+from snapshots.store import list_snapshots, newest_per_scope
+from tests.factory import AS_OF, Keys, sealed_snapshot
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return Keys()
+
+
+def _dirs(tmp_path: Path) -> tuple[Path, Path]:
+    inbox, store = tmp_path / "inbox", tmp_path / "store"
+    inbox.mkdir()
+    return inbox, store
+
+
+def test_installs_a_good_snapshot_and_calls_the_hook(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, keys, sequence=4)
+    seen = []
+    results = process_inbox(inbox, store, keys.trusted, on_install=lambda p, m: seen.append(m))
+    assert [r.status for r in results] == ["installed"]
+    assert (store / "unit-4W-000004.dtsnap").exists()
+    assert not list(inbox.glob("*.dtsnap"))
+    assert seen[0].sequence == 4 and seen[0].scope == "unit:4W"
+
+
+def test_refuses_a_sequence_not_newer_per_scope(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, keys, sequence=5)
+    process_inbox(inbox, store, keys.trusted)
+    sealed_snapshot(inbox, keys, sequence=5)  # same sequence again
+    sealed_snapshot(inbox, keys, scope="house", sequence=2)  # another scope: its own sequence
+    results = {r.source.name: r for r in process_inbox(inbox, store, keys.trusted)}
+    assert results["unit-4W-000005.dtsnap"].status == "rejected"
+    assert results["unit-4W-000005.dtsnap"].reason == "replayed"
+    assert results["house-000002.dtsnap"].status == "installed"
+    rejected = list((inbox / "rejected").iterdir())
+    reason = next(p for p in rejected if p.name.endswith(".reason.txt"))
+    assert "reason: replayed" in reason.read_text()
+
+
+def test_rejects_unknown_signer_and_tampered_files(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, Keys(), sequence=9)  # signed by someone else
+    bad = sealed_snapshot(tmp_path, keys, sequence=10)
+    data = bytearray(bad.read_bytes())
+    data[-100] ^= 1
+    (inbox / "unit-4W-000010.dtsnap").write_bytes(bytes(data))
+    (inbox / "junk.dtsnap").write_bytes(b"not a snapshot at all")
+    os.utime(inbox / "junk.dtsnap", (time.time() - 100, time.time() - 100))
+    results = {r.source.name: r.reason for r in process_inbox(inbox, store, keys.trusted)}
+    assert results == {"unit-4W-000009.dtsnap": "unknown-signer",
+                       "unit-4W-000010.dtsnap": "tampered", "junk.dtsnap": "not-a-snapshot"}
+    assert not list_snapshots(store)[0]
+    assert len(list((inbox / "rejected").glob("*.reason.txt"))) == 3
+
+
+def test_waits_for_a_file_still_being_copied(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    whole = sealed_snapshot(tmp_path, keys, sequence=3).read_bytes()
+    part = inbox / "unit-4W-000003.dtsnap"
+    part.write_bytes(whole[: len(whole) // 2])
+    assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["waiting"]
+    assert part.exists() and not (inbox / "rejected").exists()
+    part.write_bytes(whole)
+    assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["installed"]
+    # an old truncated file is not coming back: refused
+    sealed = sealed_snapshot(tmp_path, keys, sequence=4).read_bytes()
+    stale = inbox / "unit-4W-000004.dtsnap"
+    stale.write_bytes(sealed[:-50])
+    os.utime(stale, (time.time() - 100, time.time() - 100))
+    assert [r.reason for r in process_inbox(inbox, store, keys.trusted)] == ["truncated"]
+
+
+def test_keeps_three_per_scope_and_never_the_last_good_one(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    for seq in range(1, 6):
+        sealed_snapshot(inbox, keys, sequence=seq)
+        process_inbox(inbox, store, keys.trusted)
+    names = sorted(p.name for p in store.glob("*.dtsnap"))
+    assert names == ["unit-4W-000003.dtsnap", "unit-4W-000004.dtsnap", "unit-4W-000005.dtsnap"]
+    # damage the two newest in place: pruning keeps going back until it has good ones
+    from downtime.agent import prune
+
+    for seq in (4, 5):
+        p = store / f"unit-4W-{seq:06d}.dtsnap"
+        p.write_bytes(p.read_bytes()[:-10])
+    assert prune(store, "unit:4W", keys.trusted, keep=1) == []
+    assert (store / "unit-4W-000003.dtsnap").exists()
+
+
+def test_status_reports_age_count_and_fails_when_stale_or_bad(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, keys, sequence=1)
+    process_inbox(inbox, store, keys.trusted)
+    fresh = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=10))
+    assert fresh.ok and fresh.scopes[0].patients == 5 and fresh.scopes[0].verified
+    assert "10 min old" in fresh.scopes[0].age_text
+    stale = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=45))
+    assert not stale.ok and "45 min old" in stale.problems[0]
+    path = store / "unit-4W-000001.dtsnap"
+    path.write_bytes(path.read_bytes()[:-1] + b"x")
+    bad = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=10))
+    assert not bad.ok and "failed to verify" in bad.problems[0]
+    assert not status(tmp_path / "empty", 30).ok
+
+
+def _pem(keys: Keys, path: Path) -> Path:
+    path.write_bytes(keys.trusted.public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def test_cli_once_and_status(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    key = _pem(keys, tmp_path / "builder.pub")
+    sealed_snapshot(inbox, keys, sequence=2)
+    runner = CliRunner()
+    once = runner.invoke(cli, ["agent", "--inbox", str(inbox), "--store", str(store),
+                               "--trusted-key", str(key), "--once"])
+    assert once.exit_code == 0, once.output
+    assert "installed unit-4W-000002.dtsnap" in once.output
+    st = runner.invoke(cli, ["agent", "status", "--store", str(store), "--trusted-key", str(key),
+                             "--stale-minutes", "100000000"])
+    assert st.exit_code == 0 and "READY" in st.output and "verified" in st.output
+    old = runner.invoke(cli, ["agent", "status", "--store", str(store), "--trusted-key",
+                              str(key), "--stale-minutes", "5"])
+    assert old.exit_code == 1 and "NOT READY" in old.output
+    nokey = runner.invoke(cli, ["agent", "--inbox", str(inbox), "--store", str(store),
+                                "--once"])
+    assert nokey.exit_code != 0 and "trusted builder key" in nokey.output
+    assert "Traceback" not in nokey.output
+
+
+def test_watch_loop_installs_a_dropped_file(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    stop, installed = threading.Event(), threading.Event()
+    thread = threading.Thread(target=run_agent, args=(inbox, store, keys.trusted),
+                              kwargs={"stop": stop, "debounce_seconds": 0.05,
+                                      "on_install": lambda p, m: installed.set()}, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        sealed_snapshot(tmp_path, keys, sequence=7).rename(inbox / "unit-4W-000007.dtsnap")
+        assert installed.wait(5)
+        assert newest_per_scope(store)["unit:4W"].manifest.sequence == 7
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
