@@ -1,3 +1,52 @@
-"""placeholder while being written."""
+"""`downtime browse`: open the chart viewer (Textual) on this workstation's snapshots."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from snapshots.keys import KeyFileError
+
+_path = click.Path(path_type=Path)
+
+
+@click.command("browse")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path),
+              help="Snapshot store (default: paths.store of the config).")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="This workstation's (or role's) age identity (default: paths.identity).")
+@click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pinned builder public key (default: paths.trusted_builder_key).")
+@click.option("--audit-log", type=click.Path(dir_okay=False, path_type=Path),
+              help="Audit log (default: paths.audit_log).")
+@click.option("--idle-lock-minutes", type=float, help="Lock after this long idle (default 5).")
+@click.pass_context
+def browse(ctx: click.Context, store: Path | None, identity: Path | None,
+           trusted_key: Path | None, audit_log: Path | None,
+           idle_lock_minutes: float | None) -> None:
+    """Browse the census and charts of the newest snapshots this identity can open."""
+    config = ctx.obj.config
+    try:
+        store = config.path("store", store, flag="--store")
+        identity = config.path("identity", identity, flag="--identity")
+        trusted = config.path("trusted_builder_key", trusted_key, flag="--trusted-key")
+        log = config.path("audit_log", audit_log, flag="--audit-log")
+    except Exception as e:
+        raise click.ClickException(str(e)) from None
+    if not store.is_dir():
+        raise click.ClickException(f"{store}: no snapshot store here")
+    if not identity.is_file():
+        raise click.ClickException(f"{identity}: no identity file here")
+    from ..tui.app import make_app
+
+    try:
+        app = make_app(store=store, identity_path=identity, trusted_key_path=trusted,
+                       audit_log=log, stale_minutes=config.stale_minutes,
+                       idle_lock_minutes=idle_lock_minutes or config.idle_lock_minutes)
+    except KeyFileError as e:
+        raise click.ClickException(str(e)) from None
+    app.run()
+
+
+COMMANDS = [browse]

@@ -1,0 +1,1 @@
+"""The Textual app `downtime browse` (see app.make_app)."""

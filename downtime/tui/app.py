@@ -1,0 +1,238 @@
+"""`downtime browse`: the Textual app a nurse or pharmacist uses while the EHR is down.
+
+make_app() builds it for the CLI and the tests alike. Flow: UnlockScreen -> CensusScreen ->
+ChartScreen. Blocking work (the passphrase KDF, decrypting, queries) runs in thread workers.
+Idle for `idle_lock_minutes` -> everything is closed and the unlock screen comes back. The
+store is watched for a newer snapshot; the app offers to switch and keeps the patient.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from textual import events, work
+from textual.app import App
+
+from snapshots.chart import DataAge, data_age
+from snapshots.keys import Identity, load_identity, load_public_key
+from snapshots.store import newest_per_scope
+
+from ..audit import AuditError, AuditLog
+from .screens.census import CensusScreen
+from .screens.chart import ChartScreen
+from .screens.switch import SwitchScreen
+from .screens.unlock import UnlockScreen
+from .session import Clock, Session, choose, signature, utc_now
+
+Kdf = Callable[[Path, str], Identity]
+
+
+class DowntimeApp(App):
+    CSS_PATH = "downtime.tcss"
+    TITLE = "Downtime chart viewer"
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, *, store: Path, identity_path: Path, trusted_key_path: Path,
+                 audit_log: Path, stale_minutes: int = 30, idle_lock_minutes: float = 5,
+                 clock: Clock | None = None, passphrase_kdf: Kdf | None = None,
+                 watch_seconds: float = 5.0, timers: bool = True) -> None:
+        super().__init__()
+        self.store = Path(store)
+        self.identity_path = Path(identity_path)
+        self.trusted_key = load_public_key(trusted_key_path)
+        self.audit_log = AuditLog(audit_log)
+        self.stale_minutes = stale_minutes
+        self.idle_lock_minutes = idle_lock_minutes
+        self.clock: Clock = clock or utc_now
+        self.kdf: Kdf = passphrase_kdf or load_identity
+        self.watch_seconds = watch_seconds
+        self.timers = timers
+        self.session: Session | None = None
+        self.last_activity = self.clock()
+        self.offered: tuple | None = None  # the newer snapshots already offered
+        self.unlock_screen = UnlockScreen()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(self.unlock_screen)
+        if self.timers:
+            self.set_interval(1.0, self.check_idle_lock)
+            self.set_interval(self.watch_seconds, self.check_store)
+            self.set_interval(30.0, self.refresh_ages)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.last_activity = self.clock()
+        await super().on_event(event)
+
+    def open_session(self, user: str, passphrase: str) -> Session:
+        """Blocking: the KDF, then decrypt and read the census. Called from a worker."""
+        identity = self.kdf(self.identity_path, passphrase)
+        return Session.open(user, identity, self.store, self.trusted_key,
+                            today=self.clock().astimezone().date())
+
+    def unlocked(self, session: Session) -> None:
+        self.session = session
+        self.last_activity = self.clock()
+        self.offered = None
+        self.audit("unlock", detail=f"{session.identity.name}: {session.label}")
+        self.push_screen(CensusScreen())
+
+    def action_lock(self) -> None:
+        self.lock("by user")
+
+    def lock(self, why: str = "idle") -> None:
+        if self.session is None:
+            return
+        self.audit("lock", detail=why)
+        self.session.close()
+        self.session = None
+        while len(self.screen_stack) > 2:  # [default, unlock, ...]
+            self.pop_screen()
+        self.unlock_screen.reset()
+
+    def check_idle_lock(self) -> None:
+        if self.session is None:
+            return
+        idle = (self.clock() - self.last_activity).total_seconds()
+        if idle >= self.idle_lock_minutes * 60:
+            self.lock(f"idle {int(idle // 60)} min")
+
+    # --- audit --------------------------------------------------------------------------------
+
+    def audit(self, action: str, *, user: str | None = None, patient_id: str | None = None,
+              detail: str | None = None) -> None:
+        who = user or (self.session.user if self.session else "")
+        try:
+            self.audit_log.append(action, who, patient_id=patient_id, detail=detail,
+                                  snapshot_id=self.session.snapshot_ids if self.session
+                                  else None)
+        except AuditError as e:
+            self.notify(f"AUDIT LOG NOT WRITTEN: {e}", severity="error", timeout=15)
+
+    # --- data age -----------------------------------------------------------------------------
+
+    def data_age(self) -> DataAge | None:
+        if self.session is None or not self.session.snapshots:
+            return None
+        return data_age(self.session.as_of, self.clock(), self.stale_minutes)
+
+    def newest_data_age(self) -> DataAge | None:
+        """For the locked screen: the age of the newest snapshot in the store (manifest only)."""
+        newest = newest_per_scope(self.store)
+        if not newest:
+            return None
+        return data_age(max(s.manifest.as_of for s in newest.values()), self.clock(),
+                        self.stale_minutes)
+
+    def refresh_ages(self) -> None:
+        for screen in self.screen_stack:
+            if hasattr(screen, "refresh_age") and screen.is_mounted:
+                screen.refresh_age()
+
+    # --- charts -------------------------------------------------------------------------------
+
+    def open_chart(self, patient_id: str) -> None:
+        if self.session is None:
+            return
+        self.audit("chart-open", patient_id=patient_id)
+        self.push_screen(ChartScreen(patient_id))
+
+    def break_glass(self, patient_id: str, reason: str) -> None:
+        if self.session is None:
+            return
+        self.session.broken_glass.add(patient_id)
+        self.audit("break-glass", patient_id=patient_id, detail=reason)
+        self.notify("Restricted records shown. This access is logged.", severity="warning")
+
+    def open_print(self, patient_id: str | None) -> None:
+        if importlib.util.find_spec("forms") is None or \
+                importlib.util.find_spec("forms.jobs") is None:
+            self.notify("Printing is not available on this workstation yet "
+                        "(use `downtime print`).", severity="warning")
+            return
+        from .screens.print_dialog import PrintScreen
+
+        self.push_screen(PrintScreen(patient_id))
+
+    # --- newer snapshots ----------------------------------------------------------------------
+
+    def check_store(self) -> None:
+        if self.session is not None:
+            self._look_for_newer()
+
+    @work(thread=True, exclusive=True, group="store")
+    def _look_for_newer(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        newer = choose(self.store, session.identity.recipient)
+        if newer and signature(newer) != signature(session.snapshots) and \
+                max(s.manifest.sequence for s in newer) > \
+                max(s.manifest.sequence for s in session.snapshots):
+            self.call_from_thread(self._offer, newer)
+
+    def _offer(self, newer) -> None:
+        sig = signature(newer)
+        if self.offered == sig or self.session is None:
+            return
+        self.offered = sig
+        ages = ", ".join(f"{s.manifest.scope} #{s.manifest.sequence}: "
+                         f"{data_age(s.manifest.as_of, self.clock(), self.stale_minutes).text}"
+                         for s in newer)
+        current = f"now showing {self.session.label}: {self.data_age().text}"
+
+        def answer(yes: bool) -> None:
+            if yes:
+                self.switch_snapshot()
+
+        self.push_screen(SwitchScreen(f"{ages}\n({current})"), answer)
+
+    @work(thread=True, exclusive=True, group="switch")
+    def switch_snapshot(self) -> None:
+        old = self.session
+        if old is None:
+            return
+        try:
+            new = Session.open(old.user, old.identity, self.store, self.trusted_key,
+                               today=self.clock().astimezone().date())
+        except Exception as e:  # keep the old one open: it is still good data
+            self.call_from_thread(self.notify, f"Could not open the newer snapshot: {e}",
+                                  severity="error", timeout=10)
+            return
+        self.call_from_thread(self._switched, old, new)
+
+    def _switched(self, old: Session, new: Session) -> None:
+        new.broken_glass = set(old.broken_glass)
+        self.session = new
+        self.audit("snapshot-switch", detail=f"{old.label} -> {new.label}")
+        old.close()
+        for screen in self.screen_stack:
+            if isinstance(screen, CensusScreen):
+                screen.refresh_table()
+            elif isinstance(screen, ChartScreen):
+                if new.snapshot_for(screen.patient_id) is None:
+                    self.notify("This patient is not in the newer snapshot (discharged or "
+                                "moved); showing the census.", severity="warning", timeout=10)
+                else:
+                    screen.load()
+        while isinstance(self.screen, ChartScreen) and \
+                new.snapshot_for(self.screen.patient_id) is None:
+            self.pop_screen()
+        self.notify(f"Switched to {new.label}.")
+
+
+def make_app(*, store: Path, identity_path: Path, trusted_key_path: Path, audit_log: Path,
+             stale_minutes: int = 30, idle_lock_minutes: float = 5,
+             clock: Callable[[], datetime] | None = None, passphrase_kdf: Kdf | None = None,
+             watch_seconds: float = 5.0, timers: bool = True) -> DowntimeApp:
+    """The app, for `downtime browse` and the tests (inject clock and KDF there)."""
+    return DowntimeApp(store=store, identity_path=identity_path,
+                       trusted_key_path=trusted_key_path, audit_log=audit_log,
+                       stale_minutes=stale_minutes, idle_lock_minutes=idle_lock_minutes,
+                       clock=clock, passphrase_kdf=passphrase_kdf,
+                       watch_seconds=watch_seconds, timers=timers)

@@ -1,0 +1,188 @@
+"""The census: every current inpatient the identity may see; type to filter; Enter opens."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from snapshots.chart import CensusRow
+
+from ..formatting import allergy_marker, short
+from ..widgets import DataAgeBar
+
+SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
+         ("name", lambda r: (r.name.upper(), r.bed or "")),
+         ("MRN", lambda r: (r.mrn, r.name)),
+         ("attending", lambda r: ((r.attending or "~").upper(), r.bed or "")),
+         ("allergy", lambda r: ({"allergies": 0, "unknown": 1, "nka": 2}[r.allergy.kind],
+                                r.bed or ""))]
+
+
+class CensusScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open", "Open chart", show=True, priority=True),
+        Binding("down", "move(1)", "Down", show=False, priority=True),
+        Binding("up", "move(-1)", "Up", show=False, priority=True),
+        Binding("pagedown", "move(10)", show=False, priority=True),
+        Binding("pageup", "move(-10)", show=False, priority=True),
+        Binding("f2", "sort", "Sort", show=True),
+        Binding("f3", "unit", "Unit", show=True),
+        Binding("escape", "clear", "Clear filter", show=True),
+        Binding("ctrl+p", "print", "Print", show=True),
+        Binding("ctrl+l", "app.lock", "Lock", show=True),
+        Binding("ctrl+q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_index = 0
+        self.unit_index = 0  # 0 = all units
+        self.matches: list[str] | None = None
+        self.shown: list[CensusRow] = []
+        self.updates = 0  # counts table refreshes (tests and benchmarks wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="census-title")
+        yield Input(placeholder="Type a name, MRN or bed to filter…", id="filter")
+        yield DataTable(id="census", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="census-legend")
+        yield DataAgeBar(id="age")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#census", DataTable)
+        for label, key, width in (("Bed", "bed", 9), ("Name", "name", 16), ("Age", "age", 5),
+                                  ("MRN", "mrn", 10), ("Attend.", "attending", 7),
+                                  ("Alg", "allergy", 5), ("Code", "code", 7),
+                                  ("Iso", "iso", 4)):
+            table.add_column(label, key=key, width=width)
+        table.can_focus = False
+        self.query_one("#filter", Input).focus()
+        self.query_one("#census-legend", Static).update(Text.assemble(
+            ("ALG", "bold white on red"), " allergies  ", ("NKA", "green"),
+            " no known allergies  ", ("???", "bold black on yellow"), " no information  ",
+            ("⚠", "bold black on yellow"), " name alert"))
+        self.refresh_table()
+
+    @property
+    def session(self):
+        return self.app.session
+
+    def refresh_table(self, keep_patient: str | None = None) -> None:
+        session = self.session
+        if session is None:
+            return
+        units = session.units
+        unit = units[self.unit_index - 1] if 0 < self.unit_index <= len(units) else None
+        rows = session.census
+        if unit:
+            rows = [r for r in rows if r.unit == unit]
+        if self.matches is not None:
+            rank = {pid: i for i, pid in enumerate(self.matches)}
+            rows = [r for r in rows if r.patient_id in rank]
+        name, key = SORTS[self.sort_index]
+        rows = sorted(rows, key=key)
+        table = self.query_one("#census", DataTable)
+        current = keep_patient or self.current_patient()
+        table.clear()
+        for r in rows:
+            table.add_row(*self._cells(r), key=r.patient_id)
+        self.shown = rows
+        if current:
+            for i, r in enumerate(rows):
+                if r.patient_id == current:
+                    table.move_cursor(row=i)
+                    break
+        where = unit or ("all units" if len(units) > 1 else (units[0] if units else ""))
+        filt = self.query_one("#filter", Input).value.strip()
+        title = Text.assemble((f" Census — {where} ", "bold reverse"),
+                              f"  {len(rows)} of {len(session.census)} patients"
+                              f"  sorted by {name}")
+        if filt:
+            title.append(f"  filter: “{filt}”", style="bold")
+        if self.matches is not None and not rows:
+            title.append("  — no patient matches; Esc clears", style="bold yellow")
+        self.query_one("#census-title", Static).update(title)
+        self.refresh_age()
+        self.updates += 1
+
+    def _cells(self, r: CensusRow) -> list:
+        name = Text(short(r.name, 16))
+        if r.name_alert:
+            name = Text.assemble(("⚠", "bold black on yellow"), short(r.name, 15))
+        code = r.code_status or "—"
+        dnr = code.upper().startswith("DNR")
+        code_cell = Text(short(code.replace("Full code", "Full"), 7),
+                         style="bold red" if dnr else "")
+        attending = (r.attending or "—").removeprefix("Dr. ")
+        return [r.bed or "—", name, f"{r.age} {r.sex}", r.mrn, short(attending, 7),
+                allergy_marker(r.allergy), code_cell,
+                Text(short(r.isolation, 4), style="bold yellow") if r.isolation else ""]
+
+    def refresh_age(self) -> None:
+        self.query_one("#age", DataAgeBar).show(self.app.data_age(), self.session.label
+                                                 if self.session else "",
+                                                 self.session.user if self.session else "")
+
+    def current_patient(self) -> str | None:
+        table = self.query_one("#census", DataTable)
+        if not self.shown or table.cursor_row is None or table.cursor_row >= len(self.shown):
+            return None
+        return self.shown[table.cursor_row].patient_id
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.search(event.value)
+
+    @work(thread=True, exclusive=True, group="filter")
+    def search(self, text: str) -> None:
+        session = self.session
+        if session is None:
+            return
+        matches = session.search(text)
+        self.app.call_from_thread(self._apply, text, matches)
+
+    def _apply(self, text: str, matches: list[str] | None) -> None:
+        if self.query_one("#filter", Input).value != text:
+            return  # a newer keystroke is on its way
+        self.matches = matches
+        self.refresh_table()
+
+    def action_move(self, delta: int) -> None:
+        table = self.query_one("#census", DataTable)
+        if self.shown:
+            row = max(0, min(len(self.shown) - 1, (table.cursor_row or 0) + delta))
+            table.move_cursor(row=row)
+
+    def action_open(self) -> None:
+        pid = self.current_patient()
+        if pid:
+            self.app.open_chart(pid)
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_chart(str(event.row_key.value))
+
+    def action_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.refresh_table()
+
+    def action_unit(self) -> None:
+        units = self.session.units if self.session else []
+        if len(units) <= 1:
+            self.app.notify("This workstation sees one unit.", timeout=3)
+            return
+        self.unit_index = (self.unit_index + 1) % (len(units) + 1)
+        self.refresh_table()
+
+    def action_clear(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.matches = None
+        self.refresh_table()
+
+    def action_print(self) -> None:
+        self.app.open_print(None)

@@ -1,0 +1,327 @@
+"""A patient's chart: a header that never scrolls, then tabs. Read-only."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from snapshots import chart
+
+from ..formatting import flag_text, masked, short, sparkline, when
+from ..session import ChartData, read_chart
+from ..widgets import DataAgeBar, PatientHeader
+
+TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
+        ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
+
+
+class ChartScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Census", show=True),
+        *[Binding(str(i + 1), f"tab('{key}')", show=False) for i, (key, _) in enumerate(TABS)],
+        Binding("b", "break_glass", "Break glass", show=True),
+        Binding("p", "print", "Print", show=True),
+        Binding("ctrl+l", "app.lock", "Lock", show=True),
+        Binding("ctrl+q", "app.quit", "Quit", show=False),
+    ]
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__()
+        self.patient_id = patient_id
+        self.data: ChartData | None = None
+        self.loads = 0  # completed loads (tests and benchmarks wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield PatientHeader("loading…", id="patient-header")
+        with TabbedContent(id="tabs"):
+            with TabPane(TABS[0][1], id="summary"):
+                yield VerticalScroll(Static("", id="summary-text"))
+            with TabPane(TABS[1][1], id="meds"):
+                yield DataTable(id="meds-table", cursor_type="row", zebra_stripes=True)
+            with TabPane(TABS[2][1], id="obs"):
+                yield DataTable(id="vitals-table", cursor_type="row")
+                yield DataTable(id="labs-table", cursor_type="row", zebra_stripes=True)
+            with TabPane(TABS[3][1], id="problems"):
+                yield DataTable(id="problems-table", cursor_type="row", zebra_stripes=True)
+            with TabPane(TABS[4][1], id="notes"):
+                yield DataTable(id="notes-table", cursor_type="row")
+                yield VerticalScroll(Static("", id="note-text"), id="note-scroll")
+            with TabPane(TABS[5][1], id="docs"):
+                yield DataTable(id="docs-table", cursor_type="row", zebra_stripes=True)
+        yield DataAgeBar(id="age")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._columns()
+        self.load()
+
+    def _columns(self) -> None:
+        def cols(table_id: str, *columns: tuple[str, int]) -> None:
+            table = self.query_one(table_id, DataTable)
+            for label, width in columns:
+                table.add_column(label, width=width)
+
+        cols("#meds-table", ("Medication / dose · route · frequency", 38), ("Last given", 12),
+             ("Next due", 12), ("Status", 7))
+        cols("#vitals-table", ("Vital sign", 18), ("Latest", 11), ("Flag", 4), ("When", 12),
+             ("Trend", 12), ("Ref", 7))
+        cols("#labs-table", ("Lab", 22), ("Value", 12), ("Flag", 4), ("Ref", 11), ("When", 12))
+        cols("#problems-table", ("Problem", 44), ("Status", 10), ("Onset", 12))
+        cols("#notes-table", ("Written", 12), ("Title", 28), ("Author", 18), ("", 6))
+        cols("#docs-table", ("Written", 12), ("Document", 30), ("Type", 16), ("Size", 8))
+
+    # --- loading ------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="chart")
+    def load(self) -> None:
+        app = self.app
+        session = app.session
+        if session is None:
+            return
+        try:
+            data = read_chart(session.db_for(self.patient_id), self.patient_id, app.clock())
+        except KeyError as e:
+            app.call_from_thread(app.notify, str(e), severity="error")
+            return
+        app.call_from_thread(self.show, data)
+
+    def show(self, data: ChartData) -> None:
+        self.data = data
+        self.query_one("#patient-header", PatientHeader).show(data.header)
+        self.render_tabs()
+        self.refresh_age()
+        self.loads += 1
+
+    @property
+    def unlocked(self) -> bool:
+        session = self.app.session
+        return bool(session and self.patient_id in session.broken_glass)
+
+    def render_tabs(self) -> None:
+        data, now = self.data, self.app.clock()
+        if data is None:
+            return
+        self._summary(data, now)
+        self._meds(data, now)
+        self._obs(data, now)
+        self._problems(data, now)
+        self._notes(data, now)
+
+    def _summary(self, d: ChartData, now) -> None:
+        h = d.header
+        t = Text()
+        t.append("Admitted ", style="bold")
+        t.append(f"{when(h.admitted_at, now)}   ")
+        t.append("Attending ", style="bold")
+        t.append(f"{h.attending or '—'}   ")
+        t.append("Unit ", style="bold")
+        t.append(f"{h.unit or '—'}\n")
+        if h.other_mrns:
+            t.append("Other MRNs ", style="bold")
+            t.append(", ".join(h.other_mrns) + "\n")
+        if h.fall_risk:
+            t.append("Fall risk ", style="bold")
+            t.append(f"{h.fall_risk}\n", style="bold yellow")
+        if h.allergy.kind == "allergies":
+            t.append("\nAllergies\n", style="bold underline")
+            for a in h.allergy.items:
+                if not a.no_known:
+                    extra = ", ".join(x for x in (a.reaction, a.criticality and
+                                                  f"criticality {a.criticality}") if x)
+                    t.append(f"  • {a.substance}", style="bold red")
+                    t.append(f"  {extra}\n" if extra else "\n")
+        active = [m for m in d.meds if m.status == "active" and not m.prn]
+        due = sorted((m for m in active if m.next_due), key=lambda m: m.next_due)
+        t.append("\nMedications ", style="bold underline")
+        t.append(f" {len(active)} scheduled, {sum(m.prn for m in d.meds)} PRN, "
+                 f"{sum(m.status == 'on-hold' for m in d.meds)} on hold\n")
+        for m in due[:4]:
+            t.append(f"  next {when(m.next_due, now):>12}  {short(m.medication, 50)}\n")
+        latest: OrderedDict[str, chart.Observation] = OrderedDict()
+        for o in d.vitals:
+            latest.setdefault(o.display, o)
+        if latest:
+            t.append("\nLatest vitals\n", style="bold underline")
+            parts = []
+            for o in latest.values():
+                if o.restricted and not self.unlocked:
+                    continue
+                parts.append(Text.assemble(f"{o.display} {o.value} {o.unit or ''}".strip(),
+                                           (f" {o.flag}" if o.flag and o.flag != "N" else "",
+                                            "bold red")))
+            t.append("  ")
+            t.append(Text("  ·  ").join(parts))
+            t.append("\n")
+        abnormal = [o for o in d.labs if o.flag and o.flag != "N" and
+                    (not o.restricted or self.unlocked)]
+        if abnormal:
+            t.append("\nAbnormal labs\n", style="bold underline")
+            for o in abnormal[:5]:
+                t.append(f"  {o.display} {o.value} {o.unit or ''} ")
+                t.append(f"{o.flag}", style="bold red")
+                t.append(f"  ({when(o.effective_at, now)})\n")
+        probs = [p for p in d.problems if p["clinical_status"] == "active"]
+        if probs:
+            t.append("\nActive problems\n", style="bold underline")
+            for p in probs[:6]:
+                t.append("  • ")
+                t.append(masked(bool(p["restricted"]), p["display"] or "?", self.unlocked))
+                t.append("\n")
+        hidden = self.restricted_count()
+        if hidden and not self.unlocked:
+            t.append(f"\n{hidden} restricted record(s) hidden — press b to break glass\n",
+                     style="bold magenta")
+        self.query_one("#summary-text", Static).update(t)
+
+    def restricted_count(self) -> int:
+        d = self.data
+        if d is None:
+            return 0
+        return (sum(o.restricted for o in d.vitals + d.labs) +
+                sum(bool(r["restricted"]) for r in d.problems + d.procedures + d.notes))
+
+    def _meds(self, d: ChartData, now) -> None:
+        table = self.query_one("#meds-table", DataTable)
+        table.clear()
+        if not d.meds:
+            table.add_row(Text("No active medication orders", style="italic"), "", "", "")
+        for m in d.meds:
+            what = " · ".join(x for x in (m.dose or m.rate, m.route, m.frequency) if x)
+            if m.status == "on-hold":
+                status = Text("ON HOLD", style="bold black on yellow")
+            elif m.prn:
+                status = Text("PRN", style="bold cyan")
+            else:
+                status = Text("IV" if m.iv else "sched")
+            name = Text(short(m.medication, 38),
+                        style="dim" if m.status == "on-hold" else "bold")
+            name.append("\n" + short(what + (f" — for {m.prn_reason}" if m.prn and
+                                             m.prn_reason else ""), 38))
+            table.add_row(name, when(m.last_given, now),
+                          "as needed" if m.prn else when(m.next_due, now), status, key=m.id,
+                          height=2)
+
+    def _obs(self, d: ChartData, now) -> None:
+        vitals = self.query_one("#vitals-table", DataTable)
+        vitals.clear()
+        groups: OrderedDict[str, list[chart.Observation]] = OrderedDict()
+        for o in d.vitals:
+            groups.setdefault(o.display, []).append(o)
+        for name, obs in groups.items():
+            last = obs[0]
+            if last.restricted and not self.unlocked:
+                vitals.add_row(name, masked(True, "", False), "", "", "", "")
+                continue
+            trend = sparkline([o.value_num for o in reversed(obs[:12])
+                               if o.value_num is not None])
+            vitals.add_row(name, f"{last.value} {last.unit or ''}".strip(),
+                           flag_text(last.flag), when(last.effective_at, now), trend,
+                           last.reference or "")
+        if not groups:
+            vitals.add_row(Text("No vital signs in the snapshot", style="italic"),
+                           "", "", "", "", "")
+        labs = self.query_one("#labs-table", DataTable)
+        labs.clear()
+        for o in d.labs:
+            value = masked(o.restricted, f"{o.value} {o.unit or ''}".strip(), self.unlocked)
+            labs.add_row(o.display, value, flag_text(o.flag) if not o.restricted or
+                         self.unlocked else "", o.reference or "", when(o.effective_at, now))
+        if not d.labs:
+            labs.add_row(Text("No lab results in the snapshot", style="italic"), "", "", "", "")
+
+    def _problems(self, d: ChartData, now) -> None:
+        table = self.query_one("#problems-table", DataTable)
+        table.clear()
+        for p in d.problems:
+            table.add_row(masked(bool(p["restricted"]), p["display"] or "?", self.unlocked),
+                          p["clinical_status"] or "", (p["onset"] or "")[:10])
+        for p in d.procedures:
+            table.add_row(masked(bool(p["restricted"]), f"Procedure: {p['display'] or '?'}",
+                                 self.unlocked), p["status"] or "",
+                          (p["performed_at"] or "")[:10])
+        if not d.problems and not d.procedures:
+            table.add_row(Text("No problems recorded", style="italic"), "", "")
+
+    def _notes(self, d: ChartData, now) -> None:
+        notes = self.query_one("#notes-table", DataTable)
+        docs = self.query_one("#docs-table", DataTable)
+        notes.clear()
+        docs.clear()
+        for n in d.notes:
+            title = masked(bool(n["restricted"]), n["title"] or n["kind"] or "Note",
+                           self.unlocked)
+            if n["has_text"]:
+                notes.add_row(when(n["written_at"], now), title, short(n["author"], 18),
+                              "R" if n["restricted"] else "", key=n["id"])
+            else:
+                docs.add_row(when(n["written_at"], now), title, n["content_type"] or "",
+                             f"{(n['size'] or 0) // 1024} kB", key=n["id"])
+        if not notes.row_count:
+            notes.add_row("", Text("No notes in the snapshot", style="italic"), "", "")
+        if not docs.row_count:
+            docs.add_row("", Text("No documents in the snapshot", style="italic"), "", "")
+        self.show_note()
+
+    @on(DataTable.RowHighlighted, "#notes-table")
+    def _note_moved(self, event: DataTable.RowHighlighted) -> None:
+        self.show_note(str(event.row_key.value) if event.row_key.value else None)
+
+    def show_note(self, note_id: str | None = None) -> None:
+        target = self.query_one("#note-text", Static)
+        d = self.data
+        if d is None:
+            return
+        rows = [n for n in d.notes if n["has_text"]]
+        row = next((n for n in rows if n["id"] == note_id), rows[0] if rows else None)
+        if row is None:
+            target.update("")
+            return
+        if row["restricted"] and not self.unlocked:
+            target.update(Text("This note is restricted. Press b to break glass (you will be "
+                               "asked for a reason, and it is logged).", style="magenta"))
+            return
+        text, _ = chart.note_content(self.app.session.db_for(self.patient_id), row["id"])
+        head = Text(f"{row['title']} — {row['author'] or 'unknown author'}, "
+                    f"{when(row['written_at'], self.app.clock())}\n", style="bold")
+        target.update(head + Text(text or ""))
+
+    def refresh_age(self) -> None:
+        session = self.app.session
+        self.query_one("#age", DataAgeBar).show(self.app.data_age(),
+                                                 session.label if session else "",
+                                                 session.user if session else "")
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_tab(self, key: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = key
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_break_glass(self) -> None:
+        if self.unlocked:
+            self.app.notify("Restricted records are already shown for this patient.")
+            return
+        if not self.restricted_count():
+            self.app.notify("This patient has no restricted records.")
+            return
+        from .break_glass import BreakGlassScreen
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self.app.break_glass(self.patient_id, reason)
+                self.render_tabs()
+
+        self.app.push_screen(BreakGlassScreen(self.data.header.name if self.data else ""),
+                             done)
+
+    def action_print(self) -> None:
+        self.app.open_print(self.patient_id)

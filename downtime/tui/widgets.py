@@ -1,0 +1,54 @@
+"""Widgets every screen shares: the data-age bar and the patient header."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from snapshots.chart import DataAge, Header
+
+from .formatting import allergy_line
+
+
+class DataAgeBar(Static):
+    """'data as of 14:05 — 38 min old' (turning into a warning past the threshold)."""
+
+    def show(self, age: DataAge | None, where: str = "", user: str = "") -> None:
+        if age is None:
+            self.update("no snapshot open")
+            self.set_class(False, "stale")
+            return
+        text = Text(f" {age.text} ")
+        if age.stale:
+            text = Text(f" ⚠ {age.text} — check for a newer snapshot ", style="bold")
+        tail = "  ".join(x for x in (where, user) if x)
+        if tail:
+            text.append(f"  {tail}")
+        self.update(text)
+        self.set_class(age.stale, "stale")
+
+
+class PatientHeader(Static):
+    """Name, MRN, DOB/age, bed, allergies, code status, weight, name alert: never scrolls."""
+
+    def show(self, h: Header) -> None:
+        line1 = Text()
+        line1.append(f" {h.name} ", style="bold reverse")
+        line1.append(f"  MRN {h.mrn}", style="bold")
+        line1.append(f"  DOB {h.birth_date or '?'} ({h.age} {h.sex})")
+        line1.append(f"  Bed {h.bed or '—'}", style="bold")
+        if h.deceased:
+            line1.append("  DECEASED", style="bold red")
+        line3 = Text(" Code: ")
+        code = h.code_status or "not recorded"
+        line3.append(code, style="bold white on dark_red" if h.code_status and
+                     h.code_status.upper().startswith("DNR") else
+                     ("bold" if h.code_status else "bold black on yellow"))
+        line3.append(f"  Wt: {h.weight or 'not recorded'}")
+        if h.isolation:
+            line3.append(f"  Isolation: {h.isolation}", style="bold yellow")
+        if h.name_alert:
+            alike = ", ".join(h.name_alert_with) or "another patient"
+            line3.append(f"  ⚠ NAME ALERT: {alike}", style="bold black on yellow")
+        text = Text("\n").join([line1, allergy_line(h.allergy), line3])
+        self.update(text)
