@@ -25,6 +25,7 @@ KNOWN_PREFIXES = ("http://terminology.hl7.org/CodeSystem/", "http://hl7.org/fhir
                   "https://hospital.example.org/fhir/")
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_CANONICAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -84,6 +85,8 @@ def utc_time(value: object) -> str | None:
     """An ISO 8601 instant in UTC (`...Z`), or a plain date kept as a date; None if invalid."""
     if not isinstance(value, str) or not value:
         return None
+    if _CANONICAL.match(value):  # already what we store: the common case, kept cheap
+        return value
     if _DATE.match(value):
         return value
     try:

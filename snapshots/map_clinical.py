@@ -33,6 +33,10 @@ class OutsideWindow(Exception):
 
 
 def _recent(ctx: MapContext, when: str | None, **window: float) -> None:
+    if when and len(when) == 20:  # canonical UTC form: compare as text, no parsing
+        if when < ctx.cutoff(**window):
+            raise OutsideWindow
+        return
     moment = to_datetime(when)
     if moment is not None and moment < ctx.since(**window):
         raise OutsideWindow

@@ -45,6 +45,8 @@ MAIN_CODE: dict[str, str] = {
 
 
 def present(resource: dict, element: str) -> bool:
+    if element[-1] != "]":
+        return resource.get(element) not in (None, "", [], {})
     if element.endswith("[x]"):
         stem = element[:-3]
         return any(k.startswith(stem) and k[len(stem):][:1].isupper() and resource[k]
@@ -74,10 +76,19 @@ class MapContext:
     systems: dict[str, int] = field(default_factory=dict)
     unknown_systems: dict[str, int] = field(default_factory=dict)
     timestamp_issues: dict[str, int] = field(default_factory=dict)
+    _cutoffs: dict[tuple, str] = field(default_factory=dict)
 
     @property
     def as_of(self) -> datetime:
         return self.settings.as_of
+
+    def cutoff(self, **delta: float) -> str:
+        """`since` as canonical text, cached: windows are compared a million times a build."""
+        key = tuple(sorted(delta.items()))
+        found = self._cutoffs.get(key)
+        if found is None:
+            found = self._cutoffs[key] = self.since(**delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return found
 
     def since(self, **delta: float) -> datetime:
         return self.settings.as_of - timedelta(**delta)
@@ -85,11 +96,12 @@ class MapContext:
     def lineage(self, record: Record) -> dict:
         res = record.resource
         meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
-        body = orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
+        body = record.raw if record.raw is not None else \
+            orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
         return {"src_type": res.get("resourceType"), "src_id": res.get("id"),
                 "src_version": str(meta.get("versionId") or ""),
                 "src_updated": str(meta.get("lastUpdated") or ""),
-                "src_hash": hashlib.sha256(body).hexdigest()}
+                "src_hash": hashlib.sha256(body).hexdigest()[:32]}
 
     def gap(self, record: Record, reason: str, detail: str = "", severity: str = "error",
             patient_id: str = "") -> None:

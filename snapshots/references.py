@@ -18,6 +18,7 @@ class Resolver:
         self._by_url: dict[str, tuple[str, str]] = {}
         self._by_identifier: dict[tuple[str, str, str], str] = {}
         self.replaced_by: dict[str, str] = {}
+        self._parsed: dict[str, tuple[str, str]] = {}
 
     def register(self, resource: dict, full_url: str | None = None) -> None:
         rtype, rid = resource.get("resourceType"), resource.get("id")
@@ -35,6 +36,15 @@ class Resolver:
             reference = reference.get("reference")
         if not isinstance(reference, str) or not reference or reference.startswith("#"):
             return None
+        cached = self._parsed.get(reference)
+        if cached is not None:
+            return cached
+        found = self._parse_text(reference)
+        if found is not None and not reference.startswith(("urn:", )) and "?" not in reference:
+            self._parsed[reference] = found
+        return found
+
+    def _parse_text(self, reference: str) -> tuple[str, str] | None:
         if reference.startswith(("urn:uuid:", "urn:oid:")):
             return self._by_url.get(reference)
         if "?" in reference:
