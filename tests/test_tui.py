@@ -1,0 +1,424 @@
+"""Textual Pilot tests of `downtime browse`: unlock, wrong passphrase, filter, chart, tabs,
+break-glass, auto-lock, snapshot switch, pharmacy vs unit identity, data age."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from textual.widgets import DataTable, Static, TabbedContent
+
+from downtime.tui.screens.break_glass import BreakGlassScreen
+from downtime.tui.screens.census import CensusScreen
+from downtime.tui.screens.chart import ChartScreen
+from downtime.tui.screens.switch import SwitchScreen
+from downtime.tui.screens.unlock import UnlockScreen
+from tests.factory import AS_OF, iso, sealed_snapshot
+from tests.tui_helpers import (
+    make_site,
+    seal_house,
+    settle,
+    stable_db,
+    type_text,
+    unlock,
+    use_utc,
+)
+
+
+@pytest.fixture(autouse=True)
+def _utc():
+    use_utc()
+
+
+def run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def text_of(widget) -> str:
+    return str(widget.render())
+
+
+async def unlock_attempt(app, pilot) -> None:
+    app.screen.query_one("#user").value = "x"
+    app.screen.query_one("#passphrase").value = "correct horse"
+    app.screen.query_one("#passphrase").focus()
+    await pilot.press("enter")
+
+
+def census_names(app) -> list[str]:
+    return [r.name for r in app.screen.shown]
+
+
+def test_unlock_shows_the_census_and_logs_it(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert isinstance(app.screen, UnlockScreen)
+            await unlock(app, pilot)
+            assert census_names(app) == ["SMITH, John", "SMITH, Jon", "OKAFOR, Grace",
+                                         "NGUYEN, Minh", "GARCÍA, Lucía"]
+            assert app.screen.query_one("#census", DataTable).row_count == 5
+            assert "12 min old" in text_of(app.screen.query_one("#age"))
+    run(go())
+    entries = site.entries()
+    assert [e["action"] for e in entries] == ["unlock"]
+    assert entries[0]["user"] == "badge 4411" and entries[0]["snapshot_id"]
+
+
+def test_wrong_passphrase_is_a_plain_message(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(*"kim", "enter", *"nope", "enter")
+            await settle(app, pilot, lambda: "Wrong" in text_of(
+                app.screen.query_one("#unlock-message")))
+            assert isinstance(app.screen, UnlockScreen)
+            assert app.session is None
+            assert app.screen.query_one("#passphrase").value == ""
+            await unlock(app, pilot, user="")
+    run(go())
+    assert site.actions() == ["unlock-failed", "unlock"]
+
+
+def test_empty_fields_are_asked_for(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.click("#unlock")
+            await pilot.pause()
+            assert "badge" in text_of(app.screen.query_one("#unlock-message"))
+            assert app.session is None
+    run(go())
+    assert site.actions() == []
+
+
+def test_type_to_filter_by_name_mrn_and_bed(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            screen = app.screen
+            await pilot.press(*"smi")
+            await settle(app, pilot, lambda: len(screen.shown) == 2)
+            assert census_names(app) == ["SMITH, John", "SMITH, Jon"]
+            await type_text(app, pilot, " jon")
+            await settle(app, pilot, lambda: len(screen.shown) == 1)
+            assert census_names(app) == ["SMITH, Jon"]
+            await pilot.press("escape")
+            await settle(app, pilot, lambda: len(screen.shown) == 5)
+            await type_text(app, pilot, "MRN0000103")
+            await settle(app, pilot, lambda: census_names(app) == ["OKAFOR, Grace"])
+            await pilot.press("escape")
+            await type_text(app, pilot, "404")
+            await settle(app, pilot, lambda: census_names(app) == ["NGUYEN, Minh"])
+            await pilot.press("escape")
+            await type_text(app, pilot, "zzzz")
+            await settle(app, pilot, lambda: screen.shown == [])
+            assert "no patient matches" in text_of(screen.query_one("#census-title"))
+    run(go())
+
+
+def test_sort_cycles_and_keeps_the_highlighted_patient(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("down", "down")
+            assert app.screen.current_patient() == "p3"
+            await pilot.press("f2")  # by name
+            await pilot.pause()
+            assert census_names(app)[0] == "GARCÍA, Lucía"
+            assert app.screen.current_patient() == "p3"
+            assert "sorted by name" in text_of(app.screen.query_one("#census-title"))
+    run(go())
+
+
+def test_open_chart_shows_header_with_allergies_and_logs(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            header = text_of(app.screen.query_one("#patient-header"))
+            assert "SMITH, John" in header and "ALLERGIES: Penicillin (hives)" in header
+            assert "NAME ALERT: SMITH, Jon" in header and "Full code" in header
+            assert "71.2 kg" in header and "4W-401-A" in header
+            await pilot.press("escape")
+            await pilot.press("down", "down", "enter")  # OKAFOR: no allergy information
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            header = text_of(app.screen.query_one("#patient-header"))
+            assert "No allergy information" in header and "Code: not recorded" in header
+            await pilot.press("escape", "up", "enter")  # SMITH, Jon: NKA
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            assert "No known allergies" in text_of(app.screen.query_one("#patient-header"))
+    run(go())
+    opened = [e["patient_id"] for e in site.entries() if e["action"] == "chart-open"]
+    assert opened == ["p1", "p3", "p2"]
+
+
+def test_tabs_show_meds_vitals_problems_notes_documents(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            screen = app.screen
+            tabs = screen.query_one("#tabs", TabbedContent)
+            assert "Metoprolol" in text_of(screen.query_one("#summary-text"))
+            await pilot.press("2")
+            assert tabs.active == "meds"
+            meds = screen.query_one("#meds-table", DataTable)
+            assert meds.row_count == 3
+            cells = [" ".join(str(c) for c in meds.get_row_at(i)) for i in range(3)]
+            assert "21:00" in cells[0] and "09:05" in cells[0]  # next due, last given
+            assert any("ON HOLD" in c for c in cells) and any("PRN" in c for c in cells)
+            await pilot.press("3")
+            assert tabs.active == "obs"
+            vitals = screen.query_one("#vitals-table", DataTable)
+            hr = [str(c) for c in vitals.get_row_at(0)]
+            assert hr[0] == "Heart rate" and "70" in hr[1] and set(hr[4]) <= set("▁▂▃▄▅▆▇█")
+            labs = [str(c) for c in screen.query_one("#labs-table", DataTable).get_row_at(0)]
+            assert labs[0] == "Potassium" and "H" in labs[2]
+            await pilot.press("4")
+            assert tabs.active == "problems"
+            assert "pneumonia" in str(screen.query_one("#problems-table",
+                                                       DataTable).get_row_at(0)[0])
+            await pilot.press("5")
+            assert tabs.active == "notes"
+            assert screen.query_one("#notes-table", DataTable).row_count == 2
+            assert "Afebrile overnight" in text_of(screen.query_one("#note-text"))
+            await pilot.press("6")
+            assert tabs.active == "docs"
+    run(go())
+
+
+def test_restricted_note_is_masked_until_break_glass_with_a_reason(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            chart = app.screen
+            assert "1 restricted record(s) hidden" in text_of(chart.query_one("#summary-text"))
+            await pilot.press("5")
+            notes = chart.query_one("#notes-table", DataTable)
+            titles = [str(notes.get_row_at(i)[1]) for i in range(notes.row_count)]
+            assert "Psychiatry consult" not in " ".join(titles)
+            assert any("restricted" in t for t in titles)
+            notes.move_cursor(row=1)
+            await pilot.pause()
+            assert "is restricted" in text_of(chart.query_one("#note-text"))
+            await pilot.press("b")
+            await pilot.pause()
+            assert isinstance(app.screen, BreakGlassScreen)
+            await type_text(app, pilot, "why")
+            await pilot.press("enter")  # too short: asked again
+            await pilot.pause()
+            assert isinstance(app.screen, BreakGlassScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is chart and not chart.unlocked
+            await pilot.press("b")
+            await pilot.pause()
+            await type_text(app, pilot, "acute agitation, need psych history")
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: app.screen is chart)
+            assert chart.unlocked
+            titles = [str(notes.get_row_at(i)[1]) for i in range(notes.row_count)]
+            assert "Psychiatry consult" in titles
+            notes.move_cursor(row=1)
+            await pilot.pause()
+            assert "behavioural health" in text_of(chart.query_one("#note-text"))
+    run(go())
+    glass = [e for e in site.entries() if e["action"] == "break-glass"]
+    assert len(glass) == 1 and glass[0]["patient_id"] == "p1"
+    assert glass[0]["detail"] == "acute agitation, need psych history"
+    assert "behavioural" not in site.audit.read_text()  # no clinical content in the log
+
+
+def test_auto_lock_after_idle_closes_everything(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app(idle_lock_minutes=5)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen))
+            site.clock.advance(minutes=4)
+            app.check_idle_lock()
+            assert isinstance(app.screen, ChartScreen)
+            await pilot.press("2")  # activity resets the idle time
+            site.clock.advance(minutes=4)
+            app.check_idle_lock()
+            assert isinstance(app.screen, ChartScreen)
+            site.clock.advance(minutes=2)
+            app.check_idle_lock()
+            await pilot.pause()
+            assert isinstance(app.screen, UnlockScreen)
+            assert app.session is None
+            assert "Locked" in text_of(app.screen.query_one("#unlock-message"))
+            await pilot.press("ctrl+a")  # the user field still holds the name
+            await unlock(app, pilot, user="")
+            assert app.session is not None and app.session.user == "badge 4411"
+    run(go())
+    assert site.actions() == ["unlock", "chart-open", "lock", "unlock"]
+    assert site.entries()[2]["detail"] == "idle 6 min"
+
+
+def test_ctrl_l_locks(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert isinstance(app.screen, UnlockScreen) and app.session is None
+    run(go())
+    assert site.actions() == ["unlock", "lock"]
+
+
+def test_newer_snapshot_is_offered_and_keeps_the_patient(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("down", "enter")  # SMITH, Jon
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            chart = app.screen
+            app.check_store()
+            await settle(app, pilot)
+            assert app.screen is chart  # nothing newer yet
+            conn = stable_db()
+            conn.execute("UPDATE med_orders SET status = 'stopped' WHERE id = 'mo-p2-1'")
+            conn.commit()
+            sealed_snapshot(site.store, site.keys, conn, sequence=2,
+                            as_of=AS_OF + timedelta(minutes=10))
+            app.check_store()
+            await settle(app, pilot, lambda: isinstance(app.screen, SwitchScreen))
+            offered = " ".join(text_of(w) for w in app.screen.query("#dialog Static"))
+            assert "unit:4W #2" in offered and "NEWER DATA" in offered
+            await pilot.press("y")
+            await settle(app, pilot, lambda: app.screen is chart and chart.loads == 2)
+            assert chart.patient_id == "p2"
+            assert app.session.label == "unit:4W #2"
+            assert chart.query_one("#meds-table", DataTable).row_count == 2
+            assert "2 min old" in text_of(chart.query_one("#age"))
+            app.check_store()  # the same snapshot is not offered twice
+            await settle(app, pilot)
+            assert app.screen is chart
+    run(go())
+    switch = [e for e in site.entries() if e["action"] == "snapshot-switch"]
+    assert switch and switch[0]["detail"] == "unit:4W #1 -> unit:4W #2"
+
+
+def test_declined_switch_is_not_offered_again(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            sealed_snapshot(site.store, site.keys, stable_db(), sequence=3)
+            app.check_store()
+            await settle(app, pilot, lambda: isinstance(app.screen, SwitchScreen))
+            await pilot.press("n")
+            await pilot.pause()
+            assert isinstance(app.screen, CensusScreen)
+            assert app.session.label == "unit:4W #1"
+            app.check_store()
+            await settle(app, pilot)
+            assert isinstance(app.screen, CensusScreen)
+    run(go())
+    assert "snapshot-switch" not in site.actions()
+
+
+def test_pharmacy_sees_every_unit_and_a_unit_only_its_own(tmp_path):
+    site = make_site(tmp_path)
+    seal_house(site.store, site.keys, sequence=5)
+
+    async def go(identity, expect_units, expect_count):
+        app = site.app(identity=identity)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            assert app.session.units == expect_units
+            assert len(app.screen.shown) == expect_count
+            if len(expect_units) > 1:
+                await pilot.press("f3")  # first unit only
+                await pilot.pause()
+                assert {r.unit for r in app.screen.shown} == {expect_units[0]}
+                assert f"Census — {expect_units[0]}" in text_of(
+                    app.screen.query_one("#census-title"))
+                await type_text(app, pilot, "zhang")
+                await settle(app, pilot)
+                await pilot.press("f3", "f3")  # all units again, still filtered
+                await settle(app, pilot, lambda: census_names(app) == ["ZHANG, Wei"])
+
+    run(go(site.keys.pharmacy, ["4W", "ICU"], 6))
+    run(go(site.keys.unit, ["4W"], 5))
+
+
+def test_data_age_turns_into_a_warning_past_the_threshold(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app(stale_minutes=30)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            bar = app.screen.query_one("#age", Static)
+            assert not bar.has_class("stale")
+            site.clock.advance(minutes=40)
+            app.refresh_ages()
+            await pilot.pause()
+            assert bar.has_class("stale")
+            assert "STALE" in text_of(bar) and "52 min old" in text_of(bar)
+    run(go())
+
+
+def test_unlock_with_no_snapshot_for_this_identity_says_so(tmp_path):
+    from tests.factory import Keys
+
+    site = make_site(tmp_path)
+    stranger = Keys().unit
+
+    async def go():
+        app = site.app(identity=stranger)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock_attempt(app, pilot)
+            await settle(app, pilot, lambda: "Cannot open" in text_of(
+                app.screen.query_one("#unlock-message")))
+            assert app.session is None
+    run(go())
+    assert site.actions() == ["unlock-failed"]
+    assert iso(AS_OF)  # the factory's time is what the store holds
