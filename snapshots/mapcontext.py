@@ -96,8 +96,9 @@ class MapContext:
     def lineage(self, record: Record) -> dict:
         res = record.resource
         meta = res.get("meta") if isinstance(res.get("meta"), dict) else {}
-        body = record.raw if record.raw is not None else \
-            orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
+        # Canonical JSON, not the source bytes: an unchanged resource re-exported with other
+        # whitespace or key order must still be recognised as unchanged.
+        body = orjson.dumps(res, option=orjson.OPT_SORT_KEYS)
         return {"src_type": res.get("resourceType"), "src_id": res.get("id"),
                 "src_version": str(meta.get("versionId") or ""),
                 "src_updated": str(meta.get("lastUpdated") or ""),
