@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Center, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
@@ -19,9 +19,9 @@ class UnlockScreen(Screen):
     BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", show=True)]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="unlock-box"):
+        with Center(), Vertical(id="unlock-box"):
             yield Static("DOWNTIME CHART VIEWER", id="unlock-title")
-            yield Static("Read-only copy of the record for use while the EHR is down.",
+            yield Static("Read-only copy of the record while the EHR is down.",
                          id="unlock-sub")
             yield Label("Your name or badge number")
             yield Input(placeholder="e.g. badge 4411", id="user")
@@ -29,6 +29,8 @@ class UnlockScreen(Screen):
             yield Input(placeholder="passphrase", password=True, id="passphrase")
             yield Button("Unlock", id="unlock", variant="primary")
             yield Static("", id="unlock-message")
+            yield Static(f"{self.app.identity_path.name.removesuffix('.age')} · Tab next field"
+                         " · Enter unlock · Ctrl+Q quit", id="unlock-hint")
         yield DataAgeBar(id="age")
         yield Footer()
 
