@@ -48,8 +48,8 @@ def test_no_textual_import_in_headless_source():
 
 def test_the_check_would_catch_an_import(tmp_path):
     (tmp_path / "leaky.py").write_text("from textual.app import App\n")
-    code = ("import sys; sys.path.insert(0, %r); import leaky; "
-            "assert 'textual' not in sys.modules" % str(tmp_path))
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import leaky; "
+            "assert 'textual' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     assert importlib.util.find_spec("textual") is not None
