@@ -116,12 +116,13 @@ class CensusScreen(Screen):
             name = Text.assemble(("⚠", "bold black on yellow"), short(r.name, 15))
         code = r.code_status or "—"
         dnr = code.upper().startswith("DNR")
-        code_cell = Text(short(code.replace("Full code", "Full"), 7),
+        code = code.split(" — ")[0].split(" (")[0].replace("Full code", "Full")
+        code_cell = Text(short(code, 7),
                          style="bold red" if dnr else "")
-        attending = (r.attending or "—").removeprefix("Dr. ")
+        attending = (r.attending or "—").split(",")[0].split()[-1]  # the surname
         return [r.bed or "—", name, f"{r.age} {r.sex}", r.mrn, short(attending, 7),
                 allergy_marker(r.allergy), code_cell,
-                Text(short(r.isolation, 4), style="bold yellow") if r.isolation else ""]
+                Text(r.isolation[:4], style="bold yellow") if r.isolation else ""]
 
     def refresh_age(self) -> None:
         self.query_one("#age", DataAgeBar).show(self.app.data_age(), self.session.label
