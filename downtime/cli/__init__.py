@@ -36,9 +36,9 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 
 
 def _register() -> None:
-    from . import agent, audit, browse, demo, generate, keys, snapshot
+    from . import agent, audit, browse, demo, generate, keys, print_forms, snapshot
 
-    for module in (generate, keys, snapshot, demo, agent, browse, audit):
+    for module in (generate, keys, snapshot, demo, agent, browse, audit, print_forms):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,104 @@
+"""The registry of issued forms: which form id went to which patient, encounter and snapshot,
+when, by whom, and whether it reached a printer. Reconciliation matches paper back with it.
+
+It holds patient ids, so it is encrypted at rest: `forms.log` has one line per event, each the
+base64 of an age file encrypted to the registry's recipients (the workstation's own identity and
+IT escrow, from the config). Appending needs only public keys; reading needs an identity.
+Events: `issued` (before printing), then `printed` (with the CUPS job or the PDF path) or
+`failed` (with the reason): a form is claimed printed only once the printer took it.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyrage
+
+LOG = "forms.log"
+
+
+@dataclass(frozen=True)
+class FormRecord:
+    form_id: str
+    kind: str
+    patient_id: str
+    encounter_id: str
+    unit: str
+    snapshot_id: str
+    event: str  # issued | printed | failed
+    at: str
+    by: str
+    detail: str = ""
+
+
+class RegistryError(Exception):
+    pass
+
+
+class FormRegistry:
+    def __init__(self, directory: Path, recipients: Sequence[str]):
+        if not recipients:
+            raise RegistryError("the form registry needs at least one recipient to encrypt to")
+        self.directory = Path(directory)
+        self.recipients = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+
+    @property
+    def path(self) -> Path:
+        return self.directory / LOG
+
+    def append(self, records: Sequence[FormRecord]) -> None:
+        """Append events durably (one fsync per batch), safe against concurrent writers."""
+        if not records:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lines = b"".join(base64.b64encode(pyrage.encrypt(json.dumps(asdict(r)).encode(),
+                                                         self.recipients)) + b"\n"
+                         for r in records)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, lines)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def event(self, form: FormRecord, event: str, detail: str = "") -> FormRecord:
+        return FormRecord(**{**asdict(form), "event": event, "detail": detail,
+                             "at": now_text()})
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_registry(directory: Path, identities: Sequence[pyrage.x25519.Identity]
+                  ) -> list[FormRecord]:
+    """Every event, oldest first. Lines this identity cannot open are reported, not skipped."""
+    path = Path(directory) / LOG
+    if not path.exists():
+        return []
+    records = []
+    for n, line in enumerate(path.read_bytes().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            plain = pyrage.decrypt(base64.b64decode(line), list(identities))
+        except (ValueError, pyrage.DecryptError) as e:
+            raise RegistryError(f"{path}:{n}: cannot decrypt registry entry ({e})") from None
+        records.append(FormRecord(**json.loads(plain)))
+    return records
+
+
+def printed_forms(records: Sequence[FormRecord]) -> dict[str, FormRecord]:
+    """form id -> its latest event, for forms whose latest event is `printed`."""
+    latest: dict[str, FormRecord] = {}
+    for r in records:
+        latest[r.form_id] = r
+    return {k: v for k, v in latest.items() if v.event == "printed"}

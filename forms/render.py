@@ -1,0 +1,246 @@
+"""Rendering downtime forms from an opened snapshot to PDF.
+
+Each form (a census, one patient's MAR, ...) is its own WeasyPrint document, so that "page x
+of y" counts that form's pages; a packet is the forms' pages joined into one PDF. The
+stylesheet is parsed once per process and the fonts configured once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+from snapshots import chart
+from snapshots.sealed import OpenedSnapshot
+
+from .qr import QrPayload, new_form_id, qr_data_uri
+from .registry import FormRecord, now_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+PATIENT_KINDS = ("facesheet", "mar", "orders", "note", "vitals", "labels", "medlist")
+UNIT_KINDS = ("census", "medlist", "registration", "packet")
+KINDS = ("census", "facesheet", "mar", "medlist", "orders", "note", "vitals", "registration",
+         "labels", "packet")
+TITLES = {"census": "Unit census", "facesheet": "Face sheet", "mar": "Downtime MAR",
+          "medlist": "Medication list", "orders": "Physician orders",
+          "note": "Progress note", "vitals": "Vitals flowsheet",
+          "registration": "Downtime registration", "labels": "Patient labels"}
+PAPER = {"letter": "Letter", "a4": "A4"}
+
+
+class FormError(Exception):
+    pass
+
+
+@dataclass
+class Form:
+    """One form ready to render: its registry record and its HTML."""
+
+    record: FormRecord
+    html: str
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                              autoescape=jinja2.select_autoescape(["j2", "html"]),
+                              undefined=jinja2.StrictUndefined)
+
+
+@cache
+def _stylesheet() -> tuple[CSS, FontConfiguration]:
+    fonts = FontConfiguration()
+    return CSS(filename=str(TEMPLATES / "print.css"), font_config=fonts), fonts
+
+
+@dataclass
+class FormContext:
+    """What every form of one job shares."""
+
+    snapshot: OpenedSnapshot
+    unit: str
+    printed_by: str
+    now: datetime
+    paper: str = "Letter"
+    stale_minutes: int = 30
+
+    @property
+    def db(self):
+        return self.snapshot.db
+
+    def age_text(self) -> str:
+        age = chart.data_age(self.snapshot.manifest.as_of, self.now, self.stale_minutes)
+        local = age.as_of.astimezone()
+        stale = " — STALE" if age.stale else ""
+        return f"data as of {local:%d %b %Y %H:%M} ({chart._duration(age.minutes_old)} old " \
+               f"when printed){stale}"
+
+    def when(self, value: str | None) -> str:
+        moment = chart.parse_time(value)
+        if moment is None:
+            return "—"
+        local = moment.astimezone()
+        return local.strftime("%H:%M") if local.date() == self.now.astimezone().date() \
+            else local.strftime("%d %b %H:%M")
+
+
+def _record(ctx: FormContext, kind: str, patient_id: str = "", encounter_id: str = "") -> \
+        FormRecord:
+    return FormRecord(form_id=new_form_id(), kind=kind, patient_id=patient_id,
+                      encounter_id=encounter_id, unit=ctx.unit,
+                      snapshot_id=ctx.snapshot.manifest.snapshot_id, event="issued",
+                      at=now_text(), by=ctx.printed_by)
+
+
+def _page(ctx: FormContext, template: str, record: FormRecord, header=None, **values) -> Form:
+    qr = qr_data_uri(QrPayload(record.form_id, record.kind, record.patient_id,
+                               record.encounter_id))
+    html = _environment().get_template(template).render(
+        title=TITLES[record.kind], form_id=record.form_id, qr=qr, header=header,
+        unit=ctx.unit, age_text=ctx.age_text(), printed_at=ctx.now.astimezone().strftime(
+            "%d %b %Y %H:%M"), printed_by=ctx.printed_by, paper=ctx.paper,
+        snapshot_id=ctx.snapshot.manifest.snapshot_id, kind=record.kind, **values)
+    return Form(record, html)
+
+
+def _meds(ctx: FormContext, patient_id: str) -> list[dict]:
+    out = []
+    for m in chart.medications(ctx.db, patient_id, ctx.now):
+        item = dict(m.__dict__)
+        item["last_given_text"] = ctx.when(m.last_given) if m.last_given else "not in 48 h"
+        item["next_due_text"] = ctx.when(m.next_due) if m.next_due else ""
+        item["hours"] = sorted({int(t.split(":")[0]) for t in m.times if t[:2].isdigit()})
+        out.append(item)
+    return out
+
+
+def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
+    header = chart.header(ctx.db, patient_id, ctx.now.date())
+    record = _record(ctx, kind, patient_id, header.encounter_id or "")
+    if kind == "facesheet":
+        latest, seen = [], set()
+        for category in ("vital-signs", "laboratory"):
+            for o in chart.observations(ctx.db, patient_id, category):
+                if o.code in seen or o.restricted:
+                    continue
+                seen.add(o.code)
+                latest.append({**o.__dict__, "when": ctx.when(o.effective_at)})
+        notes = [{**dict(n), "when": ctx.when(n["written_at"])}
+                 for n in chart.notes(ctx.db, patient_id)[:8]]
+        return _page(ctx, "facesheet.html.j2", record, header,
+                     admitted=ctx.when(header.admitted_at), problems=chart.problems(
+                         ctx.db, patient_id), meds=_meds(ctx, patient_id), latest_obs=latest,
+                     notes=notes)
+    if kind == "mar":
+        meds = _meds(ctx, patient_id)
+        for m in meds:
+            m["grid"] = hour_grid(tuple(m["hours"]))
+        return _page(ctx, "mar.html.j2", record, header, blank_grid=hour_grid(()),
+                     day=ctx.now.astimezone().strftime("%a %d %b %Y"),
+                     scheduled=[m for m in meds if not m["prn"]],
+                     prn=[m for m in meds if m["prn"]])
+    if kind == "medlist":
+        return _page(ctx, "medlist.html.j2", record, header,
+                     patients=[{"header": header, "meds": _meds(ctx, patient_id)}])
+    if kind == "labels":
+        return _page(ctx, "labels.html.j2", record, header, count=27)
+    if kind in ("orders", "note", "vitals"):
+        return _page(ctx, "blank.html.j2", record, header)
+    raise FormError(f"form {kind!r} is not a patient form")
+
+
+def unit_form(ctx: FormContext, kind: str) -> Form:
+    rows = chart.census(ctx.db, ctx.unit, today=ctx.now.date())
+    unit_name = next((n for c, n, _ in chart.units(ctx.db) if c == ctx.unit), "")
+    common = {"unit_name": unit_name, "patients_count": len(rows)}
+    if kind == "census":
+        return _page(ctx, "census.html.j2", _record(ctx, kind), rows=rows, **common)
+    if kind == "medlist":
+        patients = [{"header": chart.header(ctx.db, r.patient_id, ctx.now.date()),
+                     "meds": _meds(ctx, r.patient_id)} for r in rows]
+        return _page(ctx, "medlist.html.j2", _record(ctx, kind), patients=patients, **common)
+    if kind == "registration":
+        mrns = chart.downtime_ids(ctx.db, ctx.unit, "mrn")
+        encounters = chart.downtime_ids(ctx.db, ctx.unit, "encounter")
+        if not mrns or not encounters:
+            raise FormError(f"the snapshot holds no downtime MRN pool for unit {ctx.unit}")
+        used = _used_downtime_ids(ctx)
+        free = [(m, e) for m, e in zip(mrns, encounters, strict=False) if m not in used]
+        if not free:
+            raise FormError(f"unit {ctx.unit}: every pre-allocated downtime MRN is used")
+        record = _record(ctx, kind, patient_id=free[0][0], encounter_id=free[0][1])
+        return _page(ctx, "blank.html.j2", record, None, downtime_mrn=free[0][0],
+                     downtime_encounter=free[0][1], **common)
+    raise FormError(f"form {kind!r} is not a unit form")
+
+
+@cache
+def hour_grid(hours: tuple[int, ...]) -> str:
+    """A MAR row's 24-hour grid as one SVG image: thin hour lines, and a bold box with the
+    hour written small at each scheduled time. One image per distinct schedule, cached, instead
+    of 24 table cells a row."""
+    cells = []
+    for h in range(24):
+        x = h * 10
+        if h in hours:
+            cells.append(f'<rect x="{x + .6}" y=".6" width="8.8" height="28.8" fill="none" '
+                         f'stroke="#000" stroke-width="1.2"/><text x="{x + 5}" y="7" '
+                         f'font-size="5" text-anchor="middle" font-family="sans-serif">'
+                         f'{h:02d}</text>')
+        else:
+            cells.append(f'<line x1="{x}" y1="0" x2="{x}" y2="30" stroke="#000" '
+                         f'stroke-width=".3"/>')
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 30" '
+           f'preserveAspectRatio="none">{"".join(cells)}</svg>')
+    import base64
+
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def _used_downtime_ids(ctx: FormContext) -> set[str]:
+    return set(getattr(ctx, "used_ids", ()) or ())
+
+
+def plan(ctx: FormContext, kind: str, patient_ids: Sequence[str] | None) -> list[Callable[[],
+                                                                                       Form]]:
+    """The forms a job prints, in order, as thunks (so long jobs can report progress)."""
+    if kind not in KINDS:
+        raise FormError(f"unknown form {kind!r}; one of: {', '.join(KINDS)}")
+    if kind == "packet":
+        ids = patient_ids or [r.patient_id for r in chart.census(ctx.db, ctx.unit)]
+        steps = [lambda: unit_form(ctx, "census")]
+        for pid in ids:
+            for each in ("facesheet", "mar", "orders", "note"):
+                steps.append(lambda pid=pid, each=each: patient_form(ctx, each, pid))
+        return steps
+    if patient_ids:
+        if kind in ("census", "registration"):
+            raise FormError(f"form {kind!r} is for a unit, not a patient")
+        return [lambda pid=pid: patient_form(ctx, kind, pid) for pid in patient_ids]
+    if kind in ("census", "medlist", "registration"):
+        return [lambda: unit_form(ctx, kind)]
+    ids = [r.patient_id for r in chart.census(ctx.db, ctx.unit)]
+    return [lambda pid=pid: patient_form(ctx, kind, pid) for pid in ids]
+
+
+def render_pdf(forms: Sequence[Form]) -> tuple[bytes, int]:
+    """Lay out each form as its own document (its own page x of y) and join the pages."""
+    css, fonts = _stylesheet()
+    documents = [HTML(string=f.html, base_url=str(TEMPLATES)).render(stylesheets=[css],
+                                                                     font_config=fonts)
+                 for f in forms]
+    if not documents:
+        raise FormError("nothing to print: no patients on this unit")
+    pages = [p for d in documents for p in d.pages]
+    return documents[0].copy(pages).write_pdf(), len(pages)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
