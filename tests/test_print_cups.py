@@ -1,0 +1,91 @@
+"""`downtime print --printer` through a real CUPS queue: the PDF that comes out of the queue
+holds the packet; an unknown printer and a refusing printer give clear errors and the registry
+never claims a form printed that did not reach the printer."""
+
+from __future__ import annotations
+
+import time
+
+import pypdfium2 as pdfium
+import pytest
+import zxingcpp
+from click.testing import CliRunner
+
+from downtime.cli import cli
+from forms.qr import QrPayload
+from forms.registry import printed_forms, read_registry
+from snapshots.keys import create_identity, create_signing_key, load_identity
+from snapshots.publish import Recipients, publish
+from tests.cups import PDF_QUEUE, REJECTING_QUEUE, ensure_cups, wait_for_output
+from tests.factory import AS_OF, chart_db
+
+pytestmark = pytest.mark.xdist_group("cups")
+PASS = "print-test-pass"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    ensure_cups()
+    root = tmp_path_factory.mktemp("printsite")
+    keys = root / "keys"
+    create_signing_key(keys, PASS)
+    unit = create_identity(keys, "ws-4W-1", PASS)
+    escrow = create_identity(keys, "escrow", PASS)
+    from snapshots.keys import load_signing_key
+
+    publish(chart_db(), root / "store", recipients=Recipients(escrow=[escrow],
+                                                             units={"4W": [unit]}),
+            signing_key=load_signing_key(keys / "builder.pem", PASS),
+            as_of=AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ"), source="test", per_unit=True)
+    (root / "downtime.toml").write_text(
+        '[paths]\nstore = "store"\nidentity = "keys/ws-4W-1.age"\n'
+        'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n'
+        f'audit_log = "audit.log"\n[recipients]\nescrow = ["{escrow}"]\n')
+    return root
+
+
+def invoke(site, *args):
+    return CliRunner().invoke(cli, ["--config", str(site / "downtime.toml"), "print", *args],
+                              env={"DOWNTIME_PASSPHRASE": PASS})
+
+
+def registry(site):
+    ident = load_identity(site / "keys" / "escrow.age", PASS)
+    return read_registry(site / "registry", [ident.secret])
+
+
+def test_packet_comes_out_of_the_cups_queue(site):
+    started = time.time()
+    result = invoke(site, "packet", "--unit", "4W", "--printer", PDF_QUEUE, "--user", "rn.kim")
+    assert result.exit_code == 0, result.output
+    assert f"-> {PDF_QUEUE} job" in result.output
+    out = wait_for_output(started, "downtime_packet_4W")
+    # cups-pdf re-renders through Ghostscript (glyphs become outlines, no text layer), so the
+    # paper is checked the way reconciliation will read it: by the QR code on every page.
+    printed = printed_forms(registry(site))
+    document = pdfium.PdfDocument(str(out))
+    assert len(document) == 21
+    kinds = []
+    for page in document:
+        codes = zxingcpp.read_barcodes(page.render(scale=2).to_pil())
+        payload = QrPayload.parse(codes[0].text)
+        assert payload.form_id in printed
+        kinds.append(payload.kind)
+    assert kinds[0] == "census" and kinds.count("mar") == 5 and kinds.count("facesheet") == 5
+    assert "print" in (site / "audit.log").read_text()
+
+
+def test_unknown_printer_lists_the_printers(site):
+    result = invoke(site, "census", "--unit", "4W", "--printer", "no-such-printer")
+    assert result.exit_code == 1
+    assert "unknown printer 'no-such-printer'" in result.output and PDF_QUEUE in result.output
+    assert "Traceback" not in result.output
+
+
+def test_refusing_printer_loses_nothing(site):
+    before = set(printed_forms(registry(site)))
+    result = invoke(site, "census", "--unit", "4W", "--printer", REJECTING_QUEUE)
+    assert result.exit_code == 1 and "refused the job" in result.output
+    events = registry(site)
+    failed = [e for e in events if e.event == "failed"]
+    assert failed and set(printed_forms(events)) == before
