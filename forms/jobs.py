@@ -4,14 +4,15 @@ after, so it never claims paper that did not come out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
+from .prerender import load_prerendered
 from .printing import PrintError, send_pdf
 from .registry import FormRecord, FormRegistry
 from .render import FormContext, FormError, plan, render_pdf
@@ -56,10 +57,23 @@ def check_unit(snapshot: OpenedSnapshot, unit: str) -> None:
 
 
 def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: FormRegistry,
-                  progress: Progress | None = None, now: datetime | None = None) -> PrintResult:
+                  progress: Progress | None = None, now: datetime | None = None,
+                  prerendered: tuple[Path, Sequence] | None = None) -> PrintResult:
+    """Print (or save) the forms. `prerendered` = (folder, identities) lets a packet
+    pre-rendered for this very snapshot go out at once."""
     if not request.printer and not request.pdf_path:
         raise FormError("say where to print: a printer (--printer) or a PDF file (--pdf)")
     check_unit(snapshot, request.unit)
+    if request.kind == "packet" and not request.patient_id and prerendered is not None:
+        found = load_prerendered(prerendered[0], request.unit, snapshot.manifest.snapshot_id,
+                                 prerendered[1])
+        if found:
+            pdf, pages, records = found
+            records = [FormRecord(**{**asdict(r), "by": request.printed_by or r.by})
+                       for r in records]
+            if progress:
+                progress(1, 1)
+            return _deliver(request, registry, pdf, pages, records)
     ctx = FormContext(snapshot, request.unit, request.printed_by, now or datetime.now(UTC),
                       request.paper)
     steps = plan(ctx, request.kind, [request.patient_id] if request.patient_id else None)
@@ -68,9 +82,13 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
         forms.append(step())
         if progress:
             progress(i, len(steps))
-    records = [f.record for f in forms]
-    registry.append(records)
     pdf, pages = render_pdf(forms)
+    return _deliver(request, registry, pdf, pages, [f.record for f in forms])
+
+
+def _deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
+             records: list[FormRecord]) -> PrintResult:
+    registry.append(records)
     try:
         if request.pdf_path:
             Path(request.pdf_path).write_bytes(pdf)

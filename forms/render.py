@@ -70,6 +70,7 @@ class FormContext:
     now: datetime
     paper: str = "Letter"
     stale_minutes: int = 30
+    prerendered: bool = False
 
     @property
     def db(self):
@@ -78,6 +79,8 @@ class FormContext:
     def age_text(self) -> str:
         age = chart.data_age(self.snapshot.manifest.as_of, self.now, self.stale_minutes)
         local = age.as_of.astimezone()
+        if self.prerendered:  # printed later: the age is only known at the bedside
+            return f"data as of {local:%d %b %Y %H:%M} (pre-rendered: compare with the clock)"
         stale = " — STALE" if age.stale else ""
         return f"data as of {local:%d %b %Y %H:%M} ({chart._duration(age.minutes_old)} old " \
                f"when printed){stale}"

@@ -143,3 +143,23 @@ def test_stale_data_is_flagged_on_paper(env, tmp_path):
     run_print_job(snap, PrintRequest("census", "4W", pdf_path=out), registry,
                   now=datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
     assert "STALE" in " ".join(pages_text(out))
+
+
+def test_prerendered_packet_goes_out_at_once_and_registers_on_print(env, tmp_path):
+    from forms.prerender import load_prerendered, packet_path, prerender_packet
+
+    root, keys, snap, registry = env
+    folder = tmp_path / "pre"
+    path = prerender_packet(snap, "4W", folder, [keys.unit.recipient])
+    assert path == packet_path(folder, "4W", snap.manifest.snapshot_id)
+    assert b"SMITH" not in path.read_bytes()  # encrypted at rest
+    before = set(printed_forms(read_registry(root / "registry", [keys.escrow.secret])))
+    result = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "p.pdf"),
+                           registry, prerendered=(folder, [keys.unit.secret]))
+    assert result.pages == 21
+    stored = load_prerendered(folder, "4W", snap.manifest.snapshot_id, [keys.unit.secret])
+    assert [f.form_id for f in result.forms] == [f.form_id for f in stored[2]]  # not re-laid
+    after = printed_forms(read_registry(root / "registry", [keys.escrow.secret]))
+    assert {f.form_id for f in result.forms} <= set(after) - before
+    flat = " ".join(" ".join(pages_text(tmp_path / "p.pdf")).split())
+    assert "pre-rendered: compare with the clock" in flat

@@ -15,6 +15,8 @@ from snapshots.sealed import SnapshotError, open_snapshot
 from snapshots.store import newest_per_scope
 
 from ..audit import AuditLog
+
+PRERENDERED = "prerendered"  # beside the snapshots: packets the agent rendered ahead
 from ..config import ConfigError
 from ..passphrase import get_passphrase, passphrase_option
 
@@ -66,7 +68,8 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
             def progress(done: int, total: int) -> None:
                 bar.length = total
                 bar.update(done - bar.pos)
-            result = run_print_job(snapshot, request, registry, progress)
+            result = run_print_job(snapshot, request, registry, progress,
+                                   prerendered=(store / PRERENDERED, [ident.secret]))
     except (ConfigError, KeyFileError, SnapshotError, FormError, PrintError,
             RegistryError) as e:
         raise click.ClickException(str(e)) from None
