@@ -15,10 +15,10 @@ from snapshots.sealed import SnapshotError, open_snapshot
 from snapshots.store import newest_per_scope
 
 from ..audit import AuditLog
-
-PRERENDERED = "prerendered"  # beside the snapshots: packets the agent rendered ahead
 from ..config import ConfigError
 from ..passphrase import get_passphrase, passphrase_option
+
+PRERENDERED = "prerendered"  # beside the snapshots: packets the agent rendered ahead
 
 
 @click.command("print")
