@@ -10,9 +10,11 @@ from pathlib import Path
 
 import click
 
-from snapshots.keys import KeyFileError, load_public_key
+from snapshots.keys import KeyFileError, load_identity, load_public_key
 
 from ..agent import process_inbox, run_agent, status
+from ..passphrase import get_passphrase, passphrase_option
+from ..prerender_hook import prerender_hook
 
 _store = click.option("--store", type=click.Path(file_okay=False, path_type=Path),
                       help="Snapshot store (default: paths.store of the config).")
@@ -46,9 +48,13 @@ def _trusted(ctx: click.Context, value: Path | None, required: bool = True):
 @click.option("--keep", default=3, show_default=True, type=click.IntRange(1, 100),
               help="Good snapshots to keep per scope.")
 @click.option("--once", is_flag=True, help="Process the inbox once and exit (for a scheduler).")
+@click.option("--prerender", is_flag=True,
+              help="After installing a unit snapshot, pre-render its packet (encrypted) with "
+                   "the configured identity (passphrase: --passphrase-file or the variable).")
+@passphrase_option
 @click.pass_context
 def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_key: Path | None,
-          keep: int, once: bool) -> None:
+          keep: int, once: bool, prerender: bool, passphrase_file: Path | None) -> None:
     """Watch the inbox; verify, install and prune snapshots in the store."""
     if ctx.invoked_subcommand is not None:
         return
@@ -57,8 +63,16 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     key = _trusted(ctx, trusted_key)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stdout)
+    hook = None
+    if prerender:
+        try:
+            identity = load_identity(_path(ctx, "identity", None, "--identity"),
+                                     get_passphrase(passphrase_file))
+        except KeyFileError as e:
+            raise click.ClickException(str(e)) from None
+        hook = prerender_hook(identity, key, store)
     if once:
-        results = process_inbox(inbox, store, key, keep)
+        results = process_inbox(inbox, store, key, keep, on_install=hook)
         for r in results:
             click.echo(str(r))
         if not results:
@@ -67,7 +81,7 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run_agent(inbox, store, key, keep, stop=stop)
+        run_agent(inbox, store, key, keep, on_install=hook, stop=stop)
     except KeyboardInterrupt:
         pass
 
