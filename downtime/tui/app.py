@@ -54,6 +54,7 @@ class DowntimeApp(App):
         self.last_activity = self.clock()
         self.offered: tuple | None = None  # the newer snapshots already offered
         self.unlock_screen = UnlockScreen()
+        self.chart_screen: ChartScreen | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -80,7 +81,22 @@ class DowntimeApp(App):
         self.last_activity = self.clock()
         self.offered = None
         self.audit("unlock", detail=f"{session.identity.name}: {session.label}")
+        self.chart_screen = ChartScreen()
+        self.install_screen(self.chart_screen, "chart")
         self.push_screen(CensusScreen())
+        self.call_after_refresh(self._prewarm_chart)
+
+    async def _prewarm_chart(self) -> None:
+        """Mount the (empty) chart screen once, unseen, so the first chart opens fast."""
+        chart = self.chart_screen
+        if chart is None or chart.is_mounted or not isinstance(self.screen, CensusScreen):
+            return
+        focused = self.focused
+        await self.push_screen(chart)
+        if self.screen is chart and not chart.patient_id:
+            await self.pop_screen()
+            if focused is not None and focused.is_mounted:
+                focused.focus()
 
     def action_lock(self) -> None:
         self.lock("by user")
@@ -93,6 +109,9 @@ class DowntimeApp(App):
         self.session = None
         while len(self.screen_stack) > 2:  # [default, unlock, ...]
             self.pop_screen()
+        if self.chart_screen is not None:
+            self.uninstall_screen("chart")
+            self.chart_screen = None
         self.unlock_screen.reset()
 
     def check_idle_lock(self) -> None:
@@ -140,7 +159,10 @@ class DowntimeApp(App):
         if self.session is None:
             return
         self.audit("chart-open", patient_id=patient_id)
-        self.push_screen(ChartScreen(patient_id))
+        chart = self.chart_screen
+        chart.open(patient_id)
+        if chart not in self.screen_stack:
+            self.push_screen(chart)
 
     def break_glass(self, patient_id: str, reason: str) -> None:
         if self.session is None:

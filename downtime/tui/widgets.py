@@ -52,3 +52,7 @@ class PatientHeader(Static):
             line3.append(f"  ⚠ NAME ALERT: {alike}", style="bold black on yellow")
         text = Text("\n").join([line1, allergy_line(h.allergy), line3])
         self.update(text)
+
+
+class KeysBar(Static):
+    """The keys of the screen, always on the bottom line (one widget: cheap to restyle)."""

@@ -7,12 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from snapshots.chart import CensusRow
 
 from ..formatting import allergy_marker, short
-from ..widgets import DataAgeBar
+from ..widgets import DataAgeBar, KeysBar
 
 SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
          ("name", lambda r: (r.name.upper(), r.bed or "")),
@@ -20,6 +20,10 @@ SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
          ("attending", lambda r: ((r.attending or "~").upper(), r.bed or "")),
          ("allergy", lambda r: ({"allergies": 0, "unknown": 1, "nka": 2}[r.allergy.kind],
                                 r.bed or ""))]
+
+
+FIRST_PAGE = 60  # rows put in the table at once: more than a screenful
+CHUNK = 400  # rows added per refresh after that
 
 
 class CensusScreen(Screen):
@@ -44,6 +48,7 @@ class CensusScreen(Screen):
         self.matches: list[str] | None = None
         self.shown: list[CensusRow] = []
         self.updates = 0  # counts table refreshes (tests and benchmarks wait on it)
+        self.generation = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="census-title")
@@ -51,7 +56,8 @@ class CensusScreen(Screen):
         yield DataTable(id="census", cursor_type="row", zebra_stripes=True)
         yield Static("", id="census-legend")
         yield DataAgeBar(id="age")
-        yield Footer()
+        yield KeysBar("Enter open · ↑↓ move · Esc clear · F2 sort · F3 unit · ^P print"
+                      " · ^L lock")
 
     def on_mount(self) -> None:
         table = self.query_one("#census", DataTable)
@@ -89,14 +95,16 @@ class CensusScreen(Screen):
         table = self.query_one("#census", DataTable)
         current = keep_patient or self.current_patient()
         table.clear()
-        for r in rows:
-            table.add_row(*self._cells(r), key=r.patient_id)
+        self.generation += 1
         self.shown = rows
-        if current:
-            for i, r in enumerate(rows):
-                if r.patient_id == current:
-                    table.move_cursor(row=i)
-                    break
+        at = next((i for i, r in enumerate(rows) if r.patient_id == current), 0)
+        # what is on screen first; the rest follows in chunks so typing stays responsive
+        first = max(FIRST_PAGE, at + 1)
+        table.add_rows([self._cells(r) for r in rows[:first]])
+        if at:
+            table.move_cursor(row=at)
+        if len(rows) > first:
+            self.call_after_refresh(self._fill, self.generation, first)
         where = unit or ("all units" if len(units) > 1 else (units[0] if units else ""))
         filt = self.query_one("#filter", Input).value.strip()
         title = Text.assemble((f" Census — {where} ", "bold reverse"),
@@ -109,6 +117,15 @@ class CensusScreen(Screen):
         self.query_one("#census-title", Static).update(title)
         self.refresh_age()
         self.updates += 1
+
+    def _fill(self, generation: int, start: int) -> None:
+        if generation != self.generation:
+            return  # a newer filter replaced this table
+        end = start + CHUNK
+        self.query_one("#census", DataTable).add_rows(
+            [self._cells(r) for r in self.shown[start:end]])
+        if end < len(self.shown):
+            self.call_after_refresh(self._fill, generation, end)
 
     def _cells(self, r: CensusRow) -> list:
         name = Text(short(r.name, 16))
@@ -166,7 +183,8 @@ class CensusScreen(Screen):
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
-        self.app.open_chart(str(event.row_key.value))
+        if 0 <= event.cursor_row < len(self.shown):
+            self.app.open_chart(self.shown[event.cursor_row].patient_id)
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)

@@ -10,13 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from snapshots import chart
 
 from ..formatting import flag_text, masked, short, sparkline, when
 from ..session import ChartData, read_chart
-from ..widgets import DataAgeBar, PatientHeader
+from ..widgets import DataAgeBar, KeysBar, PatientHeader
 
 TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
@@ -32,11 +32,25 @@ class ChartScreen(Screen):
         Binding("ctrl+q", "app.quit", "Quit", show=False),
     ]
 
-    def __init__(self, patient_id: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.patient_id = patient_id
+        self.patient_id = ""
         self.data: ChartData | None = None
-        self.loads = 0  # completed loads (tests and benchmarks wait on it)
+        self.loads = 0  # completed loads of this patient (tests and benchmarks wait on it)
+
+    def open(self, patient_id: str) -> None:
+        """Show another patient: one screen is reused, so opening a chart mounts nothing."""
+        self.patient_id = patient_id
+        self.data = None
+        self.loads = 0
+        if self.is_mounted:
+            self.query_one("#patient-header", PatientHeader).update("loading…")
+            for table in self.query(DataTable):
+                table.clear()
+            self.query_one("#summary-text", Static).update("")
+            self.query_one("#note-text", Static).update("")
+            self.query_one("#tabs", TabbedContent).active = "summary"
+            self.load()
 
     def compose(self) -> ComposeResult:
         yield PatientHeader("loading…", id="patient-header")
@@ -56,7 +70,7 @@ class ChartScreen(Screen):
             with TabPane(TABS[5][1], id="docs"):
                 yield DataTable(id="docs-table", cursor_type="row", zebra_stripes=True)
         yield DataAgeBar(id="age")
-        yield Footer()
+        yield KeysBar("Esc census · 1-6 tabs · b break glass · p print · ^L lock")
 
     def on_mount(self) -> None:
         self._columns()
@@ -82,17 +96,19 @@ class ChartScreen(Screen):
     @work(thread=True, exclusive=True, group="chart")
     def load(self) -> None:
         app = self.app
-        session = app.session
-        if session is None:
+        session, patient = app.session, self.patient_id
+        if session is None or not patient:
             return
         try:
-            data = read_chart(session.db_for(self.patient_id), self.patient_id, app.clock())
+            data = read_chart(session.db_for(patient), patient, app.clock())
         except KeyError as e:
             app.call_from_thread(app.notify, str(e), severity="error")
             return
         app.call_from_thread(self.show, data)
 
     def show(self, data: ChartData) -> None:
+        if data.header.patient_id != self.patient_id:
+            return  # a load for the previous patient finished late
         self.data = data
         self.query_one("#patient-header", PatientHeader).show(data.header)
         self.render_tabs()

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from snapshots.keys import KeyFileError, WrongPassphrase
 from snapshots.sealed import SnapshotError
@@ -32,7 +32,6 @@ class UnlockScreen(Screen):
             yield Static(f"{self.app.identity_path.name.removesuffix('.age')} · Tab next field"
                          " · Enter unlock · Ctrl+Q quit", id="unlock-hint")
         yield DataAgeBar(id="age")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#user", Input).focus()

@@ -1,0 +1,189 @@
+"""TUI benchmarks (issue 3): unlock to census, filter keystroke, chart open.
+
+Snapshots come from the real pipeline (generator -> build -> publish, whole-house snapshot
+opened with the pharmacy identity: the largest census a workstation shows). The app runs
+headless (Textual's test driver) at 80x24; each figure is measured from the user's action to
+the screen's own "updated" counter, polling every millisecond, so it includes the worker
+thread, the query, and rebuilding the table.
+
+- unlock to census: Enter on the unlock screen -> census table filled, with an instant KDF
+  injected; the real scrypt KDF of an identity file is reported on its own row.
+- filter keystroke: one more letter in the filter -> census table updated, 5,000 inpatients.
+  The naive path re-reads the census through `chart.census(patient_ids=...)` per keystroke.
+- chart open: Enter on a census row -> chart header and all tabs filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from downtime.tui.app import make_app
+from downtime.tui.screens.census import CensusScreen
+from downtime.tui.screens.chart import ChartScreen
+from snapshots import chart
+from snapshots.keys import create_identity, load_identity
+from snapshots.publish import Recipients, publish
+from tests.bench.common import BenchRow
+from tests.factory import Keys
+
+AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+
+def _build(work: Path, patients: int, keys: Keys) -> Path:
+    from downtime.generator import generate
+    from snapshots.build import build_database
+    from snapshots.settings import BuildSettings
+
+    source = work / f"src{patients}"
+    generate(source, patients=patients, seed=1, as_of=AS_OF)
+    result = build_database(source, BuildSettings(as_of=AS_OF))
+    written = publish(result.conn, work / f"store{patients}",
+                      recipients=Recipients(escrow=[keys.escrow.recipient],
+                                            pharmacy=[keys.pharmacy.recipient]),
+                      signing_key=keys.signing, as_of=AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      source=str(source))
+    result.conn.close()
+    shutil.rmtree(source)
+    return written[0][0].parent
+
+
+def _app(work: Path, store: Path, keys: Keys):
+    pub = work / "builder.pub"
+    pub.write_bytes(keys.trusted.public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    ident = work / "pharmacy.age"
+    ident.write_text("unused: the KDF is injected")
+    return make_app(store=store, identity_path=ident, trusted_key_path=pub,
+                    audit_log=work / "audit.log", clock=lambda: AS_OF,
+                    passphrase_kdf=lambda path, pw: keys.pharmacy, timers=False)
+
+
+async def _until(condition, timeout: float = 30.0) -> float:
+    t0 = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the screen did not update")
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - t0
+
+
+async def _unlock(app, pilot) -> float:
+    screen = app.screen
+    screen.query_one("#user").value = "bench"
+    screen.query_one("#passphrase").value = "x"
+    await pilot.pause()
+    t0 = time.perf_counter()
+    screen.submit()
+    await _until(lambda: isinstance(app.screen, CensusScreen) and app.screen.updates > 0)
+    return time.perf_counter() - t0
+
+
+async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
+    out: dict = {"unlock": [], "chart": []}
+    for _ in range(3):
+        app = _app(work, store, keys)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            out["unlock"].append(await _unlock(app, pilot))
+            out["patients"] = len(app.session.census)
+            census = app.screen
+            for row in (0, 250, 500, 750, 999):
+                await pilot.pause()
+                census.query_one("#census").move_cursor(row=row)
+                t0 = time.perf_counter()
+                census.action_open()
+                await _until(lambda a=app: isinstance(a.screen, ChartScreen)
+                             and a.screen.loads == 1)
+                out["chart"].append(time.perf_counter() - t0)
+                app.pop_screen()
+            app.session.close()
+    return out
+
+
+async def _filter_5000(work: Path, store: Path, keys: Keys, words: list[str]) -> dict:
+    app = _app(work, store, keys)
+    times, naive = [], []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await _unlock(app, pilot)
+        census = app.screen
+        field = census.query_one("#filter")
+        db = app.session.snapshots[0].db
+        for word in words:
+            for i in range(1, len(word) + 1):
+                before = census.updates
+                t0 = time.perf_counter()
+                field.value = word[:i]
+                await _until(lambda b=before: census.updates > b)
+                times.append(time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                chart.census(db, patient_ids=chart.search_patient_ids(db, word[:i]))
+                naive.append(time.perf_counter() - t1)
+            field.value = ""
+            await pilot.pause()
+        out = {"n": len(app.session.census), "times": times, "naive": naive}
+    return out
+
+
+def _kdf_seconds(work: Path) -> float:
+    create_identity(work / "keys", "ws-bench", "bench passphrase")
+    t0 = time.perf_counter()
+    load_identity(work / "keys" / "ws-bench.age", "bench passphrase")
+    return time.perf_counter() - t0
+
+
+def _p(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run() -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-tui-"))
+    keys = Keys()
+    try:
+        store = _build(work, 1000, keys)
+        r = asyncio.run(_session_1000(work, store, keys))
+        unlock = statistics.median(r["unlock"])
+        rows.append(BenchRow(f"unlock to census on screen, {r['patients']:,} inpatients "
+                             "(excl. KDF, median of 3)", unlock * 1000, "ms", None,
+                             "< 1,000 ms", unlock < 1.0))
+        kdf = _kdf_seconds(work)
+        rows.append(BenchRow("passphrase KDF (scrypt, age identity file)", kdf * 1000, "ms",
+                             None, "reported separately", None))
+        chart_p95 = _p(r["chart"], 0.95)
+        rows.append(BenchRow(f"chart open, {r['patients']:,}-inpatient snapshot "
+                             f"(worst of {len(r['chart'])})", max(r["chart"]) * 1000, "ms",
+                             None, "< 100 ms", chart_p95 < 0.1 and max(r["chart"]) < 0.1))
+        store5 = _build(work, 5000, keys)
+        from snapshots.sealed import open_snapshot
+        from snapshots.store import newest_per_scope
+
+        snap = open_snapshot(newest_per_scope(store5)["house"].path, keys.trusted,
+                             [keys.pharmacy])
+        names = [r.name.split(",")[0].lower() for r in chart.census(snap.db)[::700]][:6]
+        snap.close()
+        f = asyncio.run(_filter_5000(work, store5, keys, names + ["4w", "mrn10"]))
+        worst, median = max(f["times"]), statistics.median(f["times"])
+        rows.append(BenchRow(f"filter keystroke to census updated, {f['n']:,} inpatients "
+                             f"(median of {len(f['times'])})", median * 1000, "ms",
+                             statistics.median(f["naive"]) * 1000, "< 50 ms", median < 0.05))
+        rows.append(BenchRow(f"filter keystroke, worst of {len(f['times'])} "
+                             f"({f['n']:,} inpatients)", worst * 1000, "ms",
+                             max(f["naive"]) * 1000, "< 50 ms", worst < 0.05))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
