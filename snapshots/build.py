@@ -17,7 +17,7 @@ from pathlib import Path
 from . import map_clinical as clinical
 from . import map_core as core
 from . import map_meds as meds
-from .checks import timestamp_checks
+from .checks import allergy_conflicts, timestamp_checks
 from .fhirdata import text_of, to_datetime
 from .gaps import GapRegister
 from .mapcontext import MapContext
@@ -262,6 +262,7 @@ class Builder:
         self._search_index()
         self._downtime_ids()
         timestamp_checks(self.conn, self.ctx)
+        allergy_conflicts(self.conn, self.ctx)
         from .report import build_report
 
         report = build_report(self, source_text)

@@ -36,3 +36,14 @@ def _issue(ctx: MapContext, kind: str, where: str, rtype: str, rid: str, pid: st
     ctx.timestamp_issues[kind] = ctx.timestamp_issues.get(kind, 0) + 1
     ctx.gaps.add(where, f"timestamp-{kind}", detail, resource_type=rtype, resource_id=rid,
                  patient_id=pid, severity="warning")
+
+
+def allergy_conflicts(conn: sqlite3.Connection, ctx: MapContext) -> None:
+    """A recorded "no known allergies" beside a recorded allergy (often a merged chart): the
+    chart shows the allergy; the gap register says the record contradicts itself."""
+    for (pid,) in conn.execute(
+            "SELECT patient_id FROM allergies WHERE coalesce(clinical_status, 'active') = "
+            "'active' GROUP BY patient_id HAVING max(no_known) = 1 AND min(no_known) = 0"):
+        ctx.gaps.add(f"Patient/{pid}", "allergy-conflict", "'no known allergy' recorded "
+                     "beside recorded allergies; the allergies are shown", resource_type=
+                     "AllergyIntolerance", patient_id=pid, severity="warning")

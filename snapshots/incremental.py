@@ -42,7 +42,8 @@ class Refresher(Builder):
         self.conn.close()
         self.conn = conn
         conn.row_factory = None
-        self.conn.execute("DELETE FROM gaps WHERE reason LIKE 'warning:timestamp-%'")
+        self.conn.execute("DELETE FROM gaps WHERE reason LIKE 'warning:timestamp-%' "
+                          "OR reason = 'warning:allergy-conflict'")
         self._load_previous()
 
     def _load_previous(self) -> None:

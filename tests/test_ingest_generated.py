@@ -89,6 +89,7 @@ def test_allergy_states(built):
         # NKA on the survivor, an allergy on the merged-in chart: the allergy wins
         status = chart.allergy_status(db, "pat-000003")
         assert status.kind == "allergies" and status.summary
+        assert any(g.patient_id == "pat-000003" for g in gaps(built[1], "allergy-conflict"))
     for pid in summary.messes["no_allergy_record"]:
         assert chart.allergy_status(db, pid).kind == "unknown"
     free = summary.messes["free_text_allergy"][0]
