@@ -104,7 +104,7 @@ async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
                              and a.screen.loads == 1)
                 out["chart"].append(time.perf_counter() - t0)
                 app.pop_screen()
-            app.session.close()
+        app.session.close()
     return out
 
 

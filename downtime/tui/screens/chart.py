@@ -107,8 +107,9 @@ class ChartScreen(Screen):
         app.call_from_thread(self.show, data)
 
     def show(self, data: ChartData) -> None:
-        if data.header.patient_id != self.patient_id:
-            return  # a load for the previous patient finished late
+        if data.header.patient_id != self.patient_id or self.app.session is None \
+                or not self.is_mounted:
+            return  # a load for the previous patient (or before a lock) finished late
         self.data = data
         self.query_one("#patient-header", PatientHeader).show(data.header)
         self.render_tabs()
@@ -303,7 +304,10 @@ class ChartScreen(Screen):
             target.update(Text("This note is restricted. Press b to break glass (you will be "
                                "asked for a reason, and it is logged).", style="magenta"))
             return
-        text, _ = chart.note_content(self.app.session.db_for(self.patient_id), row["id"])
+        session = self.app.session
+        if session is None or session.snapshot_for(self.patient_id) is None:
+            return  # locked (or switched away) while this event was on its way
+        text, _ = chart.note_content(session.db_for(self.patient_id), row["id"])
         head = Text(f"{row['title']} — {row['author'] or 'unknown author'}, "
                     f"{when(row['written_at'], self.app.clock())}\n", style="bold")
         target.update(head + Text(text or ""))
