@@ -131,8 +131,9 @@ class MapContext:
             self.gap(record, "oversized", f"{size:,} bytes: over the {MAX_RESOURCE_BYTES:,}-byte "
                                           "limit for one resource")
             return False
-        unknown = set(res) - allowed_elements(rtype)
-        if unknown:
+        allowed = allowed_elements(rtype)
+        if not allowed.issuperset(res):
+            unknown = set(res) - allowed
             self.gap(record, "unknown-element",
                      f"element(s) not in R4 {rtype}: {', '.join(sorted(unknown))}", "warning")
         missing = [e for e in REQUIRED.get(rtype, ()) if not present(res, e)]
