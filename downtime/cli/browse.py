@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snapshots.keys import KeyFileError
+from snapshots.keys import KeyFileError, read_recipient
 
 _path = click.Path(path_type=Path)
 
@@ -41,9 +41,12 @@ def browse(ctx: click.Context, store: Path | None, identity: Path | None,
     from ..tui.app import make_app
 
     try:
+        escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]
         app = make_app(store=store, identity_path=identity, trusted_key_path=trusted,
                        audit_log=log, stale_minutes=config.stale_minutes,
-                       idle_lock_minutes=idle_lock_minutes or config.idle_lock_minutes)
+                       idle_lock_minutes=idle_lock_minutes or config.idle_lock_minutes,
+                       registry=config.path("registry", None, required=False),
+                       registry_recipients=escrow)
     except KeyFileError as e:
         raise click.ClickException(str(e)) from None
     app.run()

@@ -9,7 +9,7 @@ store is watched for a newer snapshot; the app offers to switch and keeps the pa
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -38,8 +38,11 @@ class DowntimeApp(App):
     def __init__(self, *, store: Path, identity_path: Path, trusted_key_path: Path,
                  audit_log: Path, stale_minutes: int = 30, idle_lock_minutes: float = 5,
                  clock: Clock | None = None, passphrase_kdf: Kdf | None = None,
-                 watch_seconds: float = 5.0, timers: bool = True) -> None:
+                 watch_seconds: float = 5.0, timers: bool = True,
+                 registry: Path | None = None, registry_recipients: Sequence[str] = ()) -> None:
         super().__init__()
+        self.registry = Path(registry) if registry else None
+        self.registry_recipients = list(registry_recipients)
         self.store = Path(store)
         self.identity_path = Path(identity_path)
         self.trusted_key = load_public_key(trusted_key_path)
@@ -171,15 +174,55 @@ class DowntimeApp(App):
         self.audit("break-glass", patient_id=patient_id, detail=reason)
         self.notify("Restricted records shown. This access is logged.", severity="warning")
 
-    def open_print(self, patient_id: str | None) -> None:
+    def open_print(self, patient_id: str | None, unit: str | None = None) -> None:
+        if self.session is None:
+            return
         if importlib.util.find_spec("forms") is None or \
                 importlib.util.find_spec("forms.jobs") is None:
-            self.notify("Printing is not available on this workstation yet "
-                        "(use `downtime print`).", severity="warning")
+            self.notify("Printing is not available on this workstation "
+                        "(the forms package is not installed).", severity="warning")
+            return
+        if self.registry is None:
+            self.notify("Printing needs a form registry: set paths.registry in the config.",
+                        severity="warning", timeout=8)
             return
         from .screens.print_dialog import PrintScreen
 
-        self.push_screen(PrintScreen(patient_id))
+        if patient_id:
+            row = next((r for r in self.session.census if r.patient_id == patient_id), None)
+            unit = row.unit if row else unit
+            title = f"{row.name} ({unit})" if row else patient_id
+        else:
+            title = f"unit {unit}"
+        if not unit:
+            self.notify("Choose a unit first (F3).", severity="warning")
+            return
+        self.push_screen(PrintScreen(patient_id, unit, title))
+
+    def print_job(self, kind: str, unit: str, patient_id: str | None, printer: str | None,
+                  pdf: Path | None, progress) -> str:
+        """Blocking (called from the print dialog's worker): render, register, print."""
+        from forms.jobs import PrintRequest, run_print_job
+        from forms.registry import FormRegistry
+
+        session = self.session
+        if session is None:
+            raise RuntimeError("locked")
+        snapshot = session.snapshot_for(patient_id) if patient_id else next(
+            (s for s in session.snapshots if unit in s.manifest.units
+             or s.manifest.scope == f"unit:{unit}"), session.snapshots[0])
+        registry = FormRegistry(self.registry, [*self.registry_recipients,
+                                                session.identity.recipient])
+        request = PrintRequest(kind, unit, patient_id=patient_id, printer=printer,
+                               pdf_path=pdf, printed_by=session.user)
+        result = run_print_job(snapshot, request, registry, progress,
+                               prerendered=(self.store / "prerendered",
+                                            [session.identity.secret]))
+        for form in result.forms:
+            self.audit_log.append("print", session.user, patient_id=form.patient_id or None,
+                                  snapshot_id=snapshot.manifest.snapshot_id,
+                                  detail=f"{form.kind} {form.form_id}")
+        return f"{result.pages} page(s), {len(result.forms)} form(s) -> {result.destination}"
 
     # --- newer snapshots ----------------------------------------------------------------------
 
@@ -251,10 +294,12 @@ class DowntimeApp(App):
 def make_app(*, store: Path, identity_path: Path, trusted_key_path: Path, audit_log: Path,
              stale_minutes: int = 30, idle_lock_minutes: float = 5,
              clock: Callable[[], datetime] | None = None, passphrase_kdf: Kdf | None = None,
-             watch_seconds: float = 5.0, timers: bool = True) -> DowntimeApp:
+             watch_seconds: float = 5.0, timers: bool = True, registry: Path | None = None,
+             registry_recipients: Sequence[str] = ()) -> DowntimeApp:
     """The app, for `downtime browse` and the tests (inject clock and KDF there)."""
     return DowntimeApp(store=store, identity_path=identity_path,
                        trusted_key_path=trusted_key_path, audit_log=audit_log,
                        stale_minutes=stale_minutes, idle_lock_minutes=idle_lock_minutes,
                        clock=clock, passphrase_kdf=passphrase_kdf,
-                       watch_seconds=watch_seconds, timers=timers)
+                       watch_seconds=watch_seconds, timers=timers, registry=registry,
+                       registry_recipients=registry_recipients)

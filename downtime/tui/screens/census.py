@@ -204,4 +204,13 @@ class CensusScreen(Screen):
         self.refresh_table()
 
     def action_print(self) -> None:
-        self.app.open_print(None)
+        """The unit packet (census, face sheets, MARs…) of the unit shown or highlighted."""
+        units = self.session.units if self.session else []
+        unit = units[self.unit_index - 1] if 0 < self.unit_index <= len(units) else None
+        if unit is None and len(units) == 1:
+            unit = units[0]
+        if unit is None:
+            pid = self.current_patient()
+            row = next((r for r in self.shown if r.patient_id == pid), None)
+            unit = row.unit if row else None
+        self.app.open_print(None, unit)

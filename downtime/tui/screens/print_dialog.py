@@ -1,0 +1,84 @@
+"""Print from the TUI: the open patient's forms, or the unit's packet (forms/ does the work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, RadioButton, RadioSet, Static
+
+PRERENDERED = "prerendered"  # where the agent's pre-rendered packets live, beside the store
+
+
+class PrintScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "close", "Close", show=True)]
+
+    def __init__(self, patient_id: str | None, unit: str, title: str) -> None:
+        super().__init__()
+        self.patient_id = patient_id
+        self.unit = unit
+        self.title_text = title
+        self.busy = False
+        self.done = 0  # finished jobs (tests wait on it)
+
+    def compose(self) -> ComposeResult:
+        from forms.render import PATIENT_KINDS, TITLES, UNIT_KINDS
+
+        kinds = PATIENT_KINDS if self.patient_id else UNIT_KINDS
+        with Vertical(id="dialog", classes="print"):
+            yield Static(f"PRINT — {self.title_text}", classes="dialog-title")
+            with RadioSet(id="kind"):
+                for i, kind in enumerate(kinds):
+                    yield RadioButton(TITLES.get(kind, kind), value=(i == 0), name=kind)
+            yield Input(placeholder="Printer (CUPS queue name)", id="printer")
+            yield Input(placeholder="…or save a PDF to this file instead", id="pdf")
+            yield Static("↑↓ choose · Tab next · Enter print · Esc close", classes="hint")
+            yield Static("", id="print-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#kind", RadioSet).focus()
+
+    def kind(self) -> str:
+        pressed = self.query_one("#kind", RadioSet).pressed_button
+        return pressed.name if pressed is not None and pressed.name else "facesheet"
+
+    def status(self, text: str, error: bool = False) -> None:
+        widget = self.query_one("#print-status", Static)
+        widget.update(text)
+        widget.set_class(error, "error")
+
+    @on(Input.Submitted)
+    def submit(self) -> None:
+        if self.busy:
+            return
+        printer = self.query_one("#printer", Input).value.strip() or None
+        pdf = self.query_one("#pdf", Input).value.strip() or None
+        if bool(printer) == bool(pdf):
+            self.status("Type a printer name, or a PDF file to save — one of the two.", True)
+            return
+        self.busy = True
+        self.status("Preparing…")
+        self.run_job(self.kind(), printer, Path(pdf).expanduser() if pdf else None)
+
+    @work(thread=True, exclusive=True, group="print")
+    def run_job(self, kind: str, printer: str | None, pdf: Path | None) -> None:
+        app = self.app
+        try:
+            message = app.print_job(kind, self.unit, self.patient_id, printer, pdf,
+                                    lambda d, t: app.call_from_thread(
+                                        self.status, f"Preparing… {d} of {t}"))
+            app.call_from_thread(self._finished, message, False)
+        except Exception as e:  # forms, CUPS, registry or disk: say it plainly
+            app.call_from_thread(self._finished, f"Not printed: {e}", True)
+
+    def _finished(self, message: str, error: bool) -> None:
+        self.busy = False
+        self.done += 1
+        self.status(message, error)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

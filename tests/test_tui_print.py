@@ -1,0 +1,58 @@
+"""Printing from the TUI: the open patient's face sheet saved as a PDF, registered, audited."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import RadioSet
+
+from downtime.tui.app import make_app
+from downtime.tui.screens.chart import ChartScreen
+from downtime.tui.screens.print_dialog import PrintScreen
+from tests.tui_helpers import fake_kdf, make_site, settle, unlock, use_utc
+
+
+def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
+    use_utc()
+    site = make_site(tmp_path)
+    ident = tmp_path / "ws.age"
+    ident.write_text("unused")
+    out = tmp_path / "facesheet.pdf"
+
+    async def go():
+        app = make_app(store=site.store, identity_path=ident, trusted_key_path=site.pub,
+                       audit_log=site.audit, clock=site.clock, timers=False,
+                       passphrase_kdf=fake_kdf(site.keys.unit), registry=tmp_path / "registry",
+                       registry_recipients=[site.keys.escrow.recipient])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            await pilot.press("p")
+            await settle(app, pilot, lambda: isinstance(app.screen, PrintScreen))
+            dialog = app.screen
+            assert "SMITH, John (4W)" in str(dialog.query_one(".dialog-title").render())
+            assert dialog.kind() == "facesheet"
+            assert dialog.query_one("#kind", RadioSet).has_focus
+            dialog.query_one("#pdf").value = str(out)
+            dialog.query_one("#pdf").focus()
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: dialog.done == 1, tries=600)
+            status = str(dialog.query_one("#print-status").render())
+            assert "-> " + str(out) in status, status
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, ChartScreen)
+            # neither or both destinations: asked plainly, nothing printed
+            await pilot.press("p")
+            await settle(app, pilot, lambda: isinstance(app.screen, PrintScreen))
+            app.screen.query_one("#printer").focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "one of the two" in str(app.screen.query_one("#print-status").render())
+    asyncio.run(go())
+    assert out.read_bytes().startswith(b"%PDF")
+    prints = [e for e in site.entries() if e["action"] == "print"]
+    assert prints and prints[0]["patient_id"] == "p1" and prints[0]["user"] == "badge 4411"
+    assert (tmp_path / "registry").exists()
