@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from downtime.audit import AuditLog, export_fhir, head_path, verify
 from downtime.cli import cli
+from tests.shared import SHARED
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "fhir-r4" / "fhir.schema.json"
+SCHEMA = SHARED / "fhir-r4" / "fhir.schema.json"
 
 
 def _filled(tmp_path: Path, n: int = 5) -> Path:

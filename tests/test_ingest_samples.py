@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from snapshots import chart
 from snapshots.build import build_database
 from snapshots.settings import BuildSettings
+from tests.shared import SHARED
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fhir-samples"
+SAMPLES = SHARED / "fhir-samples"
 SYNTHEA = SAMPLES / "synthea" / "generated-sample-data"
 INVALID = SAMPLES / "invalid"
 
