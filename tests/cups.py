@@ -4,6 +4,8 @@ printer-driver-cups-pdf."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import subprocess
 import time
@@ -11,7 +13,8 @@ from pathlib import Path
 
 PDF_QUEUE = "downtime-test-pdf"
 REJECTING_QUEUE = "downtime-test-rejecting"
-OUTPUT = Path.home() / "PDF"
+# cups-pdf writes to the job owner's home from the password database, whatever $HOME says
+OUTPUT = Path(pwd.getpwuid(os.getuid()).pw_dir) / "PDF"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
