@@ -422,3 +422,41 @@ def test_unlock_with_no_snapshot_for_this_identity_says_so(tmp_path):
     run(go())
     assert site.actions() == ["unlock-failed"]
     assert iso(AS_OF)  # the factory's time is what the store holds
+
+
+def test_names_with_brackets_are_shown_as_typed_not_as_markup(tmp_path):
+    from tests.factory import Keys, add_patient
+
+    keys = Keys()
+    conn = stable_db()
+    add_patient(conn, "q1", "DOE, [b]Baby[/b] Girl", "4W-499-A", mrn="MRN0000999")
+    conn.commit()
+    site = make_site(tmp_path, keys)
+    sealed_snapshot(site.store, keys, conn, sequence=2)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            table = app.screen.query_one("#census", DataTable)
+            names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+            assert "DOE, [b]Baby[/b…" in names
+    run(go())
+
+
+def test_a_huge_list_is_capped_and_says_how_to_narrow_it(tmp_path, monkeypatch):
+    from downtime.tui.screens import census
+
+    monkeypatch.setattr(census, "MAX_ROWS", 3)
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            title = text_of(app.screen.query_one("#census-title"))
+            assert "first 3 of 5" in title and "F3" in title
+            assert app.screen.query_one("#census", DataTable).row_count == 3
+            await type_text(app, pilot, "garcía")
+            await settle(app, pilot, lambda: census_names(app) == ["GARCÍA, Lucía"])
+    run(go())

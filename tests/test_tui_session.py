@@ -49,3 +49,11 @@ def test_session_opens_searches_and_closes(tmp_path):
         session.db_for("p3")
     with pytest.raises(SnapshotError):
         Session.open("rn", Keys().unit, tmp_path, keys.trusted)
+
+
+def test_unranked_search_finds_what_the_read_model_finds():
+    from downtime.tui.session import search_ids
+
+    conn = chart_db()
+    for text in ("smi", "SMITH jo", "4W-40", "okafor", "garc", "MRN", "zz", "", "  "):
+        assert sorted(search_ids(conn, text)) == sorted(chart.search_patient_ids(conn, text))

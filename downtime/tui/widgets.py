@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from snapshots.chart import DataAge, Header
 
@@ -56,3 +56,12 @@ class PatientHeader(Static):
 
 class KeysBar(Static):
     """The keys of the screen, always on the bottom line (one widget: cheap to restyle)."""
+
+
+class PlainTable(DataTable):
+    """A DataTable whose text cells are never read as Rich markup: a name or a note title
+    with "[...]" in it is shown as typed, not styled or dropped."""
+
+    def add_row(self, *cells, **kwargs):
+        return super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells),
+                               **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,9 +23,9 @@ class BreakGlassScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="break-glass"):
             yield Static("BREAK GLASS — restricted records", classes="dialog-title")
-            yield Static(f"Patient: {self.patient_name}\nSome of this patient's records are "
-                         "restricted (e.g. behavioral health). Showing them is logged with your "
-                         "name and the reason you give.")
+            yield Static(Text(f"Patient: {self.patient_name}\nSome of this patient's records "
+                              "are restricted (e.g. behavioral health). Showing them is logged "
+                              "with your name and the reason you give."))
             yield Input(placeholder="Reason (e.g. acute agitation, need psych history)",
                         id="reason")
             yield Static("Enter: show restricted records    Esc: cancel", classes="hint")

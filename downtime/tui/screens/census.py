@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, Static
 from snapshots.chart import CensusRow
 
 from ..formatting import allergy_marker, short
-from ..widgets import DataAgeBar, KeysBar
+from ..widgets import DataAgeBar, KeysBar, PlainTable
 
 SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
          ("name", lambda r: (r.name.upper(), r.bed or "")),
@@ -23,7 +23,8 @@ SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
 
 
 FIRST_PAGE = 60  # rows put in the table at once: more than a screenful
-CHUNK = 400  # rows added per refresh after that
+CHUNK = 200  # rows added per refresh after that (a keystroke never waits for more)
+MAX_ROWS = 600  # more than any unit; a whole-house list says how to narrow it instead
 
 
 class CensusScreen(Screen):
@@ -53,7 +54,7 @@ class CensusScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("", id="census-title")
         yield Input(placeholder="Type a name, MRN or bed to filter…", id="filter")
-        yield DataTable(id="census", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="census", cursor_type="row", zebra_stripes=True)
         yield Static("", id="census-legend")
         yield DataAgeBar(id="age")
         yield KeysBar("Enter open · ↑↓ move · Esc clear · F2 sort · F3 unit · ^P print"
@@ -92,8 +93,10 @@ class CensusScreen(Screen):
             rows = [r for r in rows if r.patient_id in rank]
         name, key = SORTS[self.sort_index]
         rows = sorted(rows, key=key)
+        matched = len(rows)
+        rows = rows[:MAX_ROWS]
         table = self.query_one("#census", DataTable)
-        current = keep_patient or self.current_patient()
+        current = self.current_patient() if keep_patient is None else keep_patient
         table.clear()
         self.generation += 1
         self.shown = rows
@@ -114,6 +117,10 @@ class CensusScreen(Screen):
             title.append(f"  filter: “{filt}”", style="bold")
         if self.matches is not None and not rows:
             title.append("  — no patient matches; Esc clears", style="bold yellow")
+        if matched > len(rows):
+            title = Text.assemble((f" {where}: first {len(rows)} of {matched:,} (by {name}) ",
+                                   "bold black on yellow"),
+                                  " type a name/bed/MRN or F3 for one unit")
         self.query_one("#census-title", Static).update(title)
         self.refresh_age()
         self.updates += 1
@@ -168,7 +175,7 @@ class CensusScreen(Screen):
         if self.query_one("#filter", Input).value != text:
             return  # a newer keystroke is on its way
         self.matches = matches
-        self.refresh_table()
+        self.refresh_table(keep_patient="")  # a new filter starts at its first match
 
     def action_move(self, delta: int) -> None:
         table = self.query_one("#census", DataTable)

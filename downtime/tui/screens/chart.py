@@ -16,7 +16,7 @@ from snapshots import chart
 
 from ..formatting import flag_text, masked, short, sparkline, when
 from ..session import ChartData, read_chart
-from ..widgets import DataAgeBar, KeysBar, PatientHeader
+from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
 TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
@@ -58,17 +58,17 @@ class ChartScreen(Screen):
             with TabPane(TABS[0][1], id="summary"):
                 yield VerticalScroll(Static("", id="summary-text"))
             with TabPane(TABS[1][1], id="meds"):
-                yield DataTable(id="meds-table", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="meds-table", cursor_type="row", zebra_stripes=True)
             with TabPane(TABS[2][1], id="obs"):
-                yield DataTable(id="vitals-table", cursor_type="row")
-                yield DataTable(id="labs-table", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="vitals-table", cursor_type="row")
+                yield PlainTable(id="labs-table", cursor_type="row", zebra_stripes=True)
             with TabPane(TABS[3][1], id="problems"):
-                yield DataTable(id="problems-table", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="problems-table", cursor_type="row", zebra_stripes=True)
             with TabPane(TABS[4][1], id="notes"):
-                yield DataTable(id="notes-table", cursor_type="row")
+                yield PlainTable(id="notes-table", cursor_type="row")
                 yield VerticalScroll(Static("", id="note-text"), id="note-scroll")
             with TabPane(TABS[5][1], id="docs"):
-                yield DataTable(id="docs-table", cursor_type="row", zebra_stripes=True)
+                yield PlainTable(id="docs-table", cursor_type="row", zebra_stripes=True)
         yield DataAgeBar(id="age")
         yield KeysBar("Esc census · 1-6 tabs · b break glass · p print · ^L lock")
 

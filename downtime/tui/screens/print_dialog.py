@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,7 +31,7 @@ class PrintScreen(ModalScreen[None]):
 
         kinds = PATIENT_KINDS if self.patient_id else UNIT_KINDS
         with Vertical(id="dialog", classes="print"):
-            yield Static(f"PRINT — {self.title_text}", classes="dialog-title")
+            yield Static(Text(f"PRINT — {self.title_text}"), classes="dialog-title")
             with RadioSet(id="kind"):
                 for i, kind in enumerate(kinds):
                     yield RadioButton(TITLES.get(kind, kind), value=(i == 0), name=kind)
@@ -48,7 +49,7 @@ class PrintScreen(ModalScreen[None]):
 
     def status(self, text: str, error: bool = False) -> None:
         widget = self.query_one("#print-status", Static)
-        widget.update(text)
+        widget.update(Text(text))
         widget.set_class(error, "error")
 
     @on(Input.Submitted)

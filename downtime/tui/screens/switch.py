@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -22,7 +23,7 @@ class SwitchScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("NEWER DATA AVAILABLE", classes="dialog-title")
-            yield Static(self.description)
+            yield Static(Text(self.description))
             yield Static("The patient on screen stays on screen.\n\n"
                          "Y / Enter: switch now     N / Esc: not now", classes="hint")
 

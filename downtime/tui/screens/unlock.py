@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -64,7 +65,7 @@ class UnlockScreen(Screen):
 
     def message(self, text: str, error: bool = False) -> None:
         widget = self.query_one("#unlock-message", Static)
-        widget.update(text)
+        widget.update(Text(text))
         widget.set_class(error, "error")
 
     @work(thread=True, exclusive=True, group="unlock")
