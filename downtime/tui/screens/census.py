@@ -161,6 +161,7 @@ class CensusScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        self.generation += 1  # stop filling the table for the previous text
         self.search(event.value)
 
     @work(thread=True, exclusive=True, group="filter")
