@@ -70,3 +70,14 @@ def masked(restricted: bool, text: str, unlocked: bool) -> Text | str:
     if restricted:
         return Text(text, style="magenta")
     return text
+
+
+# Short names for the common vital signs (LOINC), so a row fits 80 columns.
+VITAL_SHORT = {"8867-4": "Heart rate", "8480-6": "BP systolic", "8462-4": "BP diastolic",
+               "9279-1": "Resp. rate", "8310-5": "Temperature", "59408-5": "SpO2",
+               "2708-6": "SpO2", "29463-7": "Weight", "8302-2": "Height",
+               "39156-5": "BMI", "72514-3": "Pain score"}
+
+
+def vital_name(code: str, display: str) -> str:
+    return VITAL_SHORT.get(code, display)

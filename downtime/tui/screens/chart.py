@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from snapshots import chart
 
-from ..formatting import flag_text, masked, short, sparkline, when
+from ..formatting import flag_text, masked, short, sparkline, vital_name, when
 from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
@@ -163,14 +163,15 @@ class ChartScreen(Screen):
             t.append(f"  next {when(m.next_due, now):>12}  {short(m.medication, 50)}\n")
         latest: OrderedDict[str, chart.Observation] = OrderedDict()
         for o in d.vitals:
-            latest.setdefault(o.display, o)
+            latest.setdefault(vital_name(o.code, o.display), o)
         if latest:
             t.append("\nLatest vitals\n", style="bold underline")
             parts = []
-            for o in latest.values():
+            for name, o in latest.items():
                 if o.restricted and not self.unlocked:
                     continue
-                parts.append(Text.assemble(f"{o.display} {o.value} {o.unit or ''}".strip(),
+                unit = "" if (o.unit or "").startswith(("/min", "mm[Hg]", "Cel")) else o.unit
+                parts.append(Text.assemble(f"{name} {o.value} {unit or ''}".strip(),
                                            (f" {o.flag}" if o.flag and o.flag != "N" else "",
                                             "bold red")))
             t.append("  ")
@@ -230,7 +231,7 @@ class ChartScreen(Screen):
         vitals.clear()
         groups: OrderedDict[str, list[chart.Observation]] = OrderedDict()
         for o in d.vitals:
-            groups.setdefault(o.display, []).append(o)
+            groups.setdefault(vital_name(o.code, o.display), []).append(o)
         for name, obs in groups.items():
             last = obs[0]
             if last.restricted and not self.unlocked:
