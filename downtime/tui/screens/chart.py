@@ -193,9 +193,9 @@ class ChartScreen(Screen):
                 t.append(masked(bool(p["restricted"]), p["display"] or "?", self.unlocked))
                 t.append("\n")
         hidden = self.restricted_count()
-        if hidden and not self.unlocked:
-            t.append(f"\n{hidden} restricted record(s) hidden — press b to break glass\n",
-                     style="bold magenta")
+        if hidden and not self.unlocked:  # first line: never below the fold
+            t = Text(f"{hidden} restricted record(s) hidden — press b to break glass\n",
+                     style="bold magenta") + t
         self.query_one("#summary-text", Static).update(t)
 
     def restricted_count(self) -> int:
