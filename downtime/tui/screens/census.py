@@ -126,7 +126,7 @@ class CensusScreen(Screen):
         self.updates += 1
 
     def _fill(self, generation: int, start: int) -> None:
-        if generation != self.generation:
+        if generation != self.generation or not self.is_mounted:
             return  # a newer filter replaced this table
         end = start + CHUNK
         self.query_one("#census", DataTable).add_rows(
@@ -173,6 +173,8 @@ class CensusScreen(Screen):
         self.app.call_from_thread(self._apply, text, matches)
 
     def _apply(self, text: str, matches: list[str] | None) -> None:
+        if not self.is_mounted or self.app.session is None:
+            return  # locked while the search ran
         if self.query_one("#filter", Input).value != text:
             return  # a newer keystroke is on its way
         self.matches = matches

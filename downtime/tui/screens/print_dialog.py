@@ -71,12 +71,18 @@ class PrintScreen(ModalScreen[None]):
         try:
             message = app.print_job(kind, self.unit, self.patient_id, printer, pdf,
                                     lambda d, t: app.call_from_thread(
-                                        self.status, f"Preparing… {d} of {t}"))
+                                        self._progress, f"Preparing… {d} of {t}"))
             app.call_from_thread(self._finished, message, False)
         except Exception as e:  # forms, CUPS, registry or disk: say it plainly
             app.call_from_thread(self._finished, f"Not printed: {e}", True)
 
+    def _progress(self, text: str) -> None:
+        if self.is_mounted:
+            self.status(text)
+
     def _finished(self, message: str, error: bool) -> None:
+        if not self.is_mounted:
+            return  # locked while printing: the result is in the audit log and registry
         self.busy = False
         self.done += 1
         self.status(message, error)
