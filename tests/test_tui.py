@@ -460,3 +460,32 @@ def test_a_huge_list_is_capped_and_says_how_to_narrow_it(tmp_path, monkeypatch):
             await type_text(app, pilot, "garcía")
             await settle(app, pilot, lambda: census_names(app) == ["GARCÍA, Lucía"])
     run(go())
+
+
+def test_locking_while_a_search_runs_drops_its_result_quietly(tmp_path, monkeypatch):
+    import time
+
+    from downtime.tui.session import Session
+
+    site = make_site(tmp_path)
+    original = Session.search
+
+    def slow_search(self, text):
+        time.sleep(0.3)
+        return original(self, text)
+
+    monkeypatch.setattr(Session, "search", slow_search)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await type_text(app, pilot, "smi")
+            app.lock("by user")
+            await pilot.pause(0.5)  # the search thread finishes after the lock
+            await settle(app, pilot)
+            assert isinstance(app.screen, UnlockScreen) and app.session is None
+            await unlock(app, pilot, user="")
+            assert len(app.screen.shown) == 5
+    run(go())
+    assert site.actions() == ["unlock", "lock", "unlock"]
