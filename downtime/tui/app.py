@@ -164,7 +164,7 @@ class DowntimeApp(App):
         self.audit("chart-open", patient_id=patient_id)
         chart = self.chart_screen
         chart.open(patient_id)
-        if chart not in self.screen_stack:
+        if not chart.is_mounted:  # not prewarmed yet: mount it, it loads on mount
             self.push_screen(chart)
 
     def break_glass(self, patient_id: str, reason: str) -> None:

