@@ -22,8 +22,8 @@ SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
                                 r.bed or ""))]
 
 
-FIRST_PAGE = 60  # rows put in the table at once: more than a screenful
-CHUNK = 200  # rows added per refresh after that (a keystroke never waits for more)
+FIRST_PAGE = 30  # rows put in the table at once: two screenfuls
+CHUNK = 50  # rows added per refresh after that (a keystroke never waits for more)
 MAX_ROWS = 600  # more than any unit; a whole-house list says how to narrow it instead
 
 
@@ -50,6 +50,9 @@ class CensusScreen(Screen):
         self.shown: list[CensusRow] = []
         self.updates = 0  # counts table refreshes (tests and benchmarks wait on it)
         self.generation = 0
+        self._sorted: list[CensusRow] = []
+        self._sorted_key: tuple | None = None
+        self._sorted_src: list[CensusRow] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="census-title")
@@ -85,14 +88,18 @@ class CensusScreen(Screen):
             return
         units = session.units
         unit = units[self.unit_index - 1] if 0 < self.unit_index <= len(units) else None
-        rows = session.census
-        if unit:
-            rows = [r for r in rows if r.unit == unit]
-        if self.matches is not None:
-            rank = {pid: i for i, pid in enumerate(self.matches)}
-            rows = [r for r in rows if r.patient_id in rank]
         name, key = SORTS[self.sort_index]
-        rows = sorted(rows, key=key)
+        # sort once per census, order and unit (holding the census list itself, not its id,
+        # so a new snapshot's census can never be mistaken for the old one)
+        cache_key = (self.sort_index, unit)
+        if self._sorted_src is not session.census or self._sorted_key != cache_key:
+            base = [r for r in session.census if not unit or r.unit == unit]
+            self._sorted, self._sorted_key = sorted(base, key=key), cache_key
+            self._sorted_src = session.census
+        rows = self._sorted
+        if self.matches is not None:
+            wanted = set(self.matches)
+            rows = [r for r in rows if r.patient_id in wanted]
         matched = len(rows)
         rows = rows[:MAX_ROWS]
         table = self.query_one("#census", DataTable)
