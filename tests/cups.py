@@ -1,45 +1,133 @@
-"""A real CUPS print queue for the tests: the system's cupsd (started if it is not running)
-with a cups-pdf queue, whose output PDFs land in $HOME/PDF. `make test` installs cups and
-printer-driver-cups-pdf."""
+"""A real CUPS print queue for the tests: a private cupsd of the tests' own, on a free loopback
+port with its own configuration, spool and state, so the tests neither depend on nor change the
+machine's CUPS. It has a cups-pdf queue (output PDFs land in the job owner's ~/PDF) and a queue
+that refuses jobs. `make test` installs cups and printer-driver-cups-pdf.
+
+Clients (`lp`, `lpstat`, `lpadmin`, and `downtime print`) reach it through $CUPS_SERVER."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
+import signal
+import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PDF_QUEUE = "downtime-test-pdf"
 REJECTING_QUEUE = "downtime-test-rejecting"
 # cups-pdf writes to the job owner's home from the password database, whatever $HOME says
 OUTPUT = Path(pwd.getpwuid(os.getuid()).pw_dir) / "PDF"
+CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
+CUPSD = Path("/usr/sbin/cupsd")
+
+# No authentication on a loopback-only test server: the tests add and reject queues as
+# whatever user runs them.
+CUPSD_CONF = """\
+Listen 127.0.0.1:{port}
+LogLevel warn
+WebInterface No
+Browsing Off
+DefaultAuthType None
+<Location />
+  Order allow,deny
+  Allow 127.0.0.1
+</Location>
+<Policy default>
+  <Limit All>
+    Order deny,allow
+  </Limit>
+</Policy>
+"""
+
+CUPS_FILES_CONF = """\
+ServerRoot {root}/etc
+RequestRoot {root}/spool
+TempDir {root}/spool/tmp
+StateDir {root}/state
+CacheDir {root}/cache
+ErrorLog {root}/log/error_log
+AccessLog {root}/log/access_log
+PageLog {root}/log/page_log
+FileDevice Yes
+"""
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def ensure_cups() -> None:
-    for tool in ("cupsd", "lpadmin", "lp", "lpstat"):
-        assert shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists(), \
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+
+
+def _write_config(root: Path, port: int) -> None:
+    for sub in ("etc/ppd", "spool/tmp", "state", "cache", "log"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "cupsd.conf").write_text(CUPSD_CONF.format(port=port))
+    (root / "etc" / "cups-files.conf").write_text(CUPS_FILES_CONF.format(root=root))
+    # filters run as the unprivileged `lp` user and must reach the spool below this folder
+    for path in (root, *root.rglob("*")):
+        if path.is_dir():
+            path.chmod(0o755)
+
+
+def _wait_until_up(env: dict[str, str], daemon: subprocess.Popen, root: Path) -> None:
+    for _ in range(100):
+        if daemon.poll() is not None:
+            break
+        if "scheduler is running" in _run("lpstat", "-r", env=env).stdout:
+            return
+        time.sleep(0.1)
+    log = root / "log" / "error_log"
+    detail = log.read_text()[-2000:] if log.exists() else "(no error log)"
+    raise AssertionError(f"private cupsd did not come up:\n{detail}")
+
+
+def _add_queues(env: dict[str, str]) -> None:
+    done = _run("lpadmin", "-p", PDF_QUEUE, "-E", "-v", "cups-pdf:/", "-P", str(CUPS_PDF_PPD),
+                env=env)
+    assert done.returncode == 0, done.stderr
+    done = _run("lpadmin", "-p", REJECTING_QUEUE, "-E", "-v", "file:/dev/null", env=env)
+    assert done.returncode == 0, done.stderr
+    done = _run("cupsreject", "-r", "closed for the test", REJECTING_QUEUE, env=env)
+    assert done.returncode == 0, done.stderr
+
+
+@contextmanager
+def private_cups() -> Iterator[str]:
+    """Run a private cupsd with the two test queues; yield its address for $CUPS_SERVER."""
+    for tool in ("lpadmin", "lp", "lpstat", "cupsreject"):
+        assert shutil.which(tool), \
             f"{tool} missing: `make test` installs cups and printer-driver-cups-pdf"
-    if _run("lpstat", "-r").returncode != 0:
-        subprocess.run(["/usr/sbin/cupsd"], check=True, timeout=30)
-        for _ in range(50):
-            if _run("lpstat", "-r").returncode == 0:
-                break
-            time.sleep(0.2)
-    if PDF_QUEUE not in _run("lpstat", "-e").stdout.split():
-        model = next((line.split()[0] for line in _run("lpinfo", "-m").stdout.splitlines()
-                      if "CUPS-PDF" in line), "lsb/usr/cups-pdf/CUPS-PDF_noopt.ppd")
-        done = _run("lpadmin", "-p", PDF_QUEUE, "-E", "-v", "cups-pdf:/", "-m", model)
-        assert done.returncode == 0, done.stderr
-    if REJECTING_QUEUE not in _run("lpstat", "-e").stdout.split():
-        done = _run("lpadmin", "-p", REJECTING_QUEUE, "-E", "-v", "file:/dev/null")
-        assert done.returncode == 0, done.stderr
-    _run("cupsreject", REJECTING_QUEUE)
+    assert CUPSD.exists(), "cupsd missing: `make test` installs cups"
+    assert CUPS_PDF_PPD.exists(), "cups-pdf missing: `make test` installs printer-driver-cups-pdf"
+    root = Path(tempfile.mkdtemp(prefix="downtime-cups-"))
+    port = _free_port()
+    _write_config(root, port)
+    server = f"127.0.0.1:{port}"
+    env = {**os.environ, "CUPS_SERVER": server}
+    daemon = subprocess.Popen([str(CUPSD), "-f", "-c", str(root / "etc" / "cupsd.conf"),
+                               "-s", str(root / "etc" / "cups-files.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_up(env, daemon, root)
+        _add_queues(env)
+        yield server
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def wait_for_output(since: float, title_part: str, timeout: float = 90) -> Path:

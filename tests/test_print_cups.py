@@ -16,7 +16,7 @@ from forms.qr import QrPayload
 from forms.registry import printed_forms, read_registry
 from snapshots.keys import create_identity, create_signing_key, load_identity
 from snapshots.publish import Recipients, publish
-from tests.cups import PDF_QUEUE, REJECTING_QUEUE, ensure_cups, wait_for_output
+from tests.cups import PDF_QUEUE, REJECTING_QUEUE, private_cups, wait_for_output
 from tests.factory import AS_OF, chart_db
 
 pytestmark = pytest.mark.xdist_group("cups")
@@ -24,8 +24,13 @@ PASS = "print-test-pass"
 
 
 @pytest.fixture(scope="module")
+def cups_server():
+    with private_cups() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    ensure_cups()
     root = tmp_path_factory.mktemp("printsite")
     keys = root / "keys"
     create_signing_key(keys, PASS)
@@ -44,9 +49,13 @@ def site(tmp_path_factory):
     return root
 
 
-def invoke(site, *args):
-    return CliRunner().invoke(cli, ["--config", str(site / "downtime.toml"), "print", *args],
-                              env={"DOWNTIME_PASSPHRASE": PASS})
+@pytest.fixture
+def invoke(site, cups_server):
+    """`downtime print ...` against the test site, printing through the private cupsd."""
+    def run(*args):
+        return CliRunner().invoke(cli, ["--config", str(site / "downtime.toml"), "print", *args],
+                                  env={"DOWNTIME_PASSPHRASE": PASS, "CUPS_SERVER": cups_server})
+    return run
 
 
 def registry(site):
@@ -54,16 +63,18 @@ def registry(site):
     return read_registry(site / "registry", [ident.secret])
 
 
-def test_packet_comes_out_of_the_cups_queue(site):
+def test_packet_comes_out_of_the_cups_queue(site, invoke):
     started = time.time()
-    result = invoke(site, "packet", "--unit", "4W", "--printer", PDF_QUEUE, "--user", "rn.kim")
+    result = invoke("packet", "--unit", "4W", "--printer", PDF_QUEUE, "--user", "rn.kim")
     assert result.exit_code == 0, result.output
     assert f"-> {PDF_QUEUE} job" in result.output
     out = wait_for_output(started, "downtime_packet_4W")
+    pdf_bytes = out.read_bytes()
+    out.unlink()  # patient data (synthetic here): not left on disk
     # cups-pdf re-renders through Ghostscript (glyphs become outlines, no text layer), so the
     # paper is checked the way reconciliation will read it: by the QR code on every page.
     printed = printed_forms(registry(site))
-    document = pdfium.PdfDocument(str(out))
+    document = pdfium.PdfDocument(pdf_bytes)
     assert len(document) == 21
     kinds = []
     for page in document:
@@ -75,16 +86,16 @@ def test_packet_comes_out_of_the_cups_queue(site):
     assert "print" in (site / "audit.log").read_text()
 
 
-def test_unknown_printer_lists_the_printers(site):
-    result = invoke(site, "census", "--unit", "4W", "--printer", "no-such-printer")
+def test_unknown_printer_lists_the_printers(site, invoke):
+    result = invoke("census", "--unit", "4W", "--printer", "no-such-printer")
     assert result.exit_code == 1
     assert "unknown printer 'no-such-printer'" in result.output and PDF_QUEUE in result.output
     assert "Traceback" not in result.output
 
 
-def test_refusing_printer_loses_nothing(site):
+def test_refusing_printer_loses_nothing(site, invoke):
     before = set(printed_forms(registry(site)))
-    result = invoke(site, "census", "--unit", "4W", "--printer", REJECTING_QUEUE)
+    result = invoke("census", "--unit", "4W", "--printer", REJECTING_QUEUE)
     assert result.exit_code == 1 and "refused the job" in result.output
     events = registry(site)
     failed = [e for e in events if e.event == "failed"]

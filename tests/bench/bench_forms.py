@@ -8,11 +8,13 @@ stylesheet parsed for every document, the MAR grid as a table with a cell per ho
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from snapshots.publish import Recipients, publish
 from snapshots.sealed import open_snapshot
 from snapshots.settings import BuildSettings
 from tests.bench.common import BenchRow
+from tests.cups import PDF_QUEUE, private_cups
 from tests.factory import Keys
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -109,16 +112,27 @@ def _prerendered(work: Path, snap, unit: str, keys: Keys) -> BenchRow:
     folder = work / "pre"
     prerender_packet(snap, unit, folder, [keys.pharmacy.recipient])
     registry = FormRegistry(work / "registry", [keys.pharmacy.recipient])
-    queues = subprocess.run(["lpstat", "-e"], capture_output=True, text=True).stdout.split()
-    printer = "downtime-test-pdf" if "downtime-test-pdf" in queues else None
-    request = PrintRequest("packet", unit, printer=printer,
-                           pdf_path=None if printer else work / "out.pdf")
-    t0 = time.perf_counter()
-    run_print_job(snap, request, registry, prerendered=(folder, [keys.pharmacy.secret]))
-    elapsed = time.perf_counter() - t0
-    where = f"CUPS queue {printer}" if printer else "a PDF file (no CUPS queue here)"
-    return BenchRow(f"pre-rendered packet: command to pages handed to {where}", elapsed, "s",
-                    None, "< 1 s", elapsed < 1.0)
+    request = PrintRequest("packet", unit, printer=PDF_QUEUE)
+    with private_cups() as server, _environment(CUPS_SERVER=server):
+        t0 = time.perf_counter()
+        run_print_job(snap, request, registry, prerendered=(folder, [keys.pharmacy.secret]))
+        elapsed = time.perf_counter() - t0
+    return BenchRow(f"pre-rendered packet: command to pages handed to CUPS queue {PDF_QUEUE}",
+                    elapsed, "s", None, "< 1 s", elapsed < 1.0)
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _hospital(work: Path, keys: Keys) -> BenchRow:
