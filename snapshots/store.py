@@ -48,6 +48,16 @@ def newest_per_scope(store: Path, recipient: str | None = None) -> dict[str, Sto
     return newest
 
 
+def by_scope(store: Path, recipient: str | None = None) -> dict[str, list[StoredSnapshot]]:
+    """Every snapshot of each scope, newest first (the fallbacks when the newest won't open),
+    optionally only those encrypted to `recipient`."""
+    scopes: dict[str, list[StoredSnapshot]] = {}
+    for snap in list_snapshots(store)[0]:
+        if recipient is None or recipient in snap.manifest.recipients:
+            scopes.setdefault(snap.manifest.scope, []).append(snap)
+    return scopes
+
+
 def highest_sequence(store: Path) -> int:
     snaps = list_snapshots(store)[0]
     return max((s.manifest.sequence for s in snaps), default=0)

@@ -5,7 +5,9 @@ kept plain so it can be tested and benchmarked on its own.
 
 Which snapshots to open: the newest of each scope the identity is a recipient of. A pharmacy
 identity is a recipient of the whole-house snapshot and opens that (every unit); a unit
-workstation is a recipient of its unit's snapshot(s) only.
+workstation is a recipient of its unit's snapshot(s) only. When the newest of a scope does not
+open (damaged on disk, a bad copy), the next older one that does is opened instead and the
+session says so: older data, clearly labelled, beats no data at 3 a.m.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from snapshots import chart
 from snapshots.keys import Identity
 from snapshots.schema import FTS_TABLE
 from snapshots.sealed import OpenedSnapshot, SnapshotError, open_snapshot
-from snapshots.store import StoredSnapshot, newest_per_scope
+from snapshots.store import StoredSnapshot, by_scope
 
 Clock = Callable[[], datetime]
 
@@ -31,12 +33,40 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def choose(store: Path, recipient: str) -> list[StoredSnapshot]:
-    """The snapshots to open for this recipient: the house one if it may, else its units'."""
-    newest = newest_per_scope(store, recipient)
-    if "house" in newest:
-        return [newest["house"]]
-    return [newest[s] for s in sorted(newest) if s.startswith("unit:")]
+def candidates(store: Path, recipient: str) -> list[list[StoredSnapshot]]:
+    """Per scope to open (the house one if this recipient may, else its units'), that scope's
+    snapshots newest first."""
+    scopes = by_scope(store, recipient)
+    if "house" in scopes:
+        return [scopes["house"]]
+    return [scopes[s] for s in sorted(scopes) if s.startswith("unit:")]
+
+
+def choose(store: Path, recipient: str, skip: frozenset[Path] = frozenset()
+           ) -> list[StoredSnapshot]:
+    """The newest snapshot of each scope to open, passing over the files in `skip`."""
+    chosen = []
+    for scope in candidates(store, recipient):
+        usable = [s for s in scope if s.path not in skip]
+        if usable:
+            chosen.append(usable[0])
+    return chosen
+
+
+def open_newest_good(scope: list[StoredSnapshot], trusted_key: Ed25519PublicKey,
+                     identity: Identity) -> tuple[OpenedSnapshot, list[tuple[Path, str]]]:
+    """Open the newest snapshot of `scope` that verifies; also say which newer ones did not.
+    Raises the newest one's error when none opens."""
+    failed: list[tuple[Path, str]] = []
+    first_error: SnapshotError | None = None
+    for stored in scope:
+        try:
+            return open_snapshot(stored.path, trusted_key, [identity]), failed
+        except SnapshotError as e:
+            first_error = first_error or e
+            failed.append((stored.path, str(e)))
+    assert first_error is not None  # scope lists are never empty
+    raise first_error
 
 
 def signature(snaps: list[StoredSnapshot] | list[OpenedSnapshot]) -> tuple:
@@ -52,20 +82,44 @@ class Session:
     snapshots: list[OpenedSnapshot]
     census: list[chart.CensusRow] = field(default_factory=list)
     broken_glass: set[str] = field(default_factory=set)  # patient ids
+    # newer snapshot files passed over because they did not open, with the reason
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)
     _where: dict[str, OpenedSnapshot] = field(default_factory=dict)
 
     @classmethod
     def open(cls, user: str, identity: Identity, store: Path, trusted_key: Ed25519PublicKey,
              today=None) -> Session:
         """Open the newest snapshots this identity can read, and read the census."""
-        chosen = choose(store, identity.recipient)
-        if not chosen:
+        scopes = candidates(store, identity.recipient)
+        if not scopes:
             raise SnapshotError("not-a-recipient",
                                 f"no snapshot in {store} is encrypted to {identity.name}")
-        opened = [open_snapshot(s.path, trusted_key, [identity]) for s in chosen]
-        session = cls(user, identity, opened)
+        opened, passed_over = [], []
+        try:
+            for scope in scopes:
+                snap, failed = open_newest_good(scope, trusted_key, identity)
+                opened.append(snap)
+                passed_over.extend(failed)
+        except SnapshotError:
+            for snap in opened:
+                snap.close()
+            raise
+        session = cls(user, identity, opened, passed_over=passed_over)
         session.read_census(today)
         return session
+
+    @property
+    def skip(self) -> frozenset[Path]:
+        return frozenset(path for path, _ in self.passed_over)
+
+    def fallback_warning(self) -> str | None:
+        """One line for the screen when an older snapshot is open because a newer one failed."""
+        if not self.passed_over:
+            return None
+        path, reason = self.passed_over[0]
+        more = f" (and {len(self.passed_over) - 1} more)" if len(self.passed_over) > 1 else ""
+        return (f"NEWER SNAPSHOT UNREADABLE: {path.name}{more}: {reason}. Showing the newest "
+                f"good one ({self.label}). Tell IT.")
 
     def read_census(self, today=None) -> None:
         rows, where = [], {}

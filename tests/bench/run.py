@@ -15,7 +15,7 @@ MODULES = ["tests.bench.bench_snapshots", "tests.bench.bench_tui", "tests.bench.
 
 
 def main(selected: list[str]) -> int:
-    console = Console()
+    console = Console(width=200)
     table = Table(title="Benchmarks (this machine)", title_justify="left")
     for column in ("measure", "ours", "naive", "ratio", "target", "met"):
         table.add_column(column, justify="left" if column in ("measure", "target") else "right")
