@@ -329,7 +329,7 @@ def test_newer_snapshot_is_offered_and_keeps_the_patient(tmp_path):
             await settle(app, pilot, lambda: isinstance(app.screen, SwitchScreen))
             offered = " ".join(text_of(w) for w in app.screen.query("#dialog Static"))
             assert "unit:4W #2" in offered and "NEWER DATA" in offered
-            await pilot.press("y")
+            await pilot.press("f5")
             await settle(app, pilot, lambda: app.screen is chart and chart.loads == 2)
             assert chart.patient_id == "p2"
             assert app.session.label == "unit:4W #2"
@@ -343,7 +343,7 @@ def test_newer_snapshot_is_offered_and_keeps_the_patient(tmp_path):
     assert switch and switch[0]["detail"] == "unit:4W #1 -> unit:4W #2"
 
 
-def test_declined_switch_is_not_offered_again(tmp_path):
+def test_typing_cannot_decline_a_switch_and_a_declined_one_stays_on_screen(tmp_path):
     site = make_site(tmp_path)
 
     async def go():
@@ -353,15 +353,62 @@ def test_declined_switch_is_not_offered_again(tmp_path):
             sealed_snapshot(site.store, site.keys, stable_db(), sequence=3)
             app.check_store()
             await settle(app, pilot, lambda: isinstance(app.screen, SwitchScreen))
-            await pilot.press("n")
+            await pilot.press("n", "g", "u", "y")  # a nurse typing a name into the filter
             await pilot.pause()
-            assert isinstance(app.screen, CensusScreen)
+            assert isinstance(app.screen, SwitchScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            census = app.screen
+            assert isinstance(census, CensusScreen)
             assert app.session.label == "unit:4W #1"
-            app.check_store()
+            assert "NEWER DATA AVAILABLE" in text_of(census.query_one("#age"))
+            app.check_store()  # not offered again...
+            await settle(app, pilot)
+            assert app.screen is census
+            await pilot.press(*"smith")  # ...but F5 switches any time, and the filter holds
+            await settle(app, pilot, lambda: census.matches is not None)
+            await pilot.press("f5")
+            await settle(app, pilot, lambda: app.session.label == "unit:4W #3"
+                         and census.matches is not None and len(census.shown) == 2)
+            assert "NEWER DATA" not in text_of(census.query_one("#age"))
+            assert {r.name for r in census.shown} == {"SMITH, John", "SMITH, Jon"}
+    run(go())
+    assert site.actions().count("snapshot-switch") == 1
+
+
+def test_a_damaged_newest_snapshot_falls_back_to_the_newest_good_one(tmp_path):
+    site = make_site(tmp_path)
+    damaged = sealed_snapshot(site.store, site.keys, stable_db(), sequence=2)
+    data = bytearray(damaged.read_bytes())
+    data[-200] ^= 1
+    damaged.write_bytes(bytes(data))
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            assert app.session.label == "unit:4W #1"
+            assert "UNREADABLE" in text_of(app.screen.query_one("#age"))
+            app.check_store()  # the damaged one is not offered as newer data
             await settle(app, pilot)
             assert isinstance(app.screen, CensusScreen)
     run(go())
-    assert "snapshot-switch" not in site.actions()
+    fallback = [e for e in site.entries() if e["action"] == "snapshot-fallback"]
+    assert fallback and "unit-4W-000002" in fallback[0]["detail"]
+
+
+def test_quitting_while_unlocked_is_logged_as_a_lock(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+    run(go())
+    assert site.actions()[-1] == "lock"
+    assert site.entries()[-1]["detail"] == "quit"
 
 
 def test_pharmacy_sees_every_unit_and_a_unit_only_its_own(tmp_path):

@@ -3,7 +3,8 @@
 make_app() builds it for the CLI and the tests alike. Flow: UnlockScreen -> CensusScreen ->
 ChartScreen. Blocking work (the passphrase KDF, decrypting, queries) runs in thread workers.
 Idle for `idle_lock_minutes` -> everything is closed and the unlock screen comes back. The
-store is watched for a newer snapshot; the app offers to switch and keeps the patient.
+store is watched for a newer snapshot; the app offers to switch and keeps the patient. A
+declined offer is not forgotten: the data-age bar says newer data is there until F5 switches.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from textual import events, work
 from textual.app import App
+from textual.binding import Binding
 
 from snapshots.chart import DataAge, data_age
 from snapshots.keys import Identity, load_identity, load_public_key
@@ -34,6 +36,7 @@ class DowntimeApp(App):
     CSS_PATH = "downtime.tcss"
     TITLE = "Downtime chart viewer"
     ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("f5", "switch", "Switch to newer data", show=False)]
 
     def __init__(self, *, store: Path, identity_path: Path, trusted_key_path: Path,
                  audit_log: Path, stale_minutes: int = 30, idle_lock_minutes: float = 5,
@@ -56,6 +59,7 @@ class DowntimeApp(App):
         self.session: Session | None = None
         self.last_activity = self.clock()
         self.offered: tuple | None = None  # the newer snapshots already offered
+        self.newer: list | None = None  # newer snapshots found and not switched to yet
         self.unlock_screen = UnlockScreen()
         self.chart_screen: ChartScreen | None = None
 
@@ -83,7 +87,13 @@ class DowntimeApp(App):
         self.session = session
         self.last_activity = self.clock()
         self.offered = None
+        self.newer = None
         self.audit("unlock", detail=f"{session.identity.name}: {session.label}")
+        warning = session.fallback_warning()
+        if warning:
+            self.audit("snapshot-fallback", detail="; ".join(
+                f"{path.name}: {why}" for path, why in session.passed_over))
+            self.notify(warning, severity="error", timeout=30)
         self.chart_screen = ChartScreen()
         self.install_screen(self.chart_screen, "chart")
         self.push_screen(CensusScreen())
@@ -104,12 +114,17 @@ class DowntimeApp(App):
     def action_lock(self) -> None:
         self.lock("by user")
 
+    async def action_quit(self) -> None:
+        self.lock("quit")  # the audit log shows the session ended, not just stopped
+        await super().action_quit()
+
     def lock(self, why: str = "idle") -> None:
         if self.session is None:
             return
         self.audit("lock", detail=why)
         self.session.close()
         self.session = None
+        self.newer = None
         while len(self.screen_stack) > 2:  # [default, unlock, ...]
             self.pop_screen()
         if self.chart_screen is not None:
@@ -150,6 +165,17 @@ class DowntimeApp(App):
             return None
         return data_age(max(s.manifest.as_of for s in newest.values()), self.clock(),
                         self.stale_minutes)
+
+    def notice(self) -> str | None:
+        """What the data-age bar must say besides the age: newer data waiting, or older data
+        shown because the newest snapshot would not open."""
+        if self.session is None:
+            return None
+        if self.newer:
+            return "NEWER DATA AVAILABLE — F5 to switch"
+        if self.session.passed_over:
+            return "NEWEST SNAPSHOT UNREADABLE — older data shown, tell IT"
+        return None
 
     def refresh_ages(self) -> None:
         for screen in self.screen_stack:
@@ -235,7 +261,7 @@ class DowntimeApp(App):
         session = self.session
         if session is None:
             return
-        newer = choose(self.store, session.identity.recipient)
+        newer = choose(self.store, session.identity.recipient, skip=session.skip)
         if newer and signature(newer) != signature(session.snapshots) and \
                 max(s.manifest.sequence for s in newer) > \
                 max(s.manifest.sequence for s in session.snapshots):
@@ -246,6 +272,8 @@ class DowntimeApp(App):
         if self.offered == sig or self.session is None:
             return
         self.offered = sig
+        self.newer = newer
+        self.refresh_ages()
         ages = ", ".join(f"{s.manifest.scope} #{s.manifest.sequence}: "
                          f"{data_age(s.manifest.as_of, self.clock(), self.stale_minutes).text}"
                          for s in newer)
@@ -256,6 +284,14 @@ class DowntimeApp(App):
                 self.switch_snapshot()
 
         self.push_screen(SwitchScreen(f"{ages}\n({current})"), answer)
+
+    def action_switch(self) -> None:
+        if self.session is None:
+            return
+        if not self.newer:
+            self.notify("No newer snapshot to switch to.", timeout=3)
+            return
+        self.switch_snapshot()
 
     @work(thread=True, exclusive=True, group="switch")
     def switch_snapshot(self) -> None:
@@ -274,11 +310,12 @@ class DowntimeApp(App):
     def _switched(self, old: Session, new: Session) -> None:
         new.broken_glass = set(old.broken_glass)
         self.session = new
+        self.newer = None
         self.audit("snapshot-switch", detail=f"{old.label} -> {new.label}")
         old.close()
         for screen in self.screen_stack:
             if isinstance(screen, CensusScreen):
-                screen.refresh_table()
+                screen.snapshot_switched()
             elif isinstance(screen, ChartScreen):
                 if new.snapshot_for(screen.patient_id) is None:
                     self.notify("This patient is not in the newer snapshot (discharged or "
@@ -289,6 +326,10 @@ class DowntimeApp(App):
                 new.snapshot_for(self.screen.patient_id) is None:
             self.pop_screen()
         self.notify(f"Switched to {new.label}.")
+        warning = new.fallback_warning()
+        if warning:
+            self.notify(warning, severity="error", timeout=30)
+        self.refresh_ages()
 
 
 def make_app(*, store: Path, identity_path: Path, trusted_key_path: Path, audit_log: Path,

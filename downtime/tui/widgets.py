@@ -13,7 +13,8 @@ from .formatting import allergy_line
 class DataAgeBar(Static):
     """'data as of 14:05 — 38 min old' (turning into a warning past the threshold)."""
 
-    def show(self, age: DataAge | None, where: str = "", user: str = "") -> None:
+    def show(self, age: DataAge | None, where: str = "", user: str = "",
+             notice: str | None = None) -> None:
         if age is None:
             self.update("no snapshot open")
             self.set_class(False, "stale")
@@ -21,9 +22,12 @@ class DataAgeBar(Static):
         text = Text(f" {age.text} ")
         if age.stale:
             text = Text(f" ⚠ {age.text} — check for a newer snapshot ", style="bold")
-        tail = "  ".join(x for x in (where, user) if x)
-        if tail:
-            text.append(f"  {tail}")
+        if notice:  # more urgent than which snapshot and who: it takes their place
+            text.append(f"  {notice} ", style="bold reverse")
+        else:
+            tail = "  ".join(x for x in (where, user) if x)
+            if tail:
+                text.append(f"  {tail}")
         self.update(text)
         self.set_class(age.stale, "stale")
 

@@ -158,7 +158,17 @@ class CensusScreen(Screen):
     def refresh_age(self) -> None:
         self.query_one("#age", DataAgeBar).show(self.app.data_age(), self.session.label
                                                  if self.session else "",
-                                                 self.session.user if self.session else "")
+                                                 self.session.user if self.session else "",
+                                                 self.app.notice())
+
+    def snapshot_switched(self) -> None:
+        """A newer snapshot is open: run the typed filter again on it (patient ids differ)."""
+        text = self.query_one("#filter", Input).value
+        if text.strip():
+            self.generation += 1
+            self.search(text)
+        else:
+            self.refresh_table()
 
     def current_patient(self) -> str | None:
         table = self.query_one("#census", DataTable)

@@ -87,7 +87,8 @@ class ChartScreen(Screen):
              ("Next due", 12), ("Status", 7))
         cols("#vitals-table", ("Vital sign", 18), ("Latest", 11), ("Flag", 4), ("When", 12),
              ("Trend", 12), ("Ref", 7))
-        cols("#labs-table", ("Lab", 22), ("Value", 12), ("Flag", 4), ("Ref", 11), ("When", 12))
+        cols("#labs-table", ("Lab", 20), ("Latest", 11), ("Flag", 4), ("Trend", 8), ("Ref", 9),
+             ("When", 12))
         cols("#problems-table", ("Problem", 44), ("Status", 10), ("Onset", 12))
         cols("#notes-table", ("Written", 12), ("Title", 28), ("Author", 18), ("", 6))
         cols("#docs-table", ("Written", 12), ("Document", 30), ("Type", 16), ("Size", 8))
@@ -241,8 +242,7 @@ class ChartScreen(Screen):
             if last.restricted and not self.unlocked:
                 vitals.add_row(name, masked(True, "", False), "", "", "", "")
                 continue
-            trend = sparkline([o.value_num for o in reversed(obs[:12])
-                               if o.value_num is not None])
+            trend = self._trend(obs)
             vitals.add_row(name, f"{last.value} {last.unit or ''}".strip(),
                            flag_text(last.flag), when(last.effective_at, now), trend,
                            last.reference or "")
@@ -251,12 +251,27 @@ class ChartScreen(Screen):
                            "", "", "", "", "")
         labs = self.query_one("#labs-table", DataTable)
         labs.clear()
-        for o in d.labs:
-            value = masked(o.restricted, f"{o.value} {o.unit or ''}".strip(), self.unlocked)
-            labs.add_row(o.display, value, flag_text(o.flag) if not o.restricted or
-                         self.unlocked else "", o.reference or "", when(o.effective_at, now))
+        tests: OrderedDict[str, list[chart.Observation]] = OrderedDict()
+        for o in d.labs:  # newest first: one row per test, its latest result and its trend
+            tests.setdefault(o.code or o.display, []).append(o)
+        for results in tests.values():
+            last = results[0]
+            if last.restricted and not self.unlocked:
+                labs.add_row(short(last.display, 20), masked(True, "", False), "", "", "", "")
+                continue
+            labs.add_row(short(last.display, 20),
+                         masked(last.restricted, f"{last.value} {last.unit or ''}".strip(),
+                                self.unlocked),
+                         flag_text(last.flag), self._trend(results), last.reference or "",
+                         when(last.effective_at, now))
         if not d.labs:
-            labs.add_row(Text("No lab results in the snapshot", style="italic"), "", "", "", "")
+            labs.add_row(Text("No lab results in the snapshot", style="italic"),
+                         "", "", "", "", "")
+
+    def _trend(self, newest_first: list[chart.Observation]) -> str:
+        """Up to 12 values, oldest first; restricted values stay out until break-glass."""
+        return sparkline([o.value_num for o in reversed(newest_first[:12])
+                          if o.value_num is not None and (self.unlocked or not o.restricted)])
 
     def _problems(self, d: ChartData, now) -> None:
         table = self.query_one("#problems-table", DataTable)
@@ -321,7 +336,8 @@ class ChartScreen(Screen):
         session = self.app.session
         self.query_one("#age", DataAgeBar).show(self.app.data_age(),
                                                  session.label if session else "",
-                                                 session.user if session else "")
+                                                 session.user if session else "",
+                                                 self.app.notice())
 
     # --- actions ------------------------------------------------------------------------------
 
