@@ -86,7 +86,27 @@ def test_reordered_entries_are_found(tmp_path):
     lines[1], lines[2] = lines[2], lines[1]
     path.write_text("".join(lines))
     result = verify(path)
-    assert not result.ok and "line 2" in result.where
+    assert not result.ok and "line 2" in result.where and "reordered" in result.why
+
+
+def test_a_crash_between_entry_and_witness_is_not_called_tampering(tmp_path):
+    path = _filled(tmp_path)
+    head_before = head_path(path).read_text()
+    AuditLog(path).append("lock", "badge 4411", detail="idle")
+    head_path(path).write_text(head_before)  # as if killed after the fsync, before the witness
+    result = verify(path)
+    assert result.ok and "one entry behind" in result.why, str(result)
+    AuditLog(path).append("unlock", "badge 4411")
+    assert verify(path).ok and not verify(path).why
+
+
+def test_a_witness_two_entries_behind_is_tampering(tmp_path):
+    path = _filled(tmp_path)
+    head_before = head_path(path).read_text()
+    AuditLog(path).append("lock", "badge 4411")
+    AuditLog(path).append("unlock", "badge 4411")
+    head_path(path).write_text(head_before)
+    assert not verify(path).ok
 
 
 def test_truncated_log_is_found(tmp_path):
