@@ -63,8 +63,8 @@ def test_rejects_unknown_signer_and_tampered_files(tmp_path, keys):
     data[-100] ^= 1
     (inbox / "unit-4W-000010.dtsnap").write_bytes(bytes(data))
     (inbox / "junk.dtsnap").write_bytes(b"not a snapshot at all")
-    os.utime(inbox / "junk.dtsnap", (time.time() - 100, time.time() - 100))
-    results = {r.source.name: r.reason for r in process_inbox(inbox, store, keys.trusted)}
+    results = {r.source.name: r.reason
+               for r in process_inbox(inbox, store, keys.trusted, settle_seconds=0)}
     assert results == {"unit-4W-000009.dtsnap": "unknown-signer",
                        "unit-4W-000010.dtsnap": "tampered", "junk.dtsnap": "not-a-snapshot"}
     assert not list_snapshots(store)[0]
@@ -80,12 +80,26 @@ def test_waits_for_a_file_still_being_copied(tmp_path, keys):
     assert part.exists() and not (inbox / "rejected").exists()
     part.write_bytes(whole)
     assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["installed"]
-    # an old truncated file is not coming back: refused
+    # a copy that keeps the source's old mtime (cp -p) is still being written: it waits
     sealed = sealed_snapshot(tmp_path, keys, sequence=4).read_bytes()
     stale = inbox / "unit-4W-000004.dtsnap"
     stale.write_bytes(sealed[:-50])
-    os.utime(stale, (time.time() - 100, time.time() - 100))
-    assert [r.reason for r in process_inbox(inbox, store, keys.trusted)] == ["truncated"]
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["waiting"]
+    # a truncated file nobody has touched for the settle time is not coming back: refused
+    assert [r.reason for r in process_inbox(inbox, store, keys.trusted,
+                                            settle_seconds=0)] == ["truncated"]
+
+
+def test_a_pruned_or_deleted_older_snapshot_cannot_be_replayed(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    old = sealed_snapshot(tmp_path / "old", keys, sequence=1).read_bytes()
+    sealed_snapshot(inbox, keys, sequence=2)
+    assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["installed"]
+    for installed in store.glob("*.dtsnap"):
+        installed.unlink()  # the store emptied (by hand, or a disk clean-up)
+    (inbox / "unit-4W-000001.dtsnap").write_bytes(old)
+    assert [r.reason for r in process_inbox(inbox, store, keys.trusted)] == ["replayed"]
 
 
 def test_keeps_three_per_scope_and_never_the_last_good_one(tmp_path, keys):

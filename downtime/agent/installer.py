@@ -5,16 +5,25 @@ The order of steps is what makes a SIGKILL at any point harmless:
    installed for its scope, payload whole and matching its signed hash);
 2. copy it to a hidden `.NAME.agent.part` in the store, fsync it;
 3. `os.replace` it to its final name and fsync the store folder (the atomic step);
-4. remove the inbox file; 5. prune the scope.
+4. record the sequence as seen (`.seen-sequences.json`); 5. remove the inbox file; 6. prune.
 A kill before 3 leaves a hidden part file (ignored by the store, removed on the next pass) and
 the inbox file still there; a kill after 3 leaves an installed snapshot and, at worst, the
 inbox file, which the next pass recognises as already installed. The previous snapshot is only
 ever pruned after the new one is in place.
+
+Replay: a file is refused unless its sequence is newer than the newest ever installed for its
+scope, remembered in `.seen-sequences.json` so that deleting or pruning store files cannot let
+an older signed snapshot back in. (A builder that starts its sequences again needs IT to remove
+that file, on purpose.)
+
+A file still being copied in is recognised by its change time (ctime, which a copy tool that
+keeps the source's mtime cannot set back) being recent, so it waits instead of being refused.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -35,6 +44,7 @@ from .pruning import prune
 log = logging.getLogger("downtime.agent")
 
 PART = ".agent.part"
+SEEN = ".seen-sequences.json"
 REJECTED = "rejected"
 SETTLE_SECONDS = 30.0  # a truncated file younger than this may still be being copied in
 
@@ -58,8 +68,33 @@ class InstallResult:
 
 
 def newest_installed(store: Path, scope: str) -> int | None:
+    """The newest sequence of `scope` this store has held: on disk now, or ever installed."""
     seqs = [s.manifest.sequence for s in list_snapshots(store)[0] if s.manifest.scope == scope]
-    return max(seqs, default=None)
+    seen = seen_sequences(store).get(scope)
+    return max([*seqs, *([seen] if seen is not None else [])], default=None)
+
+
+def seen_sequences(store: Path) -> dict[str, int]:
+    try:
+        data = json.loads((Path(store) / SEEN).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, int)}
+
+
+def _remember(store: Path, scope: str, sequence: int) -> None:
+    seen = seen_sequences(store)
+    if seen.get(scope, 0) >= sequence:
+        return
+    seen[scope] = sequence
+    tmp = Path(store) / f".{SEEN}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(seen, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, Path(store) / SEEN)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -141,6 +176,7 @@ def install_file(path: Path, store: Path, trusted_key: Ed25519PublicKey, *,
         return InstallResult(path, "waiting", e.reason, f"copy did not verify: {e}", manifest)
     os.replace(part, target)
     _fsync_dir(store)
+    _remember(store, manifest.scope, manifest.sequence)
     path.unlink(missing_ok=True)
     log.info("installed %s (%s, sequence %d)", target.name, manifest.scope, manifest.sequence)
     prune(store, manifest.scope, trusted_key, keep=keep)
@@ -154,9 +190,10 @@ def install_file(path: Path, store: Path, trusted_key: Ed25519PublicKey, *,
 
 def _young(path: Path, settle_seconds: float) -> bool:
     try:
-        return time.time() - path.stat().st_mtime < settle_seconds
+        st = path.stat()
     except OSError:
         return False
+    return time.time() - max(st.st_mtime, st.st_ctime) < settle_seconds
 
 
 def candidates(inbox: Path) -> list[Path]:

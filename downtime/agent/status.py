@@ -64,6 +64,9 @@ def status(store: Path, stale_minutes: int = 30,
     if not store.is_dir():
         report.problems.append(f"{store}: no snapshot store here")
         return report
+    if trusted_key is None:  # an unchecked snapshot is not a ready one
+        report.problems.append("no pinned builder key: signatures not checked (pass "
+                               "--trusted-key or set paths.trusted_builder_key)")
     found, unreadable = list_snapshots(store)
     newest: dict[str, object] = {}
     for snap in found:

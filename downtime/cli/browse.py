@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import platformdirs
 
 from snapshots.keys import KeyFileError, read_recipient
 
 _path = click.Path(path_type=Path)
+
+
+def default_trusted_key() -> Path:
+    """Where a workstation keeps the pinned builder key when no config names it (installed
+    by IT with the workstation, e.g. /etc/xdg/downtime/builder.pub)."""
+    return platformdirs.site_config_path("downtime") / "builder.pub"
+
+
+def default_audit_log() -> Path:
+    return platformdirs.user_state_path("downtime") / "audit.log"
 
 
 @click.command("browse")
@@ -17,9 +28,10 @@ _path = click.Path(path_type=Path)
 @click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
               help="This workstation's (or role's) age identity (default: paths.identity).")
 @click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
-              help="Pinned builder public key (default: paths.trusted_builder_key).")
+              help="Pinned builder public key (default: paths.trusted_builder_key, else "
+                   f"{default_trusted_key()}).")
 @click.option("--audit-log", type=click.Path(dir_okay=False, path_type=Path),
-              help="Audit log (default: paths.audit_log).")
+              help=f"Audit log (default: paths.audit_log, else {default_audit_log()}).")
 @click.option("--idle-lock-minutes", type=float, help="Lock after this long idle (default 5).")
 @click.pass_context
 def browse(ctx: click.Context, store: Path | None, identity: Path | None,
@@ -30,10 +42,15 @@ def browse(ctx: click.Context, store: Path | None, identity: Path | None,
     try:
         store = config.path("store", store, flag="--store")
         identity = config.path("identity", identity, flag="--identity")
-        trusted = config.path("trusted_builder_key", trusted_key, flag="--trusted-key")
-        log = config.path("audit_log", audit_log, flag="--audit-log")
+        trusted = config.path("trusted_builder_key", trusted_key, required=False) or \
+            default_trusted_key()
+        log = config.path("audit_log", audit_log, required=False) or default_audit_log()
     except Exception as e:
         raise click.ClickException(str(e)) from None
+    if not trusted.is_file():
+        raise click.ClickException(
+            f"{trusted}: no pinned builder key here; pass --trusted-key, set "
+            "paths.trusted_builder_key in the config, or install the builder's public key there")
     if not store.is_dir():
         raise click.ClickException(f"{store}: no snapshot store here")
     if not identity.is_file():
