@@ -2,9 +2,11 @@
 
 Snapshots come from the real pipeline (generator -> build -> publish, whole-house snapshot
 opened with the pharmacy identity: the largest census a workstation shows). The app runs
-headless (Textual's test driver) at 80x24; each figure is measured from the user's action to
-the screen's own "updated" counter, polling every millisecond, so it includes the worker
-thread, the query, and rebuilding the table.
+headless (Textual's test driver) at 80x24; each figure is measured from the user's key press
+to the screen's own "updated" counter (polled every millisecond) AND the app being idle again
+after it, so it includes the worker thread, the query, rebuilding the table and the repaint
+that puts it on screen. Pass or fail is judged on the 95th percentile, not the median: a nurse
+notices the slow keystroke, not the typical one.
 
 - unlock to census: Enter on the unlock screen -> census table filled, with an instant KDF
   injected; the real scrypt KDF of an identity file is reported on its own row.
@@ -13,7 +15,7 @@ thread, the query, and rebuilding the table.
   the previous one's table fill).
   (No naive column: the obvious alternative, `chart.census(patient_ids=...)` per keystroke,
   is reported in the row name as the query time alone, without any screen update.)
-- chart open: Enter on a census row -> chart header and all tabs filled.
+- chart open: Enter on a census row -> chart header and all tabs filled and painted.
 """
 
 from __future__ import annotations
@@ -79,15 +81,28 @@ async def _until(condition, timeout: float = 30.0) -> float:
     return time.perf_counter() - t0
 
 
+async def _painted(pilot, condition, t0: float) -> float:
+    """Seconds from t0 until `condition` holds and the app has repainted and gone idle."""
+    await _until(condition)
+    await pilot.pause()
+    return time.perf_counter() - t0
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 async def _unlock(app, pilot) -> float:
     screen = app.screen
     screen.query_one("#user").value = "bench"
     screen.query_one("#passphrase").value = "x"
+    screen.query_one("#passphrase").focus()
     await pilot.pause()
     t0 = time.perf_counter()
-    screen.submit()
-    await _until(lambda: isinstance(app.screen, CensusScreen) and app.screen.updates > 0)
-    return time.perf_counter() - t0
+    await pilot.press("enter")
+    return await _painted(pilot, lambda: isinstance(app.screen, CensusScreen)
+                          and app.screen.updates > 0, t0)
 
 
 async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
@@ -99,15 +114,17 @@ async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
             out["unlock"].append(await _unlock(app, pilot))
             out["patients"] = len(app.session.census)
             census = app.screen
-            for row in (0, 250, 500, 750, 999):
+            rows = len(census.shown)  # the whole-house list shows its first 600
+            for row in (0, rows // 4, rows // 2, 3 * rows // 4, rows - 1):
                 await pilot.pause()
                 census.query_one("#census").move_cursor(row=row)
+                await pilot.pause()
                 t0 = time.perf_counter()
-                census.action_open()
-                await _until(lambda a=app: isinstance(a.screen, ChartScreen)
-                             and a.screen.loads == 1)
-                out["chart"].append(time.perf_counter() - t0)
-                app.pop_screen()
+                await pilot.press("enter")
+                out["chart"].append(await _painted(
+                    pilot, lambda a=app: isinstance(a.screen, ChartScreen)
+                    and a.screen.loads == 1, t0))
+                await pilot.press("escape")
         app.session.close()
     return out
 
@@ -119,20 +136,18 @@ async def _filter_5000(work: Path, store: Path, keys: Keys, words: list[str]) ->
         await pilot.pause()
         await _unlock(app, pilot)
         census = app.screen
-        field = census.query_one("#filter")
         db = app.session.snapshots[0].db
         for word in words:
             for i in range(1, len(word) + 1):
                 await asyncio.sleep(TYPING_GAP)
                 before = census.updates
                 t0 = time.perf_counter()
-                field.value = word[:i]
-                await _until(lambda b=before: census.updates > b)
-                times.append(time.perf_counter() - t0)
+                await pilot.press(word[i - 1])
+                times.append(await _painted(pilot, lambda b=before: census.updates > b, t0))
                 t1 = time.perf_counter()
                 chart.census(db, patient_ids=chart.search_patient_ids(db, word[:i]))
                 naive.append(time.perf_counter() - t1)
-            field.value = ""
+            await pilot.press("escape")
             await pilot.pause()
         out = {"n": len(app.session.census), "times": times, "naive": naive}
     return out
@@ -159,10 +174,11 @@ def run() -> list[BenchRow]:
         kdf = _kdf_seconds(work)
         rows.append(BenchRow("passphrase KDF (scrypt, age identity file)", kdf * 1000, "ms",
                              None, "reported separately", None))
-        chart_median = statistics.median(r["chart"])
-        rows.append(BenchRow(f"chart open, {r['patients']:,}-inpatient snapshot (median of "
-                             f"{len(r['chart'])}; worst {max(r['chart']) * 1000:.0f} ms)",
-                             chart_median * 1000, "ms", None, "< 100 ms", chart_median < 0.1))
+        chart_p95 = _p95(r["chart"])
+        rows.append(BenchRow(f"chart open, {r['patients']:,}-inpatient snapshot (p95 of "
+                             f"{len(r['chart'])}; median {statistics.median(r['chart']) * 1000:.0f}"
+                             f" ms, worst {max(r['chart']) * 1000:.0f} ms)",
+                             chart_p95 * 1000, "ms", None, "< 100 ms", chart_p95 < 0.1))
         store5 = _build(work, 5000, keys)
         from snapshots.sealed import open_snapshot
         from snapshots.store import newest_per_scope
@@ -172,15 +188,14 @@ def run() -> list[BenchRow]:
         names = [r.name.split(",")[0].lower() for r in chart.census(snap.db)[::700]][:6]
         snap.close()
         f = asyncio.run(_filter_5000(work, store5, keys, names + ["4w", "mrn10"]))
-        worst, median = max(f["times"]), statistics.median(f["times"])
+        worst, p95 = max(f["times"]), _p95(f["times"])
+        median = statistics.median(f["times"])
         naive = statistics.median(f["naive"]) * 1000
-        rows.append(BenchRow(f"filter keystroke to census updated, {f['n']:,} inpatients "
-                             f"(median of {len(f['times'])}; chart.census re-query alone: "
-                             f"{naive:.0f} ms)", median * 1000, "ms", None, "< 50 ms",
-                             median < 0.05))
-        rows.append(BenchRow(f"filter keystroke, worst of {len(f['times'])} "
-                             f"({f['n']:,} inpatients)", worst * 1000, "ms", None,
-                             "< 50 ms (median target; worst reported)", None))
+        rows.append(BenchRow(f"filter keystroke to census repainted, {f['n']:,} inpatients "
+                             f"(p95 of {len(f['times'])} key presses; median {median * 1000:.0f}"
+                             f" ms, worst {worst * 1000:.0f} ms; chart.census re-query alone: "
+                             f"{naive:.0f} ms)", p95 * 1000, "ms", None, "< 50 ms",
+                             p95 < 0.05))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
