@@ -26,7 +26,7 @@ class BreakGlassScreen(ModalScreen[str | None]):
             yield Static(Text(f"Patient: {self.patient_name}\nSome of this patient's records "
                               "are restricted (e.g. behavioral health). Showing them is logged "
                               "with your name and the reason you give."))
-            yield Input(placeholder="Reason, e.g. treating clinician, medication reconciliation",
+            yield Input(placeholder="Reason, e.g. treating clinician",
                         id="reason")
             yield Static("Enter: show restricted records    Esc: cancel", classes="hint")
             yield Static("", id="reason-message")
