@@ -81,3 +81,9 @@ VITAL_SHORT = {"8867-4": "Heart rate", "8480-6": "BP systolic", "8462-4": "BP di
 
 def vital_name(code: str, display: str) -> str:
     return VITAL_SHORT.get(code, display)
+
+
+def lab_name(display: str) -> str:
+    """A LOINC long name as a nurse says it: "Creatinine [Mass/volume] in Serum or Plasma"
+    -> "Creatinine" (the unit column says the rest)."""
+    return (display or "?").split(" [")[0].strip() or display

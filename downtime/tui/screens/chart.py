@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from snapshots import chart
 
-from ..formatting import flag_text, masked, short, sparkline, vital_name, when
+from ..formatting import flag_text, lab_name, masked, short, sparkline, vital_name, when
 from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
@@ -85,9 +85,9 @@ class ChartScreen(Screen):
 
         cols("#meds-table", ("Medication / dose · route · frequency", 38), ("Last given", 12),
              ("Next due", 12), ("Status", 7))
-        cols("#vitals-table", ("Vital sign", 18), ("Latest", 11), ("Flag", 4), ("When", 12),
-             ("Trend", 12), ("Ref", 7))
-        cols("#labs-table", ("Lab", 20), ("Latest", 11), ("Flag", 4), ("Trend", 8), ("Ref", 9),
+        cols("#vitals-table", ("Vital sign", 16), ("Latest", 12), ("Flag", 4), ("When", 12),
+             ("Trend", 12), ("Ref", 9))
+        cols("#labs-table", ("Lab", 16), ("Latest", 14), ("Flag", 4), ("Trend", 12), ("Ref", 9),
              ("When", 12))
         cols("#problems-table", ("Problem", 44), ("Status", 10), ("Onset", 12))
         cols("#notes-table", ("Written", 12), ("Title", 28), ("Author", 18), ("", 6))
@@ -187,7 +187,7 @@ class ChartScreen(Screen):
         if abnormal:
             t.append("\nAbnormal labs\n", style="bold underline")
             for o in abnormal[:5]:
-                t.append(f"  {o.display} {o.value} {o.unit or ''} ")
+                t.append(f"  {lab_name(o.display)} {o.value} {o.unit or ''} ")
                 t.append(f"{o.flag}", style="bold red")
                 t.append(f"  ({when(o.effective_at, now)})\n")
         probs = [p for p in d.problems if p["clinical_status"] == "active"]
@@ -257,9 +257,10 @@ class ChartScreen(Screen):
         for results in tests.values():
             last = results[0]
             if last.restricted and not self.unlocked:
-                labs.add_row(short(last.display, 20), masked(True, "", False), "", "", "", "")
+                labs.add_row(short(lab_name(last.display), 16), masked(True, "", False), "", "",
+                             "", "")
                 continue
-            labs.add_row(short(last.display, 20),
+            labs.add_row(short(lab_name(last.display), 16),
                          masked(last.restricted, f"{last.value} {last.unit or ''}".strip(),
                                 self.unlocked),
                          flag_text(last.flag), self._trend(results), last.reference or "",
