@@ -9,6 +9,10 @@ DEBS   := cups printer-driver-cups-pdf poppler-utils tmux age libharfbuzz-subset
 .PHONY: setup system-deps demo test bench lint clean
 
 $(BIN)/downtime: pyproject.toml
+	@# Debian's own python3 needs python3-venv for `-m venv` (ensurepip); most others have it
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
