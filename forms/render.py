@@ -20,6 +20,8 @@ from weasyprint.text.fonts import FontConfiguration
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
+from .header import allergy_items, fit_header, label_allergies, label_name_style
+from .margrid import grid_image, hours_image, schedule, times_text
 from .qr import QrPayload, new_form_id, qr_data_uri
 from .registry import FormRecord, now_text
 
@@ -71,6 +73,9 @@ class FormContext:
     paper: str = "Letter"
     stale_minutes: int = 30
     prerendered: bool = False
+    # Downtime MRNs the registry says were already issued (forms.jobs fills it): a
+    # registration form takes the next one of the pool that is not among them.
+    used_downtime_ids: frozenset[str] = frozenset()
 
     @property
     def db(self):
@@ -102,11 +107,13 @@ def _record(ctx: FormContext, kind: str, patient_id: str = "", encounter_id: str
                       at=now_text(), by=ctx.printed_by)
 
 
-def _page(ctx: FormContext, template: str, record: FormRecord, header=None, **values) -> Form:
+def _page(ctx: FormContext, template: str, record: FormRecord,
+          header: chart.Header | None = None, **values: object) -> Form:
     qr = qr_data_uri(QrPayload(record.form_id, record.kind, record.patient_id,
                                record.encounter_id))
     html = _environment().get_template(template).render(
         title=TITLES[record.kind], form_id=record.form_id, qr=qr, header=header,
+        fit=fit_header(header, ctx.paper) if header else None,
         unit=ctx.unit, age_text=ctx.age_text(), printed_at=ctx.now.astimezone().strftime(
             "%d %b %Y %H:%M"), printed_by=ctx.printed_by, paper=ctx.paper,
         snapshot_id=ctx.snapshot.manifest.snapshot_id, kind=record.kind, **values)
@@ -114,12 +121,18 @@ def _page(ctx: FormContext, template: str, record: FormRecord, header=None, **va
 
 
 def _meds(ctx: FormContext, patient_id: str) -> list[dict]:
+    # the period of an order without clock times, for its default MAR times (chart's
+    # MedOrder does not carry it)
+    intervals = dict(ctx.db.execute("SELECT id, interval_hours FROM med_orders "
+                                    "WHERE patient_id = ?", (patient_id,)).fetchall())
     out = []
     for m in chart.medications(ctx.db, patient_id, ctx.now):
         item = dict(m.__dict__)
-        item["last_given_text"] = ctx.when(m.last_given) if m.last_given else "not in 48 h"
+        item["last_given_text"] = ctx.when(m.last_given) if m.last_given else "none recorded"
         item["next_due_text"] = ctx.when(m.next_due) if m.next_due else ""
-        item["hours"] = sorted({int(t.split(":")[0]) for t in m.times if t[:2].isdigit()})
+        slots, note = schedule(m.times, m.frequency, intervals.get(m.id)) if not m.prn \
+            else ((), "")
+        item.update(slots=slots, times_note=note, times_text=times_text(slots))
         out.append(item)
     return out
 
@@ -138,14 +151,16 @@ def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
         notes = [{**dict(n), "when": ctx.when(n["written_at"])}
                  for n in chart.notes(ctx.db, patient_id)[:8]]
         return _page(ctx, "facesheet.html.j2", record, header,
-                     admitted=ctx.when(header.admitted_at), problems=chart.problems(
-                         ctx.db, patient_id), meds=_meds(ctx, patient_id), latest_obs=latest,
-                     notes=notes)
+                     allergy_count=len(allergy_items(header.allergy.items)),
+                     admitted=ctx.when(header.admitted_at),
+                     problems=chart.problems(ctx.db, patient_id), meds=_meds(ctx, patient_id),
+                     latest_obs=latest, notes=notes)
     if kind == "mar":
         meds = _meds(ctx, patient_id)
         for m in meds:
-            m["grid"] = hour_grid(tuple(m["hours"]))
-        return _page(ctx, "mar.html.j2", record, header, blank_grid=hour_grid(()),
+            m["grid"] = grid_image(m["slots"])
+        return _page(ctx, "mar.html.j2", record, header, blank_grid=grid_image(()),
+                     hours_img=hours_image(),
                      day=ctx.now.astimezone().strftime("%a %d %b %Y"),
                      scheduled=[m for m in meds if not m["prn"]],
                      prn=[m for m in meds if m["prn"]])
@@ -153,7 +168,10 @@ def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
         return _page(ctx, "medlist.html.j2", record, header,
                      patients=[{"header": header, "meds": _meds(ctx, patient_id)}])
     if kind == "labels":
-        return _page(ctx, "labels.html.j2", record, header, count=27)
+        # 30 labels, 3 across and 10 down: one Letter or A4 page under the header
+        return _page(ctx, "labels.html.j2", record, header, rows=10,
+                     label_allergies=label_allergies(header),
+                     label_name_style=label_name_style(header.name))
     if kind in ("orders", "note", "vitals"):
         return _page(ctx, "blank.html.j2", record, header)
     raise FormError(f"form {kind!r} is not a patient form")
@@ -174,7 +192,7 @@ def unit_form(ctx: FormContext, kind: str) -> Form:
         encounters = chart.downtime_ids(ctx.db, ctx.unit, "encounter")
         if not mrns or not encounters:
             raise FormError(f"the snapshot holds no downtime MRN pool for unit {ctx.unit}")
-        used = _used_downtime_ids(ctx)
+        used = ctx.used_downtime_ids
         free = [(m, e) for m, e in zip(mrns, encounters, strict=False) if m not in used]
         if not free:
             raise FormError(f"unit {ctx.unit}: every pre-allocated downtime MRN is used")
@@ -182,33 +200,6 @@ def unit_form(ctx: FormContext, kind: str) -> Form:
         return _page(ctx, "blank.html.j2", record, None, downtime_mrn=free[0][0],
                      downtime_encounter=free[0][1], **common)
     raise FormError(f"form {kind!r} is not a unit form")
-
-
-@cache
-def hour_grid(hours: tuple[int, ...]) -> str:
-    """A MAR row's 24-hour grid as one SVG image: thin hour lines, and a bold box with the
-    hour written small at each scheduled time. One image per distinct schedule, cached, instead
-    of 24 table cells a row."""
-    cells = []
-    for h in range(24):
-        x = h * 10
-        if h in hours:
-            cells.append(f'<rect x="{x + .6}" y=".6" width="8.8" height="28.8" fill="none" '
-                         f'stroke="#000" stroke-width="1.2"/><text x="{x + 5}" y="7" '
-                         f'font-size="5" text-anchor="middle" font-family="sans-serif">'
-                         f'{h:02d}</text>')
-        else:
-            cells.append(f'<line x1="{x}" y1="0" x2="{x}" y2="30" stroke="#000" '
-                         f'stroke-width=".3"/>')
-    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 30" '
-           f'preserveAspectRatio="none">{"".join(cells)}</svg>')
-    import base64
-
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
-
-
-def _used_downtime_ids(ctx: FormContext) -> set[str]:
-    return set(getattr(ctx, "used_ids", ()) or ())
 
 
 def plan(ctx: FormContext, kind: str, patient_ids: Sequence[str] | None) -> list[Callable[[],
@@ -233,12 +224,19 @@ def plan(ctx: FormContext, kind: str, patient_ids: Sequence[str] | None) -> list
     return [lambda pid=pid: patient_form(ctx, kind, pid) for pid in ids]
 
 
-def render_pdf(forms: Sequence[Form]) -> tuple[bytes, int]:
-    """Lay out each form as its own document (its own page x of y) and join the pages."""
+def render_pdf(forms: Sequence[Form], progress: Callable[[int], None] | None = None
+               ) -> tuple[bytes, int]:
+    """Lay out each form as its own document (so "page x of y" counts that form's pages) and
+    join the pages into one PDF. `progress(n)` is called after each form is laid out: layout
+    is most of a job's time. Images (QR codes, MAR grids) are cached across the forms."""
     css, fonts = _stylesheet()
-    documents = [HTML(string=f.html, base_url=str(TEMPLATES)).render(stylesheets=[css],
-                                                                     font_config=fonts)
-                 for f in forms]
+    images: dict = {}
+    documents = []
+    for n, form in enumerate(forms, 1):
+        documents.append(HTML(string=form.html, base_url=str(TEMPLATES)).render(
+            stylesheets=[css], font_config=fonts, cache=images))
+        if progress:
+            progress(n)
     if not documents:
         raise FormError("nothing to print: no patients on this unit")
     pages = [p for d in documents for p in d.pages]

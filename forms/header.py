@@ -1,0 +1,74 @@
+"""The patient header printed on every page, fitted to its fixed boxes (see forms.fit).
+
+Widths here must agree with print.css (.formhead): page width minus the side margins, the
+allergy box and the id box (QR code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snapshots.chart import Allergy, Header
+
+from .fit import fit_list, fit_text, line_count, name_size, text_width_mm
+
+PAGE_WIDTH_MM = {"Letter": 215.9, "A4": 210.0}
+SIDE_MARGINS_MM = 22.0
+ALLERGY_INNER_MM = 64.0  # .alg width in print.css (content box)
+ALLERGY_BOX_MM = ALLERGY_INNER_MM + 2 * 1.5 + 2 * 0.8  # and its padding and border
+ID_BOX_MM = 46.0 + 2.0  # .idbox width and padding-left
+CELL_GAP_MM = 2.0  # .who padding-right
+ALLERGY_LINES = 6  # at 8 pt: what the allergy box's max-height holds
+ALLERGY_PT = 8.0
+LABEL_WIDTH_MM = 58.0  # inner width of one label (print.css .label)
+
+
+@dataclass(frozen=True)
+class FittedHeader:
+    name_pt: float
+    allergy_label: str
+    allergy_text: str
+    allergies_left_out: int
+    status_text: str  # isolation and name alert, shortened to their line budget
+
+
+def allergy_items(items: tuple[Allergy, ...]) -> list[str]:
+    """Each allergy as printed: substance, and the reaction in brackets."""
+    return [a.substance + (f" ({a.reaction})" if a.reaction else "")
+            for a in items if not a.no_known]
+
+
+def who_width_mm(paper: str) -> float:
+    content = PAGE_WIDTH_MM.get(paper, 210.0) - SIDE_MARGINS_MM
+    return content - ALLERGY_BOX_MM - ID_BOX_MM - CELL_GAP_MM
+
+
+def fit_header(header: Header, paper: str) -> FittedHeader:
+    width = who_width_mm(paper)
+    items = allergy_items(header.allergy.items)
+    label = f"ALLERGIES ({len(items)}):" if len(items) > 1 else "ALLERGIES:"
+    text, left_out = "", 0
+    if header.allergy.kind == "allergies":
+        text, left_out = fit_list(items, ALLERGY_INNER_MM, ALLERGY_LINES, ALLERGY_PT,
+                                  first_line_used_mm=text_width_mm(label + " ", 8.5, True))
+    status = " · ".join(s for s in (header.isolation, "NAME ALERT: " + ", ".join(
+        header.name_alert_with) if header.name_alert else "") if s)
+    return FittedHeader(name_size(header.name, width), label, text, left_out,
+                        fit_text(status, width, 2, 8.5, bold=True) if status else "")
+
+
+def label_name_style(name: str) -> str:
+    """A label's name on one line, set smaller rather than cut; a name too long even for
+    that wraps to a second line (the label has room for it)."""
+    size = next((size for size in (9.0, 8.0, 7.0)
+                 if line_count(name, LABEL_WIDTH_MM, size, bold=True) == 1), None)
+    return f"font-size: {size}pt" if size else "font-size: 6.5pt; white-space: normal"
+
+
+def label_allergies(header: Header) -> str:
+    """The allergy line of a patient label: two lines at most, "…+N" when cut."""
+    if header.allergy.kind != "allergies":
+        return ""
+    text, _ = fit_list(allergy_items(header.allergy.items), LABEL_WIDTH_MM, 2, 8.0,
+                       more=" …+{n}", bold=True,
+                       first_line_used_mm=text_width_mm("ALG: ", 8.0, True))
+    return text
