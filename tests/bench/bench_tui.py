@@ -3,10 +3,12 @@
 Snapshots come from the real pipeline (generator -> build -> publish, whole-house snapshot
 opened with the pharmacy identity: the largest census a workstation shows). The app runs
 headless (Textual's test driver) at 80x24; each figure is measured from the user's key press
-to the screen's own "updated" counter (polled every millisecond) AND the app being idle again
-after it, so it includes the worker thread, the query, rebuilding the table and the repaint
-that puts it on screen. Pass or fail is judged on the 95th percentile, not the median: a nurse
-notices the slow keystroke, not the typical one.
+to the screen's own "updated" counter (polled every millisecond) AND the next repaint after it
+(a callback Textual runs after its next refresh), so it includes the worker thread, the query,
+rebuilding the table and the repaint that puts it on screen. (Rows past the first page are
+added in later refreshes and are not waited for: they are below the fold.) Pass or fail is
+judged on the 95th percentile, not the median: a nurse notices the slow keystroke, not the
+typical one.
 
 - unlock to census: Enter on the unlock screen -> census table filled, with an instant KDF
   injected; the real scrypt KDF of an identity file is reported on its own row.
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from textual import events
 
 from downtime.tui.app import make_app
 from downtime.tui.screens.census import CensusScreen
@@ -81,16 +84,29 @@ async def _until(condition, timeout: float = 30.0) -> float:
     return time.perf_counter() - t0
 
 
-async def _painted(pilot, condition, t0: float) -> float:
-    """Seconds from t0 until `condition` holds and the app has repainted and gone idle."""
+async def _painted(app, condition, t0: float) -> float:
+    """Seconds from t0 until `condition` holds and the screen has been repainted after it."""
     await _until(condition)
-    await pilot.pause()
+    painted = asyncio.Event()
+    app.screen.call_after_refresh(painted.set)
+    app.screen.refresh()
+    await asyncio.wait_for(painted.wait(), 30)
     return time.perf_counter() - t0
 
 
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _key(app, key: str) -> None:
+    """Hand one key press to the app as the terminal driver would, without Pilot.press's own
+    waiting for the whole app to go idle (which would time the table's below-the-fold fill
+    and the test harness, not what the user sees)."""
+    char = {"enter": "\r", "escape": "\x1b"}.get(key, key)
+    event = events.Key(key, char)
+    event.set_sender(app)
+    app._driver.send_message(event)
 
 
 async def _unlock(app, pilot) -> float:
@@ -100,8 +116,8 @@ async def _unlock(app, pilot) -> float:
     screen.query_one("#passphrase").focus()
     await pilot.pause()
     t0 = time.perf_counter()
-    await pilot.press("enter")
-    return await _painted(pilot, lambda: isinstance(app.screen, CensusScreen)
+    _key(app, "enter")
+    return await _painted(app, lambda: isinstance(app.screen, CensusScreen)
                           and app.screen.updates > 0, t0)
 
 
@@ -120,9 +136,9 @@ async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
                 census.query_one("#census").move_cursor(row=row)
                 await pilot.pause()
                 t0 = time.perf_counter()
-                await pilot.press("enter")
+                _key(app, "enter")
                 out["chart"].append(await _painted(
-                    pilot, lambda a=app: isinstance(a.screen, ChartScreen)
+                    app, lambda a=app: isinstance(a.screen, ChartScreen)
                     and a.screen.loads == 1, t0))
                 await pilot.press("escape")
         app.session.close()
@@ -142,8 +158,8 @@ async def _filter_5000(work: Path, store: Path, keys: Keys, words: list[str]) ->
                 await asyncio.sleep(TYPING_GAP)
                 before = census.updates
                 t0 = time.perf_counter()
-                await pilot.press(word[i - 1])
-                times.append(await _painted(pilot, lambda b=before: census.updates > b, t0))
+                _key(app, word[i - 1])
+                times.append(await _painted(app, lambda b=before: census.updates > b, t0))
                 t1 = time.perf_counter()
                 chart.census(db, patient_ids=chart.search_patient_ids(db, word[:i]))
                 naive.append(time.perf_counter() - t1)
