@@ -57,13 +57,20 @@ def browse(ctx: click.Context, store: Path | None, identity: Path | None,
         raise click.ClickException(f"{identity}: no identity file here")
     from ..tui.app import make_app
 
+    printing = config.section("print")  # [print] printer = "4W-nurses", paper = "A4"
+    paper = str(printing.get("paper", "Letter"))
+    if paper not in ("Letter", "A4"):
+        raise click.ClickException(f"{config.file}: [print] paper must be \"Letter\" or \"A4\", "
+                                   f"not {paper!r}")
+
     try:
         escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]
         app = make_app(store=store, identity_path=identity, trusted_key_path=trusted,
                        audit_log=log, stale_minutes=config.stale_minutes,
                        idle_lock_minutes=idle_lock_minutes or config.idle_lock_minutes,
                        registry=config.path("registry", None, required=False),
-                       registry_recipients=escrow)
+                       registry_recipients=escrow,
+                       default_printer=printing.get("printer") or None, paper=paper)
     except KeyFileError as e:
         raise click.ClickException(str(e)) from None
     app.run()

@@ -42,8 +42,11 @@ class DowntimeApp(App):
                  audit_log: Path, stale_minutes: int = 30, idle_lock_minutes: float = 5,
                  clock: Clock | None = None, passphrase_kdf: Kdf | None = None,
                  watch_seconds: float = 5.0, timers: bool = True,
-                 registry: Path | None = None, registry_recipients: Sequence[str] = ()) -> None:
+                 registry: Path | None = None, registry_recipients: Sequence[str] = (),
+                 default_printer: str | None = None, paper: str = "Letter") -> None:
         super().__init__()
+        self.default_printer = default_printer
+        self.paper = paper
         self.registry = Path(registry) if registry else None
         self.registry_recipients = list(registry_recipients)
         self.store = Path(store)
@@ -226,7 +229,7 @@ class DowntimeApp(App):
         self.push_screen(PrintScreen(patient_id, unit, title))
 
     def print_job(self, kind: str, unit: str, patient_id: str | None, printer: str | None,
-                  pdf: Path | None, progress) -> str:
+                  pdf: Path | None, progress, paper: str = "Letter") -> str:
         """Blocking (called from the print dialog's worker): render, register, print."""
         from forms.jobs import PrintRequest, run_print_job
         from forms.registry import FormRegistry
@@ -240,7 +243,7 @@ class DowntimeApp(App):
         registry = FormRegistry(self.registry, [*self.registry_recipients,
                                                 session.identity.recipient])
         request = PrintRequest(kind, unit, patient_id=patient_id, printer=printer,
-                               pdf_path=pdf, printed_by=session.user)
+                               pdf_path=pdf, printed_by=session.user, paper=paper)
         result = run_print_job(snapshot, request, registry, progress,
                                prerendered=(self.store / "prerendered",
                                             [session.identity.secret]))
@@ -336,11 +339,13 @@ def make_app(*, store: Path, identity_path: Path, trusted_key_path: Path, audit_
              stale_minutes: int = 30, idle_lock_minutes: float = 5,
              clock: Callable[[], datetime] | None = None, passphrase_kdf: Kdf | None = None,
              watch_seconds: float = 5.0, timers: bool = True, registry: Path | None = None,
-             registry_recipients: Sequence[str] = ()) -> DowntimeApp:
+             registry_recipients: Sequence[str] = (), default_printer: str | None = None,
+             paper: str = "Letter") -> DowntimeApp:
     """The app, for `downtime browse` and the tests (inject clock and KDF there)."""
     return DowntimeApp(store=store, identity_path=identity_path,
                        trusted_key_path=trusted_key_path, audit_log=audit_log,
                        stale_minutes=stale_minutes, idle_lock_minutes=idle_lock_minutes,
                        clock=clock, passphrase_kdf=passphrase_kdf,
                        watch_seconds=watch_seconds, timers=timers, registry=registry,
-                       registry_recipients=registry_recipients)
+                       registry_recipients=registry_recipients, default_printer=default_printer,
+                       paper=paper)

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
 PRERENDERED = "prerendered"  # where the agent's pre-rendered packets live, beside the store
+PAPER_SIZES = ("Letter", "A4")
+EXTRA_TITLES = {"packet": "Unit packet (census, then every patient's forms)"}
 
 
 class PrintScreen(ModalScreen[None]):
@@ -34,18 +36,45 @@ class PrintScreen(ModalScreen[None]):
             yield Static(Text(f"PRINT — {self.title_text}"), classes="dialog-title")
             with RadioSet(id="kind"):
                 for i, kind in enumerate(kinds):
-                    yield RadioButton(TITLES.get(kind, kind), value=(i == 0), name=kind)
-            yield Input(placeholder="Printer (CUPS queue name)", id="printer")
+                    yield RadioButton(TITLES.get(kind) or EXTRA_TITLES.get(kind, kind),
+                                      value=(i == 0), name=kind)
+            with RadioSet(id="paper"):
+                for size in PAPER_SIZES:
+                    yield RadioButton(size, value=(size == self.app.paper), name=size)
+            yield Input(self.app.default_printer or "", placeholder="Printer (CUPS queue name)",
+                        id="printer")
+            yield Static("", id="printers")
             yield Input(placeholder="…or save a PDF to this file instead", id="pdf")
             yield Static("↑↓ choose · Tab next · Enter print · Esc close", classes="hint")
             yield Static("", id="print-status")
 
     def on_mount(self) -> None:
         self.query_one("#kind", RadioSet).focus()
+        self.list_printers()
+
+    @work(thread=True, exclusive=True, group="printers")
+    def list_printers(self) -> None:
+        """The queues there are, so nobody has to know CUPS names by heart."""
+        from forms.printing import PrintError, list_printers
+
+        try:
+            names = list_printers()
+            text = f"printers here: {', '.join(names)}" if names else "no printers set up here"
+        except PrintError as e:
+            text = str(e)
+        self.app.call_from_thread(self._show_printers, text)
+
+    def _show_printers(self, text: str) -> None:
+        if self.is_mounted:
+            self.query_one("#printers", Static).update(Text(text))
 
     def kind(self) -> str:
         pressed = self.query_one("#kind", RadioSet).pressed_button
         return pressed.name if pressed is not None and pressed.name else "facesheet"
+
+    def paper(self) -> str:
+        pressed = self.query_one("#paper", RadioSet).pressed_button
+        return pressed.name if pressed is not None and pressed.name else self.app.paper
 
     def status(self, text: str, error: bool = False) -> None:
         widget = self.query_one("#print-status", Static)
@@ -63,15 +92,16 @@ class PrintScreen(ModalScreen[None]):
             return
         self.busy = True
         self.status("Preparing…")
-        self.run_job(self.kind(), printer, Path(pdf).expanduser() if pdf else None)
+        self.run_job(self.kind(), printer, Path(pdf).expanduser() if pdf else None,
+                     self.paper())
 
     @work(thread=True, exclusive=True, group="print")
-    def run_job(self, kind: str, printer: str | None, pdf: Path | None) -> None:
+    def run_job(self, kind: str, printer: str | None, pdf: Path | None, paper: str) -> None:
         app = self.app
         try:
             message = app.print_job(kind, self.unit, self.patient_id, printer, pdf,
                                     lambda d, t: app.call_from_thread(
-                                        self._progress, f"Preparing… {d} of {t}"))
+                                        self._progress, f"Preparing… {d} of {t}"), paper=paper)
             app.call_from_thread(self._finished, message, False)
         except Exception as e:  # forms, CUPS, registry or disk: say it plainly
             app.call_from_thread(self._finished, f"Not printed: {e}", True)
