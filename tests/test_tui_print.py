@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import RadioSet
+import pypdfium2 as pdfium
+from textual.widgets import RadioButton, RadioSet
 
 from downtime.tui.app import make_app
 from downtime.tui.screens.chart import ChartScreen
@@ -35,6 +36,11 @@ def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
             assert "SMITH, John (4W)" in str(dialog.query_one(".dialog-title").render())
             assert dialog.kind() == "facesheet"
             assert dialog.query_one("#kind", RadioSet).has_focus
+            await settle(app, pilot, lambda: str(dialog.query_one("#printers").render()))
+            assert "printers" in str(dialog.query_one("#printers").render())
+            dialog.query_one("#paper").query(RadioButton)[1].value = True  # A4
+            await pilot.pause()
+            assert dialog.paper() == "A4"
             dialog.query_one("#pdf").value = str(out)
             dialog.query_one("#pdf").focus()
             await pilot.press("enter")
@@ -53,6 +59,8 @@ def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
             assert "one of the two" in str(app.screen.query_one("#print-status").render())
     asyncio.run(go())
     assert out.read_bytes().startswith(b"%PDF")
+    width, height = pdfium.PdfDocument(str(out))[0].get_size()
+    assert (round(width), round(height)) == (595, 842)  # A4, as chosen
     prints = [e for e in site.entries() if e["action"] == "print"]
     assert prints and prints[0]["patient_id"] == "p1" and prints[0]["user"] == "badge 4411"
     assert (tmp_path / "registry").exists()
