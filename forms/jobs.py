@@ -5,19 +5,24 @@ after, so it never claims paper that did not come out."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pyrage
 
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
-from .prerender import load_prerendered
-from .printing import PrintError, send_pdf
-from .registry import FormRecord, FormRegistry
+from .prerender import take_prerendered
+from .printing import PrintError, check_printer, send_pdf
+from .registry import FormRecord, FormRegistry, issued_downtime_ids, read_registry
 from .render import FormContext, FormError, plan, render_pdf
 
+# progress(done, total): called as forms are prepared and again as each is laid out (most of
+# a job's time), so a long job moves all the way through.
 Progress = Callable[[int, int], None]
+PAPERS = ("Letter", "A4")
 
 
 @dataclass
@@ -36,6 +41,7 @@ class PrintResult:
     pages: int
     forms: list[FormRecord] = field(default_factory=list)
     destination: str = ""
+    prerendered: bool = False
 
 
 def resolve_patient(snapshot: OpenedSnapshot, mrn_or_id: str) -> str:
@@ -56,53 +62,112 @@ def check_unit(snapshot: OpenedSnapshot, unit: str) -> None:
         raise FormError(f"unit {unit!r} is not in this snapshot; units: {', '.join(codes)}")
 
 
+def check_patient_on_unit(snapshot: OpenedSnapshot, patient_id: str, unit: str) -> None:
+    """The registry files a form under the job's unit: a patient from another unit would be
+    filed (and looked for, after recovery) in the wrong place."""
+    here = chart.header(snapshot.db, patient_id).unit
+    if here != unit:
+        raise FormError(f"patient {patient_id} is on unit {here or '(none)'}, not {unit}; "
+                        f"print with --unit {here}" if here else
+                        f"patient {patient_id} has no current bed on unit {unit}")
+
+
 def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: FormRegistry,
                   progress: Progress | None = None, now: datetime | None = None,
-                  prerendered: tuple[Path, Sequence] | None = None) -> PrintResult:
+                  prerendered: tuple[Path, Sequence] | None = None,
+                  identities: Sequence[pyrage.x25519.Identity] | None = None) -> PrintResult:
     """Print (or save) the forms. `prerendered` = (folder, identities) lets a packet
-    pre-rendered for this very snapshot go out at once."""
+    pre-rendered for this very snapshot, paper and day go out at once (it is used up: each
+    pre-rendered packet is printed once, so no two printouts share form ids). `identities`
+    read the registry (registration forms take the next downtime MRN not yet issued); the
+    pre-rendered identities serve when not given."""
     if not request.printer and not request.pdf_path:
         raise FormError("say where to print: a printer (--printer) or a PDF file (--pdf)")
+    if request.paper not in PAPERS:
+        raise FormError(f"paper {request.paper!r}: one of {', '.join(PAPERS)}")
     check_unit(snapshot, request.unit)
+    if request.patient_id:
+        check_patient_on_unit(snapshot, request.patient_id, request.unit)
+    if request.printer:  # before laying out a hundred pages for a queue that is not there
+        check_printer(request.printer)
+    now = now or datetime.now(UTC)
     if request.kind == "packet" and not request.patient_id and prerendered is not None:
-        found = load_prerendered(prerendered[0], request.unit, snapshot.manifest.snapshot_id,
-                                 prerendered[1])
+        found = take_prerendered(prerendered[0], request.unit, snapshot.manifest.snapshot_id,
+                                 request.paper, now, prerendered[1])
         if found:
             pdf, pages, records = found
-            records = [FormRecord(**{**asdict(r), "by": request.printed_by or r.by})
+            records = [replace(r, by=request.printed_by or r.by, at=_now_text())
                        for r in records]
             if progress:
                 progress(1, 1)
-            return _deliver(request, registry, pdf, pages, records)
-    ctx = FormContext(snapshot, request.unit, request.printed_by, now or datetime.now(UTC),
-                      request.paper)
+            return _deliver(request, registry, pdf, pages, records, prerendered=True)
+    ctx = FormContext(snapshot, request.unit, request.printed_by, now, request.paper)
     steps = plan(ctx, request.kind, [request.patient_id] if request.patient_id else None)
+    total = 2 * len(steps)
+
+    def prepared(i: int) -> None:
+        if progress:
+            progress(i, total)
+
+    if request.kind == "registration":
+        readers = identities if identities is not None else \
+            (prerendered[1] if prerendered else None)
+        if not readers:
+            raise FormError("a registration form needs the registry's identity, to give out "
+                            "a downtime MRN no other form has")
+        with registry.locked():  # read, choose and record the MRN as one step
+            ctx.used_downtime_ids = issued_downtime_ids(
+                read_registry(registry.directory, readers))
+            forms = _prepare(steps, prepared)
+            registry.append([f.record for f in forms])
+        issued = True
+    else:
+        forms = _prepare(steps, prepared)
+        issued = False
+    pdf, pages = render_pdf(forms, lambda n: prepared(len(steps) + n))
+    return _deliver(request, registry, pdf, pages, [f.record for f in forms],
+                    issued_already=issued)
+
+
+def _prepare(steps: Sequence[Callable], prepared: Callable[[int], None]) -> list:
     forms = []
     for i, step in enumerate(steps, 1):
         forms.append(step())
-        if progress:
-            progress(i, len(steps))
-    pdf, pages = render_pdf(forms)
-    return _deliver(request, registry, pdf, pages, [f.record for f in forms])
+        prepared(i)
+    return forms
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
+            records: list[FormRecord]) -> PrintResult:
+    """Register the forms, send the PDF, and record `printed` or `failed`."""
+    return _deliver(request, registry, pdf, pages, records)
 
 
 def _deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
-             records: list[FormRecord]) -> PrintResult:
-    registry.append(records)
+             records: list[FormRecord], issued_already: bool = False,
+             prerendered: bool = False) -> PrintResult:
+    if not issued_already:
+        registry.append(records)
     try:
         if request.pdf_path:
             Path(request.pdf_path).write_bytes(pdf)
             destination = str(request.pdf_path)
         else:
-            destination = f"{request.printer} job {send_pdf(pdf, request.printer, _title(request))}"
+            job = send_pdf(pdf, request.printer, _title(request), media=request.paper)
+            destination = f"{request.printer} job {job}"
     except (PrintError, OSError) as e:
         registry.append([registry.event(r, "failed", str(e)) for r in records])
         if isinstance(e, OSError):
             raise FormError(f"{request.pdf_path}: cannot write PDF ({e.strerror})") from None
         raise
     registry.append([registry.event(r, "printed", destination) for r in records])
-    return PrintResult(pages, records, destination)
+    return PrintResult(pages, records, destination, prerendered)
 
 
 def _title(request: PrintRequest) -> str:
     return f"downtime {request.kind} {request.unit}"
+

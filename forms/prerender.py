@@ -2,9 +2,15 @@
 background and kept encrypted (age, to the workstation's own recipient), so that at downtime
 `print packet` starts sending pages at once instead of laying out a hundred pages first.
 
-File: `<dir>/packet-<unit>-<snapshot id>.age`, an age file whose plaintext is JSON
-{"forms": [registry records], "pdf": base64}. Forms are registered when printed, not when
-pre-rendered: the registry only ever holds paper that was asked for.
+File: `<dir>/packet-<unit>-<snapshot id>-<paper>-<YYYY-MM-DD>.age`, an age file whose
+plaintext is JSON {"forms": [registry records], "pages": n, "pdf": base64}. The date is the
+local calendar day it was rendered for (the day the MAR is headed with): a packet is only used
+on that day, for that snapshot and paper; otherwise the job renders live.
+
+A pre-rendered packet is used once: taking it removes the file (before anything is printed),
+so two printouts never carry the same form ids. The agent renders a fresh one afterwards.
+Forms are registered when printed, not when pre-rendered: the registry only ever holds paper
+that was asked for.
 """
 
 from __future__ import annotations
@@ -25,39 +31,68 @@ from .registry import FormRecord
 from .render import FormContext, plan, render_pdf
 
 
-def packet_path(directory: Path, unit: str, snapshot_id: str) -> Path:
-    return Path(directory) / f"packet-{unit}-{snapshot_id}.age"
+def day_of(moment: datetime) -> str:
+    """The local calendar day a packet is for, as in its MAR heading."""
+    return moment.astimezone().strftime("%Y-%m-%d")
+
+
+def packet_path(directory: Path, unit: str, snapshot_id: str, paper: str, day: str) -> Path:
+    return Path(directory) / f"packet-{unit}-{snapshot_id}-{paper}-{day}.age"
 
 
 def prerender_packet(snapshot: OpenedSnapshot, unit: str, out_dir: Path,
-                     recipients: Sequence[str], printed_by: str = "pre-rendered") -> Path:
-    ctx = FormContext(snapshot, unit, printed_by, datetime.now(UTC), prerendered=True)
+                     recipients: Sequence[str], printed_by: str = "pre-rendered",
+                     paper: str = "Letter", now: datetime | None = None) -> Path:
+    """Render the unit packet for today (or `now`'s day) and keep it encrypted. Older packets
+    of this unit and paper (other snapshots, other days) are removed."""
+    now = now or datetime.now(UTC)
+    ctx = FormContext(snapshot, unit, printed_by, now, paper, prerendered=True)
     forms = [step() for step in plan(ctx, "packet", None)]
     pdf, pages = render_pdf(forms)
     body = json.dumps({"forms": [asdict(f.record) for f in forms], "pages": pages,
                        "pdf": base64.b64encode(pdf).decode()}).encode()
-    sealed = pyrage.encrypt(body, [pyrage.x25519.Recipient.from_str(r) for r in recipients])
-    out = packet_path(out_dir, unit, snapshot.manifest.snapshot_id)
+    sealed = pyrage.encrypt(body, [pyrage.x25519.Recipient.from_str(str(r))
+                                   for r in recipients])
+    out = packet_path(out_dir, unit, snapshot.manifest.snapshot_id, paper, day_of(now))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name("." + out.name + ".part")
     tmp.write_bytes(sealed)
     os.replace(tmp, out)
-    for old in out.parent.glob(f"packet-{unit}-*.age"):
+    for old in out.parent.glob(f"packet-{unit}-*-{paper}-*.age"):
         if old != out:
             old.unlink(missing_ok=True)
     return out
 
 
-def load_prerendered(directory: Path, unit: str, snapshot_id: str,
-                     identities: Sequence[pyrage.x25519.Identity]
+def take_prerendered(directory: Path, unit: str, snapshot_id: str, paper: str,
+                     now: datetime, identities: Sequence[pyrage.x25519.Identity]
                      ) -> tuple[bytes, int, list[FormRecord]] | None:
-    """The pre-rendered packet for exactly this snapshot, or None."""
-    path = packet_path(directory, unit, snapshot_id)
-    if not path.exists():
+    """The pre-rendered packet for exactly this snapshot, paper and day, taken (the file is
+    gone afterwards, whether or not the print then succeeds), or None."""
+    path = packet_path(directory, unit, snapshot_id, paper, day_of(now))
+    taken = path.with_name(f".{path.name}.taken-{os.getpid()}")
+    try:
+        os.rename(path, taken)  # atomic: of two jobs at once, only one gets it
+    except OSError:
         return None
     try:
+        body = json.loads(pyrage.decrypt(taken.read_bytes(), list(identities)))
+    except (pyrage.DecryptError, ValueError, OSError):
+        return None
+    finally:
+        taken.unlink(missing_ok=True)
+    return (base64.b64decode(body["pdf"]), body["pages"],
+            [FormRecord(**r) for r in body["forms"]])
+
+
+def load_prerendered(directory: Path, unit: str, snapshot_id: str, paper: str, day: str,
+                     identities: Sequence[pyrage.x25519.Identity]
+                     ) -> tuple[bytes, int, list[FormRecord]] | None:
+    """Read a pre-rendered packet without taking it (for checks and tests), or None."""
+    path = packet_path(directory, unit, snapshot_id, paper, day)
+    try:
         body = json.loads(pyrage.decrypt(path.read_bytes(), list(identities)))
-    except (pyrage.DecryptError, ValueError):
+    except (pyrage.DecryptError, ValueError, OSError):
         return None
     return (base64.b64decode(body["pdf"]), body["pages"],
             [FormRecord(**r) for r in body["forms"]])

@@ -14,7 +14,8 @@ import base64
 import fcntl
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import pyrage
 
 LOG = "forms.log"
+LOCK = "forms.lock"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,19 @@ class FormRegistry:
         finally:
             os.close(fd)
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the registry for a read-decide-append (taking the next downtime MRN), so two
+        print runs at once cannot both take the same one. Appends lock the log itself, a
+        different file, so appending while holding this is fine."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def event(self, form: FormRecord, event: str, detail: str = "") -> FormRecord:
         return FormRecord(**{**asdict(form), "event": event, "detail": detail,
                              "at": now_text()})
@@ -102,3 +117,10 @@ def printed_forms(records: Sequence[FormRecord]) -> dict[str, FormRecord]:
     for r in records:
         latest[r.form_id] = r
     return {k: v for k, v in latest.items() if v.event == "printed"}
+
+
+def issued_downtime_ids(records: Sequence[FormRecord]) -> frozenset[str]:
+    """Every downtime MRN and encounter number a registration form was ever issued with,
+    printed or not: a number that may be on paper somewhere is never given out again."""
+    return frozenset(x for r in records if r.kind == "registration"
+                     for x in (r.patient_id, r.encounter_id))

@@ -193,9 +193,11 @@ def unit_form(ctx: FormContext, kind: str) -> Form:
         if not mrns or not encounters:
             raise FormError(f"the snapshot holds no downtime MRN pool for unit {ctx.unit}")
         used = ctx.used_downtime_ids
-        free = [(m, e) for m, e in zip(mrns, encounters, strict=False) if m not in used]
+        free = [(m, e) for m, e in zip(mrns, encounters, strict=False)
+                if m not in used and e not in used]
         if not free:
-            raise FormError(f"unit {ctx.unit}: every pre-allocated downtime MRN is used")
+            raise FormError(f"unit {ctx.unit}: all {len(mrns)} pre-allocated downtime MRNs are "
+                            "already issued (form registry): none left to give out")
         record = _record(ctx, kind, patient_id=free[0][0], encounter_id=free[0][1])
         return _page(ctx, "blank.html.j2", record, None, downtime_mrn=free[0][0],
                      downtime_encounter=free[0][1], **common)

@@ -110,9 +110,10 @@ def test_registry_is_encrypted_at_rest(packet, env):
 
 
 def test_registration_form_carries_a_downtime_mrn(env, tmp_path):
-    _, _, snap, registry = env
+    _, keys, snap, registry = env
     out = tmp_path / "reg.pdf"
-    run_print_job(snap, PrintRequest("registration", "4W", pdf_path=out), registry, now=NOW)
+    run_print_job(snap, PrintRequest("registration", "4W", pdf_path=out), registry, now=NOW,
+                  identities=[keys.unit.secret])
     flat = " ".join(" ".join(pages_text(out)).split())
     assert "DT4W00000" in flat and "DE4W00000" in flat
 
@@ -145,21 +146,44 @@ def test_stale_data_is_flagged_on_paper(env, tmp_path):
     assert "STALE" in " ".join(pages_text(out))
 
 
-def test_prerendered_packet_goes_out_at_once_and_registers_on_print(env, tmp_path):
-    from forms.prerender import load_prerendered, packet_path, prerender_packet
+def test_prerendered_packet_goes_out_at_once_once_and_registers_on_print(env, tmp_path):
+    from forms.prerender import day_of, load_prerendered, packet_path, prerender_packet
 
     root, keys, snap, registry = env
     folder = tmp_path / "pre"
-    path = prerender_packet(snap, "4W", folder, [keys.unit.recipient])
-    assert path == packet_path(folder, "4W", snap.manifest.snapshot_id)
+    path = prerender_packet(snap, "4W", folder, [keys.unit.recipient], now=NOW)
+    assert path == packet_path(folder, "4W", snap.manifest.snapshot_id, "Letter", day_of(NOW))
     assert b"SMITH" not in path.read_bytes()  # encrypted at rest
+    stored = load_prerendered(folder, "4W", snap.manifest.snapshot_id, "Letter", day_of(NOW),
+                              [keys.unit.secret])
     before = set(printed_forms(read_registry(root / "registry", [keys.escrow.secret])))
     result = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "p.pdf"),
-                           registry, prerendered=(folder, [keys.unit.secret]))
-    assert result.pages == 21
-    stored = load_prerendered(folder, "4W", snap.manifest.snapshot_id, [keys.unit.secret])
+                           registry, now=NOW, prerendered=(folder, [keys.unit.secret]))
+    assert result.prerendered and result.pages == 21
     assert [f.form_id for f in result.forms] == [f.form_id for f in stored[2]]  # not re-laid
+    assert not path.exists()  # used up: never printed twice
     after = printed_forms(read_registry(root / "registry", [keys.escrow.secret]))
     assert {f.form_id for f in result.forms} <= set(after) - before
     flat = " ".join(" ".join(pages_text(tmp_path / "p.pdf")).split())
     assert "pre-rendered: compare with the clock" in flat
+    # the second print of the same snapshot renders live, with new form ids
+    again = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "q.pdf"),
+                          registry, now=NOW, prerendered=(folder, [keys.unit.secret]))
+    assert not again.prerendered and again.pages == 21
+    assert not {f.form_id for f in again.forms} & {f.form_id for f in result.forms}
+
+
+def test_prerendered_packet_is_only_for_its_day_and_paper(env, tmp_path):
+    from forms.prerender import prerender_packet
+
+    _, keys, snap, registry = env
+    folder = tmp_path / "pre"
+    path = prerender_packet(snap, "4W", folder, [keys.unit.recipient], now=NOW)
+    for paper, when in (("A4", NOW), ("Letter", NOW + timedelta(days=1))):
+        result = run_print_job(snap, PrintRequest("packet", "4W", paper=paper,
+                                                  pdf_path=tmp_path / "x.pdf"),
+                               registry, now=when, prerendered=(folder, [keys.unit.secret]))
+        assert not result.prerendered, (paper, when)
+        assert path.exists()  # not this job's: left for the job it fits
+    mar = " ".join(pages_text(tmp_path / "x.pdf"))
+    assert "WED 25 NOV 2026" in mar.upper()  # the MAR of the day it is printed for

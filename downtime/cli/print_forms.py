@@ -69,7 +69,8 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
                 bar.length = total
                 bar.update(done - bar.pos)
             result = run_print_job(snapshot, request, registry, progress,
-                                   prerendered=(store / PRERENDERED, [ident.secret]))
+                                   prerendered=(store / PRERENDERED, [ident.secret]),
+                                   identities=[ident.secret])
     except (ConfigError, KeyFileError, SnapshotError, FormError, PrintError,
             RegistryError) as e:
         raise click.ClickException(str(e)) from None
