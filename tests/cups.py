@@ -1,7 +1,8 @@
 """A real CUPS print queue for the tests: a private cupsd of the tests' own, on a free loopback
 port with its own configuration, spool and state, so the tests neither depend on nor change the
 machine's CUPS. It has a cups-pdf queue (output PDFs land in the job owner's ~/PDF) and a queue
-that refuses jobs. `make test` installs cups and printer-driver-cups-pdf.
+that refuses jobs, and a stopped (disabled) queue that accepts jobs and holds them.
+`make test` installs cups and printer-driver-cups-pdf.
 
 Clients (`lp`, `lpstat`, `lpadmin`, and `downtime print`) reach it through $CUPS_SERVER."""
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 PDF_QUEUE = "downtime-test-pdf"
 REJECTING_QUEUE = "downtime-test-rejecting"
+STOPPED_QUEUE = "downtime-test-stopped"  # accepts jobs but is disabled: holds them
 # cups-pdf writes to the job owner's home from the password database, whatever $HOME says
 OUTPUT = Path(pwd.getpwuid(os.getuid()).pw_dir) / "PDF"
 CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
@@ -99,12 +101,16 @@ def _add_queues(env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     done = _run("cupsreject", "-r", "closed for the test", REJECTING_QUEUE, env=env)
     assert done.returncode == 0, done.stderr
+    done = _run("lpadmin", "-p", STOPPED_QUEUE, "-E", "-v", "file:/dev/null", env=env)
+    assert done.returncode == 0, done.stderr
+    done = _run("cupsdisable", "-r", "paper jam", STOPPED_QUEUE, env=env)
+    assert done.returncode == 0, done.stderr
 
 
 @contextmanager
 def private_cups() -> Iterator[str]:
-    """Run a private cupsd with the two test queues; yield its address for $CUPS_SERVER."""
-    for tool in ("lpadmin", "lp", "lpstat", "cupsreject"):
+    """Run a private cupsd with the test queues; yield its address for $CUPS_SERVER."""
+    for tool in ("lpadmin", "lp", "lpstat", "cupsreject", "cupsdisable"):
         assert shutil.which(tool), \
             f"{tool} missing: `make test` installs cups and printer-driver-cups-pdf"
     assert CUPSD.exists(), "cupsd missing: `make test` installs cups"

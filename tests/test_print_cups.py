@@ -16,7 +16,7 @@ from forms.qr import QrPayload
 from forms.registry import printed_forms, read_registry
 from snapshots.keys import create_identity, create_signing_key, load_identity
 from snapshots.publish import Recipients, publish
-from tests.cups import PDF_QUEUE, REJECTING_QUEUE, private_cups, wait_for_output
+from tests.cups import PDF_QUEUE, REJECTING_QUEUE, STOPPED_QUEUE, private_cups, wait_for_output
 from tests.factory import AS_OF, chart_db
 
 pytestmark = pytest.mark.xdist_group("cups")
@@ -76,6 +76,7 @@ def test_packet_comes_out_of_the_cups_queue(site, invoke):
     printed = printed_forms(registry(site))
     document = pdfium.PdfDocument(pdf_bytes)
     assert len(document) == 21
+    assert [round(x) for x in document[0].get_size()] == [612, 792]  # Letter, in points
     kinds = []
     for page in document:
         codes = zxingcpp.read_barcodes(page.render(scale=2).to_pil())
@@ -100,3 +101,50 @@ def test_refusing_printer_loses_nothing(site, invoke):
     events = registry(site)
     failed = [e for e in events if e.event == "failed"]
     assert failed and set(printed_forms(events)) == before
+
+
+def test_a4_goes_through_the_queue_as_a4(site, invoke):
+    started = time.time()
+    result = invoke("labels", "--unit", "4W", "--patient", "p4", "--paper", "A4",
+                    "--printer", PDF_QUEUE)
+    assert result.exit_code == 0, result.output
+    out = wait_for_output(started, "downtime_labels_4W")
+    document = pdfium.PdfDocument(out.read_bytes())
+    out.unlink()
+    assert len(document) == 1
+    for page in document:
+        assert [round(x) for x in page.get_size()] == [595, 842]  # A4, in points
+
+
+def test_stopped_queue_is_refused_before_rendering(site, invoke):
+    before = registry(site)
+    result = invoke("census", "--unit", "4W", "--printer", STOPPED_QUEUE)
+    assert result.exit_code == 1
+    assert f"printer '{STOPPED_QUEUE}' is stopped" in result.output
+    assert "paper jam" in result.output
+    assert "Traceback" not in result.output
+    assert registry(site) == before  # nothing issued, nothing claimed
+
+
+def test_queue_stopped_while_rendering_records_failed(site, cups_server, monkeypatch):
+    """The queue is checked again when the job is handed over: a printer stopped while the
+    packet was laid out gets the forms recorded as failed, not printed."""
+    from forms.jobs import PrintRequest, deliver
+    from forms.printing import PrintError
+    from forms.registry import FormRecord, FormRegistry
+
+    monkeypatch.setenv("CUPS_SERVER", cups_server)
+    ident = load_identity(site / "keys" / "escrow.age", PASS)
+    forms_registry = FormRegistry(site / "registry", [ident.recipient])
+    record = FormRecord("DT-STOPPEDTST", "census", "", "", "4W", "snap", "issued", "now", "t")
+    with pytest.raises(PrintError, match="is stopped"):
+        deliver(PrintRequest("census", "4W", printer=STOPPED_QUEUE), forms_registry,
+                b"%PDF-1.4 not really", 1, [record])
+    events = [e.event for e in registry(site) if e.form_id == "DT-STOPPEDTST"]
+    assert events == ["issued", "failed"]
+
+
+def test_unknown_patient_is_a_clear_error(site, invoke):
+    result = invoke("facesheet", "--unit", "4W", "--patient", "no-such-mrn", "--printer",
+                    PDF_QUEUE)
+    assert result.exit_code == 1 and "no patient with MRN no-such-mrn" in result.output

@@ -1,0 +1,61 @@
+"""Print jobs: a patient must be on the unit the job is for; progress covers the layout, not
+just preparing the HTML."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from forms.jobs import PrintRequest, run_print_job
+from forms.registry import FormRegistry
+from forms.render import FormError
+from snapshots.schema import insert_rows
+from snapshots.sealed import open_snapshot
+from tests.factory import AS_OF, Keys, _lineage, add_patient, chart_db, sealed_snapshot
+
+NOW = AS_OF + timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module")
+def two_units(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jobs")
+    conn = chart_db()
+    insert_rows(conn, "units", [{"id": "unit-5E", "code": "5E", "name": "5 East",
+                                 "kind": "med-surg", **_lineage("Location", "unit-5E")}])
+    add_patient(conn, "p7", "BERG, Ola", "5E-501-A", unit="5E", nka=True)
+    conn.commit()
+    keys = Keys()
+    snap = open_snapshot(sealed_snapshot(root, keys, conn), keys.trusted, [keys.unit])
+    return root, snap, FormRegistry(root / "registry", [keys.unit.recipient])
+
+
+def test_patient_must_be_on_the_unit(two_units, tmp_path):
+    _, snap, registry = two_units
+    out = tmp_path / "f.pdf"
+    with pytest.raises(FormError, match="patient p7 is on unit 5E, not 4W; print with --unit 5E"):
+        run_print_job(snap, PrintRequest("facesheet", "4W", patient_id="p7", pdf_path=out),
+                      registry, now=NOW)
+    assert not out.exists()
+    result = run_print_job(snap, PrintRequest("facesheet", "5E", patient_id="p7",
+                                              pdf_path=out), registry, now=NOW)
+    assert result.pages == 1 and result.forms[0].unit == "5E"
+
+
+def test_progress_runs_through_the_layout(two_units, tmp_path):
+    _, snap, registry = two_units
+    calls: list[tuple[int, int]] = []
+    result = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "p.pdf"),
+                           registry, progress=lambda d, t: calls.append((d, t)), now=NOW)
+    forms = len(result.forms)  # census + 5 patients x 4
+    assert forms == 21
+    assert calls[-1] == (2 * forms, 2 * forms)  # preparing and laying out each form
+    assert [d for d, _ in calls] == list(range(1, 2 * forms + 1))
+    assert len({t for _, t in calls}) == 1
+
+
+def test_unknown_paper_is_refused(two_units, tmp_path):
+    _, snap, registry = two_units
+    with pytest.raises(FormError, match="paper 'Legal'"):
+        run_print_job(snap, PrintRequest("census", "4W", pdf_path=tmp_path / "c.pdf",
+                                         paper="Legal"), registry, now=NOW)
