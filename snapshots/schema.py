@@ -11,8 +11,10 @@ Booleans are 0/1 integers. `restricted` is 1 where the source carried confidenti
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SCHEMA_VERSION = 1
 
@@ -253,6 +255,10 @@ PRIMARY_KEYS: dict[str, str | tuple[str, ...]] = {
     "meta": "key",
 }
 
+# Only what the chart, forms and refresh look rows up by: every index is stored in the
+# snapshot, and opening one needs about twice its size in memory (docs/snapshot-format.md).
+# Observations, most of the rows, are read per patient (a few hundred at most, so filtering
+# and ordering them needs no wider index); a refresh finds a resource's rows by primary key.
 INDEXES: list[tuple[str, list[str]]] = [
     ("encounters", ["patient_id"]),
     ("encounters", ["unit_code"]),
@@ -262,8 +268,7 @@ INDEXES: list[tuple[str, list[str]]] = [
     ("med_orders", ["patient_id"]),
     ("administrations", ["order_id", "given_at"]),
     ("administrations", ["patient_id"]),
-    ("observations", ["patient_id", "category", "effective_at"]),
-    ("observations", ["src_id"]),
+    ("observations", ["patient_id"]),
     ("procedures", ["patient_id"]),
     ("notes", ["patient_id"]),
     ("flags", ["patient_id"]),
@@ -289,6 +294,8 @@ FTS_TABLE = "patient_search"
 
 def create_schema(conn: sqlite3.Connection) -> sqlite_utils.Database:
     """Create every canonical table, index and the full-text index in an empty database."""
+    import sqlite_utils  # here, not at the top: opening a snapshot need not load it (13 MB)
+
     db = sqlite_utils.Database(conn)
     for name, columns in TABLES.items():
         db[name].create(columns, pk=PRIMARY_KEYS[name], not_null=_not_null(name))
