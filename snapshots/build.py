@@ -18,9 +18,9 @@ from . import map_clinical as clinical
 from . import map_core as core
 from . import map_meds as meds
 from .checks import allergy_conflicts, timestamp_checks
-from .fhirdata import text_of, to_datetime
+from .fhirdata import text_of, to_datetime, utc_time
 from .gaps import GapRegister
-from .mapcontext import MapContext
+from .mapcontext import MapContext, is_r4_type
 from .reading import CORE_TYPES, Record, Source
 from .schema import FTS_TABLE, create_schema, insert_rows
 from .settings import BuildSettings
@@ -86,12 +86,42 @@ class Builder:
             for rec in grouped.get(rtype, ()):
                 if rtype in ("Organization", "PractitionerRole"):
                     self.stats.add(rtype, "ignored")
-                elif self.ctx.check(rec):
-                    self._core(rtype, rec)
                 else:
-                    self.stats.add(rtype, "rejected")
+                    self._take_core(rtype, rec)
         self._fold_merges()
         return later
+
+    def _take_core(self, rtype: str, rec: Record) -> None:
+        """Check and map one census-deciding resource. A structurally wrong one (a list where
+        a string belongs...) goes to the gap register and the build goes on; an active
+        inpatient encounter that cannot be taken still counts in the source census, listed as
+        excluded with the reason, so the report can never call an incomplete census complete."""
+        mark = len(self.ctx.gaps.gaps)
+        try:
+            if self.ctx.check(rec):
+                self._core(rtype, rec)
+                return
+        except Exception as e:  # noqa: BLE001 - any fault in one resource must not stop a build
+            unmappable(self.ctx, rec, e)
+        if rtype == "Encounter":
+            self._account_rejected_encounter(rec, mark)
+        self.stats.add(rtype, "rejected")
+
+    def _account_rejected_encounter(self, rec: Record, mark: int) -> None:
+        res, s = rec.resource, self.ctx.settings
+        key = encounter_key(rec)
+        if key in self.census.values() or any(e["encounter_id"] == key
+                                              for e in self.exclusions):
+            return  # already taken or excluded before the fault
+        if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
+            return
+        if key not in self.source_census:
+            self.source_census.append(key)
+        why = "; ".join(f"{g.reason}: {g.detail}" for g in self.ctx.gaps.gaps[mark:]
+                        if g.severity == "error") or "failed the structural checks"
+        pid = self.ctx.resolver.patient_id(res.get("subject")) or ""
+        self.exclusions.append({"encounter_id": key, "patient_id": pid,
+                                "reason": f"rejected: {why}"[:300]})
 
     def _type_of(self, rec: Record, count: bool = True) -> str | None:
         rtype = rec.resource.get("resourceType")
@@ -108,14 +138,17 @@ class Builder:
             self.ctx.medications[res["id"]] = text_of(res.get("code")) or res["id"]
             self.stats.add(rtype, "used")
         elif rtype == "Practitioner":
-            self.batches["practitioners"].append(core.map_practitioner(self.ctx, rec))
+            self.batches["practitioners"].append(scalar_row(core.map_practitioner(self.ctx,
+                                                                                  rec)))
             self.stats.add(rtype, "kept")
         elif rtype == "Location":
             place = core.map_location(self.ctx, rec)
+            scalar_row(vars(place))
             self.places[place.id], self.place_records[place.id] = place, rec
             self.stats.add(rtype, "used")
         elif rtype == "Patient":
-            self.patients[res["id"]] = core.map_patient(self.ctx, rec)
+            row, idents = core.map_patient(self.ctx, rec)
+            self.patients[res["id"]] = scalar_row(row), [scalar_row(i) for i in idents]
         elif rtype == "Encounter":
             self._encounter(rec)
 
@@ -142,19 +175,27 @@ class Builder:
         if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
             self.stats.add("Encounter", "not-in-census")
             return
-        self.source_census.append(res["id"])
+        if res["id"] not in self.source_census:
+            self.source_census.append(res["id"])
         pid = self.ctx.resolver.patient_id(res.get("subject"))
         reason = None
         if pid is None:
             reason = "subject is not a resolvable Patient reference"
         elif pid not in self.patients:
             reason = f"patient {pid} is not in the source (or was rejected: see gaps)"
-        elif pid in self.census:
-            reason = self._duplicate_open_encounter(rec, pid)
         if reason:
             self._exclude(rec, pid or "", reason)
             return
+        assert pid is not None
+        # Mapped before a duplicate is resolved, so a fault here cannot leave the patient
+        # with neither encounter.
         where = core.place(self.ctx, self.places, res)
+        row = scalar_row(core.map_encounter(self.ctx, rec, pid, where))
+        if pid in self.census:
+            reason = self._duplicate_open_encounter(rec, pid)
+            if reason:
+                self._exclude(rec, pid, reason)
+                return
         if where.unit_code == core.UNASSIGNED:
             self.ctx.gap(rec, "no-current-location", "open encounter without a resolvable "
                          "current location: listed under UNASSIGNED, in the house snapshot "
@@ -162,7 +203,7 @@ class Builder:
         if self.patients[pid][0]["deceased"]:
             self.ctx.gap(rec, "deceased-open-encounter", "patient is recorded deceased but "
                          "the encounter is still in progress", "warning", pid)
-        self.batches["encounters"].append(core.map_encounter(self.ctx, rec, pid, where))
+        self.batches["encounters"].append(row)
         self.census[pid] = res["id"]
         self.stats.add("Encounter", "kept")
 
@@ -170,7 +211,7 @@ class Builder:
         """Two open inpatient encounters for one patient: keep the later admission."""
         kept_id = self.census[pid]
         kept = next(r for r in self.batches["encounters"] if r["id"] == kept_id)
-        start = (rec.resource.get("period") or {}).get("start") or ""
+        start = utc_time((rec.resource.get("period") or {}).get("start")) or ""
         if (kept["admitted_at"] or "") >= start:
             return f"patient {pid} already in census with encounter {kept_id} (later admission)"
         self.batches["encounters"].remove(kept)
@@ -192,7 +233,7 @@ class Builder:
         for rec in records:
             rtype = rec.resource.get("resourceType")
             if rtype not in MAPPED_TYPES:
-                if rtype is None or not isinstance(rtype, str):
+                if not isinstance(rtype, str) or not rtype:
                     self._type_of(rec)
                 elif rtype in CORE_TYPES:
                     self.stats.add(rtype, "read")
@@ -201,9 +242,17 @@ class Builder:
                 else:
                     self.stats.add(rtype, "read")
                     self.stats.add(rtype, "ignored")
+                    if not is_r4_type(rtype):
+                        self.ctx.gap(rec, "unknown-resource-type", f"resourceType {rtype!r} "
+                                     "is not an R4 resource type; not used", "warning")
                 continue
             self.stats.add(rtype, "read")
-            self.stats.add(rtype, self._clinical(rtype, rec))
+            try:
+                outcome = self._clinical(rtype, rec)
+            except Exception as e:  # noqa: BLE001 - one bad resource must not stop a build
+                unmappable(self.ctx, rec, e)
+                outcome = "rejected"
+            self.stats.add(rtype, outcome)
             if sum(len(b) for b in self.batches.values()) >= FLUSH_ROWS:
                 self.flush()
 
@@ -244,8 +293,31 @@ class Builder:
 
     def flush(self) -> None:
         for table, rows in self.batches.items():
-            insert_rows(self.conn, table, rows)
+            try:
+                insert_rows(self.conn, table, rows)
+            except (sqlite3.Error, OverflowError, TypeError, ValueError):
+                self._insert_one_by_one(table, rows)
         self.batches.clear()
+
+    def _insert_one_by_one(self, table: str, rows: list[dict]) -> None:
+        """A batch failed (a value SQLite cannot store: a list or object where the mapper
+        expected text). Insert row by row; each row that fails goes to the gap register."""
+        failed: set[tuple[str, str]] = set()
+        for row in rows:
+            try:
+                insert_rows(self.conn, table, [row])
+            except (sqlite3.Error, OverflowError, TypeError, ValueError) as e:
+                rtype, rid = str(row.get("src_type") or ""), str(row.get("src_id") or "")
+                bad = [c for c, v in row.items() if not _storable(v)]
+                detail = (f"{table}.{', '.join(bad)} would hold a structured value where text "
+                          "or a number belongs" if bad else f"{type(e).__name__}: {e}")
+                self.ctx.gaps.add(str(row.get("_where") or f"{rtype}/{rid}"), "unmappable",
+                                  detail[:300], resource_type=rtype, resource_id=rid,
+                                  patient_id=str(row.get("patient_id") or ""))
+                if (rtype, rid) not in failed:
+                    failed.add((rtype, rid))
+                    self.stats.add(rtype, "kept", -1)
+                    self.stats.add(rtype, "rejected")
 
     # -- finishing --------------------------------------------------------------------------
     def finish(self, source_text: str) -> BuildResult:
@@ -313,6 +385,53 @@ class Builder:
                 rows.append({"unit_code": code, "kind": "encounter",
                              "value": f"{s.downtime_encounter_prefix}-{code}-{n}"})
         insert_rows(self.conn, "downtime_ids", rows)
+
+
+_STORABLE = (str, int, float, bytes)
+
+
+def _storable(value: object) -> bool:
+    return value is None or (isinstance(value, _STORABLE) and
+                             (not isinstance(value, int) or -(1 << 63) <= value < 1 << 63))
+
+
+def scalar_row(row: dict) -> dict:
+    """The row, if every value is one SQLite can store; else ValueError naming the fields.
+    Used for the census-deciding rows (a few per patient), checked as they are mapped so a bad
+    one is rejected before it can leave a patient half in the census."""
+    bad = [k for k, v in row.items() if not _storable(v)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: a structured value where text or a number belongs")
+    return row
+
+
+def encounter_key(rec: Record) -> str:
+    """The encounter's id, or where it was read when it has no usable id."""
+    rid = rec.resource.get("id")
+    return rid if isinstance(rid, str) and rid else f"(no id: {rec.where})"
+
+
+def unmappable(ctx: MapContext, rec: Record, error: Exception) -> None:
+    """A resource whose structure the mappers could not take: to the gap register, with
+    what was wrong. Only on this (rare) path is the resource validated against the R4 model,
+    whose first error names the element at fault."""
+    ctx.gap(rec, "unmappable", f"not mapped: {_what_was_wrong(rec.resource, error)}"[:300])
+
+
+def _what_was_wrong(res: dict, error: Exception) -> str:
+    if isinstance(error, ValueError) and "structured value" in str(error):
+        return str(error)
+    try:
+        from fhir.resources.R4B import get_fhir_model_class
+
+        get_fhir_model_class(str(res.get("resourceType"))).model_validate(res)
+    except Exception as invalid:  # noqa: BLE001 - pydantic or KeyError: either way, describe
+        errors = getattr(invalid, "errors", None)
+        if callable(errors):
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            return f"{where}: {first.get('msg', '')}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _ref_text(ref: object) -> str:

@@ -64,6 +64,18 @@ def allowed_elements(rtype: str) -> frozenset[str]:
     return frozenset(names | {"resourceType"})
 
 
+@cache
+def is_r4_type(rtype: str) -> bool:
+    """Whether R4 has a resource type of that name (cached: asked once per type)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        get_fhir_model_class(rtype)
+    except (KeyError, ValueError, AttributeError, ImportError):
+        return False
+    return True
+
+
 @dataclass
 class MapContext:
     settings: BuildSettings
@@ -102,7 +114,8 @@ class MapContext:
         return {"src_type": res.get("resourceType"), "src_id": res.get("id"),
                 "src_version": str(meta.get("versionId") or ""),
                 "src_updated": str(meta.get("lastUpdated") or ""),
-                "src_hash": hashlib.sha256(body).hexdigest()[:32]}
+                "src_hash": hashlib.sha256(body).hexdigest()[:32],
+                "_where": record.where}  # not a column: for the gap register if a row fails
 
     def gap(self, record: Record, reason: str, detail: str = "", severity: str = "error",
             patient_id: str = "") -> None:
@@ -147,6 +160,8 @@ class MapContext:
         if main:
             for c in codings(res.get(main)):
                 system = c.get("system") or ""
+                if not isinstance(system, str):  # counted by name in the report: keep it text
+                    system = f"(not a URI: a JSON {type(system).__name__})"
                 self.systems[system] = self.systems.get(system, 0) + 1
                 if not known_system(system):
                     self.unknown_systems[system] = self.unknown_systems.get(system, 0) + 1

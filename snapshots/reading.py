@@ -156,7 +156,7 @@ class Source:
             if _ndjson_type(path) in CORE_TYPES or _ndjson_type(path) not in _KNOWN_TYPES:
                 yield from _ndjson_records(path, self.on_bad)
         for record in self._bundle_pool():
-            if record.resource.get("resourceType") in CORE_TYPES:
+            if _type_name(record.resource) in CORE_TYPES:
                 yield record
 
     def rest(self) -> Iterator[Record]:
@@ -164,8 +164,13 @@ class Source:
             if _ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
                 yield from _ndjson_records(path, self.on_bad)
         for record in self._bundle_pool():
-            if record.resource.get("resourceType") not in CORE_TYPES:
+            if _type_name(record.resource) not in CORE_TYPES:
                 yield record
+
+
+def _type_name(resource: dict) -> str | None:
+    rtype = resource.get("resourceType")
+    return rtype if isinstance(rtype, str) else None  # a list here must not stop the read
 
 
 def _is_fhir_file(p: Path) -> bool:

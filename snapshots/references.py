@@ -24,11 +24,15 @@ class Resolver:
         rtype, rid = resource.get("resourceType"), resource.get("id")
         if not isinstance(rtype, str) or not isinstance(rid, str):
             return
-        if full_url:
+        if isinstance(full_url, str) and full_url:
             self._by_url[full_url] = (rtype, rid)
-        for ident in resource.get("identifier") or ():
-            if isinstance(ident, dict) and ident.get("value"):
-                self._by_identifier[(rtype, ident.get("system") or "", ident["value"])] = rid
+        idents = resource.get("identifier")
+        for ident in idents if isinstance(idents, list) else ():
+            if not isinstance(ident, dict):
+                continue
+            system, value = ident.get("system") or "", ident.get("value")
+            if isinstance(value, str) and value and isinstance(system, str):
+                self._by_identifier[(rtype, system, value)] = rid
 
     def parse(self, reference: object) -> tuple[str, str] | None:
         """("Type", "id") for a Reference object or string; None when it cannot resolve."""

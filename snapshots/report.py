@@ -26,6 +26,12 @@ def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
         by_reason[f"{severity}:{reason}"] = n
     excluded = [dict(e) for e in builder.exclusions]
     in_snapshot = len(builder.census)
+    # Complete means every active inpatient of the source is in the snapshot. An exclusion
+    # whose patient is in the snapshot all the same (an older duplicate open encounter) does
+    # not make it incomplete; any other does, and so would an encounter nobody accounted for.
+    accounted = set(builder.census.values()) | {e["encounter_id"] for e in excluded}
+    unaccounted = [k for k in builder.source_census if k not in accounted]
+    missing = [e for e in excluded if e["patient_id"] not in builder.census]
     return {
         "as_of": ctx.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": source_text,
@@ -47,8 +53,8 @@ def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
                  "by_reason": dict(sorted(by_reason.items()))},
         "census": {"source_active_inpatient_encounters": len(builder.source_census),
                    "in_snapshot": in_snapshot, "excluded": excluded,
-                   "complete": in_snapshot + len({e["encounter_id"] for e in excluded}) >=
-                   len(builder.source_census)},
+                   "unaccounted": unaccounted,
+                   "complete": not missing and not unaccounted},
     }
 
 
@@ -69,7 +75,12 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     console.print(line if not census["excluded"] else f"[bold red]{line}; NOT in it:[/]")
     for e in census["excluded"]:
         console.print(f"  [red]- encounter {e['encounter_id']} (patient {e['patient_id'] or '?'})"
-                      f": {e['reason']}[/]")
+                      f": {e['reason']}[/]", markup=True, highlight=False)
+    for key in census.get("unaccounted", []):
+        console.print(f"  [red]- encounter {key}: not accounted for (a fault in the build)[/]")
+    if not census.get("complete", True):
+        console.print("[bold red]Census INCOMPLETE: active inpatients are missing from this "
+                      "snapshot (see above).[/]")
     if report["units"]:
         console.print("Per unit: " + ", ".join(f"{u} {n}" for u, n in
                                                 sorted(report["units"].items())))
@@ -90,7 +101,8 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
         console.print(checks)
     gaps = report["gaps"]
     console.print(f"Gap register: {gaps['errors']} errors (records not in the snapshot), "
-                  f"{gaps['warnings']} warnings. `downtime snapshot gaps FILE` lists them.")
+                  f"{gaps['warnings']} warnings. `downtime snapshot report FILE --gaps` "
+                  "lists them.")
 
 
 def _n(value: int | None) -> str:

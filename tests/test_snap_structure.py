@@ -1,0 +1,159 @@
+"""Structurally wrong resources (a list where a string belongs, an object where a list
+belongs, keys missing) never stop a build: each is mapped or in the gap register, and the
+census accounting still adds up."""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from downtime.generator import generate
+from snapshots import build as build_module
+from snapshots.build import build_database
+from snapshots.incremental import TABLE_OF
+from snapshots.map_core import is_census_encounter
+from snapshots.settings import BuildSettings
+
+AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+SETTINGS = BuildSettings(as_of=AS_OF)
+# Outcomes that mean "left out on purpose and counted", not lost.
+ON_PURPOSE = {"not-in-census", "outside-window", "ignored"}
+WEIRD = st.sampled_from([None, 0, -1.5, 10**30, True, "", "not a code", [], [None], ["active"], [5],
+                         {}, {"a": 1}, [{}], {"reference": ["Patient/x"]}])
+
+
+@pytest.fixture(scope="module")
+def hospital(tmp_path_factory) -> dict[str, list[dict]]:
+    folder = tmp_path_factory.mktemp("small")
+    generate(folder, patients=4, seed=11, as_of=AS_OF)
+    return {p.name: [json.loads(x) for x in p.read_text().splitlines()]
+            for p in sorted(folder.glob("*.ndjson"))}
+
+
+def _mutate(data: st.DataObject, node: object, depth: int = 0) -> None:
+    """Replace one value somewhere inside `node` with a wrongly shaped one, or drop a key."""
+    if isinstance(node, dict) and node:
+        key = data.draw(st.sampled_from(sorted(node)))
+        child = node[key]
+        if isinstance(child, dict | list) and child and depth < 4 and data.draw(st.booleans()):
+            _mutate(data, child, depth + 1)
+        elif key != "resourceType" and data.draw(st.integers(0, 4)) == 0:
+            del node[key]
+        else:
+            node[key] = data.draw(WEIRD)
+    elif isinstance(node, list) and node:
+        i = data.draw(st.integers(0, len(node) - 1))
+        if isinstance(node[i], dict | list) and node[i] and data.draw(st.booleans()):
+            _mutate(data, node[i], depth + 1)
+        else:
+            node[i] = data.draw(WEIRD)
+
+
+# No shrinking: each example is a whole build, and the failing example is printed as found.
+@settings(max_examples=40, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_structural_mutations_never_stop_a_build(hospital, data):
+    files = copy.deepcopy(hospital)
+    names = sorted(files)
+    mutated: list[tuple[str, int, dict]] = []  # (file, line, resource as mutated)
+    for _ in range(data.draw(st.integers(1, 8))):
+        name = data.draw(st.sampled_from(names))
+        line = data.draw(st.integers(0, len(files[name]) - 1))
+        for _ in range(data.draw(st.integers(1, 3))):
+            _mutate(data, files[name][line])
+        mutated.append((name, line + 1, files[name][line]))
+    outcomes: dict[str, str] = {}
+    original = build_module.Builder._clinical
+
+    def recording(self, rtype, rec):
+        outcome = original(self, rtype, rec)
+        outcomes[rec.where] = outcome
+        return outcome
+
+    build_module.Builder._clinical = recording
+    try:
+        with tempfile.TemporaryDirectory(prefix="snap-structure-") as tmp:
+            for name, resources in files.items():
+                Path(tmp, name).write_text("".join(json.dumps(r) + "\n" for r in resources))
+            result = build_database(Path(tmp), SETTINGS)  # must not raise
+    finally:
+        build_module.Builder._clinical = original
+    db = result.conn
+    gap_where = {g.where for g in result.gaps.gaps}
+    census = result.report["census"]
+    excluded = {e["encounter_id"] for e in census["excluded"]}
+    in_db = {r[0] for r in db.execute("SELECT id FROM encounters")}
+    for name, line, res in mutated:
+        where = f"{name}:{line}"
+        rtype, rid = res.get("resourceType"), res.get("id")
+        table = TABLE_OF.get(rtype) if isinstance(rtype, str) else None
+        mapped = bool(table and isinstance(rid, str) and db.execute(
+            f"SELECT 1 FROM {table} WHERE {'src_id' if table != 'locations' else 'id'} = ?",
+            (rid,)).fetchone())
+        if mapped or where in gap_where or outcomes.get(where) in ON_PURPOSE:
+            continue
+        if rtype == "Encounter" and not is_census_encounter(res, SETTINGS.encounter_status,
+                                                            SETTINGS.encounter_class):
+            continue  # no longer an active inpatient: counted as not-in-census
+        if rtype == "Patient" and rid not in {r[0] for r in db.execute(
+                "SELECT patient_id FROM encounters")}:
+            continue  # its encounter left the census (or was excluded, with the reason)
+        if rtype in ("Medication", "Practitioner") or outcomes.get(where) == "unchanged":
+            continue
+        pytest.fail(f"{where} ({rtype}/{rid}) neither mapped nor in the gap register: "
+                    f"outcome {outcomes.get(where)!r}")
+    # Census accounting: every active inpatient encounter is in the snapshot or listed.
+    assert census["in_snapshot"] == len(in_db)
+    assert census["in_snapshot"] + len(excluded) == census["source_active_inpatient_encounters"]
+    patients = {r[0] for r in db.execute("SELECT id FROM patients")}
+    assert not census["unaccounted"]
+    assert census["complete"] == all(e["patient_id"] in patients for e in census["excluded"])
+    for rtype, counts in result.report["types"].items():
+        if rtype in ("Patient", "Encounter", "(previous snapshot)"):
+            continue
+        taken = sum(v for k, v in counts.items() if k != "read")
+        assert taken == counts.get("read", 0), (rtype, counts)
+
+
+def _encounter(eid: object, subject: object = "Patient/p1") -> dict:
+    res = {"resourceType": "Encounter", "id": eid, "status": "in-progress",
+           "class": {"code": "IMP"}, "period": {"start": "2026-11-24T10:00:00Z"}}
+    if subject is not None:
+        res["subject"] = {"reference": subject}
+    return res
+
+
+def test_rejected_active_encounters_count_in_the_census(tmp_path):
+    """An active inpatient encounter that fails the checks is still in the source census,
+    listed as excluded with the reason: the report never calls such a census complete."""
+    patients = [{"resourceType": "Patient", "id": "p1", "name": [{"family": "Ames"}]},
+                {"resourceType": "Patient", "id": "p2", "name": [{"family": "Bo"}]}]
+    encounters = [_encounter("e1"), _encounter("bad id!", "Patient/p2"),
+                  _encounter("e3", None), {**_encounter("e4", "Patient/p2"),
+                                           "status": "in-progress", "period": ["x"],
+                                           "location": {"location": 5}}]
+    encounters[3]["class"] = {"code": "IMP"}
+    encounters[3]["reasonCode"] = {"text": ["not", "text"]}
+    encounters.append({**_encounter("e5", "Patient/p2"), "priority": {"coding": [5]},
+                       "serviceType": ["x"]})
+    encounters[4]["id"] = ["e5"]
+    (tmp_path / "Patient.ndjson").write_text("".join(json.dumps(p) + "\n" for p in patients))
+    (tmp_path / "Encounter.ndjson").write_text("".join(json.dumps(e) + "\n"
+                                                       for e in encounters))
+    result = build_database(tmp_path, SETTINGS)
+    census = result.report["census"]
+    assert census["in_snapshot"] == 2 and not census["complete"]
+    assert census["source_active_inpatient_encounters"] == 5
+    reasons = {e["encounter_id"]: e["reason"] for e in census["excluded"]}
+    assert "invalid-id" in reasons["bad id!"]
+    assert "no subject" in reasons["e3"]
+    assert any(k.startswith("(no id: Encounter.ndjson:5") for k in reasons)
+    assert result.conn.execute("SELECT count(*) FROM census_exclusions").fetchone()[0] == 3
