@@ -15,7 +15,7 @@ by a command-line flag. Relative paths are taken relative to the config file's f
     stale_minutes = 30               # data older than this is shown as a warning
     idle_lock_minutes = 5
 
-    [build]                          # see snapshots.selection.BuildSettings for every field
+    [build]                          # see snapshots.settings.BuildSettings for every field
     encounter_status = ["in-progress"]
     encounter_class = ["IMP", "ACUTE", "OBSENC"]
 
@@ -83,17 +83,25 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    for name in ("paths", "thresholds", "build", "recipients"):
+        if not isinstance(raw.get(name, {}), dict):
+            raise ConfigError(f"{path}: [{name}] must be a table, not "
+                              f"{type(raw[name]).__name__} {raw[name]!r:.40}")
     base = path.resolve().parent
-    paths = {k: (base / v) for k, v in raw.get("paths", {}).items()
-             if k in PATH_KEYS and isinstance(v, str)}
     unknown = set(raw.get("paths", {})) - set(PATH_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [paths]: {', '.join(sorted(unknown))}")
+    for key, value in raw.get("paths", {}).items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: paths.{key} must be a path (a string), not {value!r:.40}")
+    paths = {k: base / v for k, v in raw.get("paths", {}).items()}
     thresholds = raw.get("thresholds", {})
-    try:
-        stale = int(thresholds.get("stale_minutes", 30))
-        idle = int(thresholds.get("idle_lock_minutes", 5))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{path}: [thresholds] values must be whole minutes") from None
-    return Config(file=path, paths=paths, stale_minutes=stale, idle_lock_minutes=idle,
-                  build=raw.get("build", {}), recipients=raw.get("recipients", {}), raw=raw)
+    values = {}
+    for key, default in (("stale_minutes", 30), ("idle_lock_minutes", 5)):
+        value = thresholds.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{path}: thresholds.{key} must be whole minutes, not {value!r:.40}")
+        values[key] = value
+    return Config(file=path, paths=paths, stale_minutes=values["stale_minutes"],
+                  idle_lock_minutes=values["idle_lock_minutes"], build=raw.get("build", {}),
+                  recipients=raw.get("recipients", {}), raw=raw)

@@ -129,3 +129,106 @@ def test_per_unit_and_no_plaintext_on_disk(site, monkeypatch):
 def _files(root: Path) -> set[Path]:
     return {Path(d) / f for d, _, fs in os.walk(root) for f in fs
             if not (Path(d) / f).suffix == ".json" or "source" not in d}
+
+
+def test_incomplete_census_writes_the_snapshot_and_exits_2(site, tmp_path):
+    """A scheduler alerts on exit 2; the snapshot and the report are still written."""
+    root = site[0]
+    source = tmp_path / "source"
+    source.mkdir()
+    for n, path in enumerate(sorted((root / "source").glob("*.json"))[:3]):
+        bundle = json.loads(path.read_text())
+        for e in bundle["entry"]:
+            r = e["resource"]
+            if r["resourceType"] == "Encounter" and r["status"] == "in-progress":
+                if n == 0:
+                    r["subject"] = {"reference": 5}  # structurally wrong
+                elif n == 1:
+                    r["id"] = "bad id!"  # fails the checks
+        (source / path.name).write_text(json.dumps(bundle))
+    out = tmp_path / "store"
+    result = run(site, "snapshot", "build", "--source", str(source), "--out", str(out),
+                 ok=False)
+    assert result.exit_code == 2, result.output
+    assert "census INCOMPLETE" in result.output and "Traceback" not in result.output
+    assert list(out.glob("house-*.dtsnap"))
+    data = json.loads(run(site, "snapshot", "build", "--source", str(source), "--out",
+                          str(out), "--json", ok=False).output)
+    assert data["exit_status"] == 2 and not data["census_complete"]
+    assert data["report"]["census"]["excluded"]
+    help_text = run(site, "snapshot", "build", "--help").output
+    assert "Exit status" in help_text and "2" in help_text
+
+
+def test_strict_counts_error_gaps(site, tmp_path):
+    root = site[0]
+    source = tmp_path / "source"
+    source.mkdir()
+    path = sorted((root / "source").glob("*.json"))[0]
+    (source / path.name).write_text(path.read_text())
+    (source / "Observation.ndjson").write_text('{"resourceType": "Observation", "id": "o1"}\n')
+    ok = run(site, "snapshot", "build", "--source", str(source), "--out", str(tmp_path / "s"))
+    assert "census INCOMPLETE" not in ok.output
+    strict = run(site, "snapshot", "build", "--source", str(source), "--out",
+                 str(tmp_path / "s"), "--strict", ok=False)
+    assert strict.exit_code == 2 and "--strict" in strict.output
+
+
+def test_json_commands_report_errors_as_json(site, tmp_path):
+    root = site[0]
+    built = json.loads(run(site, "snapshot", "build", "--json").output)
+    house = built["written"][0]["path"]
+    wrong = CliRunner().invoke(cli, ["--config", str(root / "downtime.toml"), "snapshot",
+                                     "verify", house, "--identity",
+                                     str(root / "keys" / "escrow.age"), "--json"],
+                               env={"DOWNTIME_PASSPHRASE": "wrong"})
+    assert wrong.exit_code == 1
+    assert json.loads(wrong.output)["reason"] == "wrong-passphrase"
+    for args in (["snapshot", "info", str(tmp_path / "nope.dtsnap"), "--json"],
+                 ["snapshot", "report", str(tmp_path / "nope.dtsnap"), "--json"],
+                 ["snapshot", "build", "--source", str(tmp_path / "none"), "--json"]):
+        result = run(site, *args, ok=False)
+        body = json.loads(result.output)
+        assert result.exit_code == 1 and body["ok"] is False and body["message"], args
+    report = run(site, "snapshot", "report", house, "--trusted-key",
+                 str(root / "keys" / "builder.pub"), "--json")
+    assert json.loads(report.output)["report"]["census"]["complete"]
+
+
+def test_unwritable_out_is_one_line(site, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run(site, "snapshot", "build", "--out", str(blocker / "store"), ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(blocker / "store") in result.output and result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("text,key", [
+    ('paths = "x"\n', "[paths]"), ("thresholds = 3\n", "[thresholds]"),
+    ("recipients = 3\n", "[recipients]"), ("[thresholds]\nstale_minutes = 'soon'\n",
+                                           "thresholds.stale_minutes"),
+    ("[paths]\nstore = 5\n", "paths.store"),
+])
+def test_config_tables_of_the_wrong_type(tmp_path, text, key):
+    from downtime.config import ConfigError, load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert str(cfg) in str(err.value) and key in str(err.value)
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "snapshot", "info", "x"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("table", ["[recipients]\nunits = 3\n",
+                                   "[recipients]\nescrow = [3]\n"])
+def test_recipients_of_the_wrong_type(site, tmp_path, table):
+    root = site[0]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[paths]\nsource = "{root / "source"}"\nsigning_key = '
+                   f'"{root / "keys" / "builder.pem"}"\n{table}')
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "snapshot", "build", "--out",
+                                      str(tmp_path / "s")], env=site[3])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "[recipients]" in result.output and str(cfg) in result.output

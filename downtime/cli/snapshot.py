@@ -2,34 +2,78 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
 
 from snapshots import chart, report
-from snapshots.keys import KeyFileError, load_identity, load_public_key, load_signing_key
+from snapshots.keys import (
+    KeyFileError,
+    WrongPassphrase,
+    load_identity,
+    load_public_key,
+    load_signing_key,
+)
+from snapshots.publish import Recipients
 from snapshots.reading import SourceError
 from snapshots.sealed import SnapshotError, load_database, read_manifest, verify
 from snapshots.settings import BuildSettings, SettingsError
 
-from ..config import ConfigError
+from ..config import Config, ConfigError
 from ..passphrase import get_passphrase, passphrase_option
 from ..snapshot_jobs import BuildOptions, run_build
 
 
 def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
           required: bool = True) -> Path | None:
-    try:
-        return ctx.obj.config.path(key, value, required=required, flag=flag)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    return ctx.obj.config.path(key, value, required=required, flag=flag)
 
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def _reason(e: Exception) -> str:
+    """A short stable code for --json output."""
+    if isinstance(e, SnapshotError):
+        return e.reason
+    if isinstance(e, WrongPassphrase):
+        return "wrong-passphrase"
+    if isinstance(e, OSError):
+        return "io"
+    return {KeyFileError: "key", ConfigError: "config", SourceError: "source",
+            SettingsError: "settings"}.get(type(e), "error")
+
+
+def _fail(e: Exception, as_json: bool, file: Path | None = None) -> NoReturn:
+    """One line, exit 1: as JSON for --json (so a script never has to parse prose)."""
+    message = _oserror_text(e) if isinstance(e, OSError) else \
+        e.format_message() if isinstance(e, click.ClickException) else str(e)
+    if as_json:
+        body = {"ok": False, "reason": _reason(e), "message": message}
+        if file is not None:
+            body["file"] = str(file)
+        click.echo(json.dumps(body))
+        raise click.exceptions.Exit(1)
+    raise click.ClickException(message)
+
+
+def _oserror_text(e: OSError) -> str:
+    where = e.filename or ""
+    return f"{where}: {e.strerror or e}" if where else str(e.strerror or e)
+
+
+_ERRORS = (SettingsError, KeyFileError, SourceError, SnapshotError, ConfigError, OSError,
+           click.ClickException)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output "
+                            "(errors too, as {\"ok\": false, \"reason\": ..., \"message\": ...}).")
 _file = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+_trusted_option = click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
+                               help="Pinned builder public key (default: "
+                                    "paths.trusted_builder_key).")
+INCOMPLETE = 2  # exit status: snapshot written, but the census is incomplete
 
 
 @click.group("snapshot")
@@ -37,7 +81,10 @@ def snapshot() -> None:
     """Build, verify and inspect sealed snapshot files."""
 
 
-@snapshot.command("build")
+@snapshot.command("build", epilog="Exit status: 0 built; 1 error, nothing written; 2 built and "
+                  "written, but the census is INCOMPLETE (an active inpatient encounter of the "
+                  "source is not in the snapshot: see the report) or, with --strict, the gap "
+                  "register holds errors. A scheduler should alert on 2.")
 @click.option("--source", type=click.Path(path_type=Path),
               help="FHIR NDJSON folder, Bundle folder or file (default: paths.source).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -48,23 +95,27 @@ def snapshot() -> None:
               help="Previous house snapshot: build incrementally from a delta --source.")
 @click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
               help="Identity that opens --previous (default: the builder identity in keys).")
+@_trusted_option
 @click.option("--signing-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Builder Ed25519 key (default: paths.signing_key).")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 also when any record is in the gap register as an error.")
 @passphrase_option
 @_json_option
 @click.pass_context
 def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: bool,
           as_of: str | None, previous: Path | None, identity: Path | None,
-          signing_key: Path | None, passphrase_file: Path | None, as_json: bool) -> None:
+          trusted_key: Path | None, signing_key: Path | None, strict: bool,
+          passphrase_file: Path | None, as_json: bool) -> None:
     """Build snapshot(s) of every active inpatient from a FHIR source."""
     config = ctx.obj.config
-    options = BuildOptions(
-        source=_path(ctx, "source", source, "--source"),
-        out=_path(ctx, "store", out, "--out"),
-        per_unit=per_unit,
-        previous=previous,
-    )
     try:
+        options = BuildOptions(
+            source=_path(ctx, "source", source, "--source"),
+            out=_path(ctx, "store", out, "--out"),
+            per_unit=per_unit,
+            previous=previous,
+        )
         options.settings = BuildSettings.from_config(config.section("build"), as_of=as_of)
         options.recipients = config_recipients(config)
         key_path = _path(ctx, "signing_key", signing_key, "--signing-key")
@@ -74,45 +125,76 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
             keys_dir = _path(ctx, "keys", None, "--identity", required=False)
             id_path = identity or (keys_dir / "builder.age" if keys_dir else None)
             if id_path is None:
-                raise click.ClickException("--previous needs --identity (one that can open it)")
+                raise ConfigError("--previous needs --identity (one that can open it)")
             options.identity = load_identity(id_path, passphrase)
             options.trusted_key = load_public_key(
-                _path(ctx, "trusted_builder_key", None, "--trusted-key"))
+                _path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
+        _writable(options.out)
         result = run_build(options)
-    except (SettingsError, KeyFileError, SourceError, SnapshotError, ConfigError) as e:
-        raise click.ClickException(str(e)) from None
+    except _ERRORS as e:
+        _fail(e, as_json)
+    census = result.report["census"]
+    errors = result.report["gaps"]["errors"]
+    status = 0 if census["complete"] and not (strict and errors) else INCOMPLETE
     if as_json:
-        click.echo(json.dumps({"report": result.report, "written": [
-            {"path": str(p), "manifest": asdict(m)} for p, m in result.written]}, indent=2))
-        return
-    report.render(result.report, Console())
-    for path, manifest in result.written:
-        click.echo(f"wrote {path} ({manifest.scope}, sequence {manifest.sequence}, "
-                   f"{manifest.counts.get('patients', 0)} patients, "
-                   f"{len(manifest.recipients)} recipients)")
-    for unit in result.units_without_keys:
-        click.secho(f"warning: unit {unit} has no workstation recipients: its patients are in "
-                    "the house snapshot only", fg="yellow", err=True)
+        click.echo(json.dumps({"ok": status == 0, "census_complete": census["complete"],
+                               "exit_status": status, "report": result.report, "written": [
+                                   {"path": str(p), "manifest": asdict(m)}
+                                   for p, m in result.written]}, indent=2))
+    else:
+        report.render(result.report, Console())
+        for path, manifest in result.written:
+            click.echo(f"wrote {path} ({manifest.scope}, sequence {manifest.sequence}, "
+                       f"{manifest.counts.get('patients', 0)} patients, "
+                       f"{len(manifest.recipients)} recipients)")
+        for unit in result.units_without_keys:
+            click.secho(f"warning: unit {unit} has no workstation recipients: its patients are "
+                        "in the house snapshot only", fg="yellow", err=True)
+        if not census["complete"]:
+            missing = census["source_active_inpatient_encounters"] - census["in_snapshot"]
+            click.secho(f"census INCOMPLETE: {missing} active inpatient encounter(s) of the "
+                        "source not in the snapshot (written all the same; exit 2)",
+                        fg="red", err=True)
+        elif status:
+            click.secho(f"--strict: {errors} error(s) in the gap register (snapshot written; "
+                        "exit 2)", fg="red", err=True)
+    ctx.exit(status)
 
 
-def config_recipients(config):
+def _writable(out: Path) -> None:
+    """Fail before the build, with one line, when the store folder cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot create the store folder ({e.strerror})", str(out)) \
+            from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, "cannot write to the store folder", str(out))
+
+
+def config_recipients(config: Config) -> Recipients:
     """The [recipients] table: age1... strings or paths of .pub files."""
     from snapshots.keys import read_recipient
-    from snapshots.publish import Recipients
 
     table = config.recipients
     base = config.file.resolve().parent if config.file else Path.cwd()
+    where = config.file or "the config"
 
-    def resolve(values: object) -> list[str]:
+    def resolve(key: str, values: object) -> list[str]:
         items = values if isinstance(values, list) else [values]
-        return [read_recipient(v if str(v).startswith("age1") else base / str(v))
-                for v in items if v]
+        if not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{where}: [recipients] {key} must be a list of age1... "
+                              "recipients or .pub file paths")
+        return [read_recipient(v if v.startswith("age1") else base / v) for v in items if v]
 
-    units = table.get("units", {}) if isinstance(table.get("units"), dict) else {}
-    recipients = Recipients(escrow=resolve(table.get("escrow", [])),
-                            pharmacy=resolve(table.get("pharmacy", [])),
-                            builder=resolve(table.get("builder", [])),
-                            units={str(u): resolve(v) for u, v in units.items()})
+    units = table.get("units", {})
+    if not isinstance(units, dict):
+        raise ConfigError(f"{where}: [recipients] units must be a table (unit code = "
+                          "[recipients])")
+    recipients = Recipients(escrow=resolve("escrow", table.get("escrow", [])),
+                            pharmacy=resolve("pharmacy", table.get("pharmacy", [])),
+                            builder=resolve("builder", table.get("builder", [])),
+                            units={str(u): resolve(f"units.{u}", v) for u, v in units.items()})
     if not recipients.for_house():
         raise ConfigError("no [recipients] in the config: nobody could open the snapshot "
                           "(run `downtime keys init` and add what it prints)")
@@ -121,8 +203,7 @@ def config_recipients(config):
 
 @snapshot.command("verify")
 @_file
-@click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
-              help="Pinned builder public key (default: paths.trusted_builder_key).")
+@_trusted_option
 @click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
               help="Also decrypt with this identity (passphrase asked).")
 @click.option("--newer-than", type=int, help="Refuse sequences not newer than this.")
@@ -138,12 +219,8 @@ def verify_cmd(ctx: click.Context, file: Path, trusted_key: Path | None, identit
         if identity:
             identities = [load_identity(identity, get_passphrase(passphrase_file))]
         manifest, database = verify(file, key, identities, newer_than)
-    except (SnapshotError, KeyFileError) as e:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "file": str(file),
-                                   "reason": getattr(e, "reason", "key"), "message": str(e)}))
-            ctx.exit(1)
-        raise click.ClickException(str(e)) from None
+    except _ERRORS as e:
+        _fail(e, as_json, file)
     checks = ["manifest", "signature", "payload hash"] + (["decrypt", "database hash"]
                                                           if database else [])
     if as_json:
@@ -162,7 +239,7 @@ def info(file: Path, as_json: bool) -> None:
     try:
         manifest = read_manifest(file)
     except SnapshotError as e:
-        raise click.ClickException(str(e)) from None
+        _fail(e, as_json, file)
     if as_json:
         click.echo(json.dumps(asdict(manifest), indent=2))
         return
@@ -183,20 +260,21 @@ def info(file: Path, as_json: bool) -> None:
 @_file
 @click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
               help="Identity to open the snapshot (default: paths.identity).")
+@_trusted_option
 @click.option("--gaps", "show_gaps", is_flag=True, help="List every gap register entry.")
 @passphrase_option
 @_json_option
 @click.pass_context
-def report_cmd(ctx: click.Context, file: Path, identity: Path | None, show_gaps: bool,
-               passphrase_file: Path | None, as_json: bool) -> None:
+def report_cmd(ctx: click.Context, file: Path, identity: Path | None, trusted_key: Path | None,
+               show_gaps: bool, passphrase_file: Path | None, as_json: bool) -> None:
     """Show the build report (and gap register) stored inside a snapshot."""
     try:
-        key = load_public_key(_path(ctx, "trusted_builder_key", None, "--trusted-key"))
+        key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
         ident = load_identity(_path(ctx, "identity", identity, "--identity"),
                               get_passphrase(passphrase_file))
         _, database = verify(file, key, [ident])
-    except (SnapshotError, KeyFileError) as e:
-        raise click.ClickException(str(e)) from None
+    except _ERRORS as e:
+        _fail(e, as_json, file)
     db = load_database(database)
     stored = json.loads(chart.meta(db).get("build_report", "{}"))
     gaps = [dict(r) for r in db.execute("SELECT * FROM gaps ORDER BY seq")] if show_gaps else []
