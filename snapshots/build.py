@@ -62,7 +62,7 @@ class Builder:
         self.census: dict[str, str] = {}
         self.patients: dict[str, tuple[dict, list[dict]]] = {}
         self.places: dict[str, core.Place] = {}
-        self.place_records: dict[str, Record] = {}
+        self.place_lineage: dict[str, dict] = {}  # Location id -> lineage of its resource
         self.exclusions: list[dict] = []
         self.source_census: list[str] = []
 
@@ -144,7 +144,7 @@ class Builder:
         elif rtype == "Location":
             place = core.map_location(self.ctx, rec)
             scalar_row(vars(place))
-            self.places[place.id], self.place_records[place.id] = place, rec
+            self.places[place.id], self.place_lineage[place.id] = place, self.ctx.lineage(rec)
             self.stats.add(rtype, "used")
         elif rtype == "Patient":
             row, idents = core.map_patient(self.ctx, rec)
@@ -182,7 +182,7 @@ class Builder:
         if pid is None:
             reason = "subject is not a resolvable Patient reference"
         elif pid not in self.patients:
-            reason = f"patient {pid} is not in the source (or was rejected: see gaps)"
+            reason = self._unknown_patient(pid)
         if reason:
             self._exclude(rec, pid or "", reason)
             return
@@ -206,6 +206,9 @@ class Builder:
         self.batches["encounters"].append(row)
         self.census[pid] = res["id"]
         self.stats.add("Encounter", "kept")
+
+    def _unknown_patient(self, pid: str) -> str:
+        return f"patient {pid} is not in the source (or was rejected: see gaps)"
 
     def _duplicate_open_encounter(self, rec: Record, pid: str) -> str | None:
         """Two open inpatient encounters for one patient: keep the later admission."""
@@ -351,10 +354,11 @@ class Builder:
     def _units(self) -> None:
         insert_rows(self.conn, "locations", [
             {"id": p.id, "name": p.name, "physical": p.physical, "parent": p.parent,
-             "code": p.code, "kind": p.kind} for p in self.places.values()])
+             "code": p.code, "kind": p.kind, **self.place_lineage[p.id]}
+            for p in self.places.values()])
         used = {r[0] for r in self.conn.execute("SELECT DISTINCT unit_id FROM encounters "
                                                 "WHERE unit_id IS NOT NULL")}
-        rows = [core.unit_row(self.ctx, p, self.place_records[p.id]) for p in
+        rows = [core.unit_row(p, self.place_lineage[p.id]) for p in
                 self.places.values() if p.physical == "wa" or p.id in used]
         insert_rows(self.conn, "units", rows)
 

@@ -310,6 +310,7 @@ class MedOrder:
     last_given: str | None
     next_due: str | None = None
     recent_given: tuple[str, ...] = field(default_factory=tuple)
+    restricted: bool = False  # meta.security R/V: masked until break-glass
 
 
 def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = None,
@@ -319,11 +320,15 @@ def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = 
         "('active','on-hold','stopped','completed','cancelled','draft','unknown')"
     now = now or datetime.now(UTC)
     orders = []
-    for r in db.execute(
-        "SELECT id, medication, dose, rate, route, frequency, times, interval_hours, prn, "
-        f"prn_reason, iv, status, status_note, instructions, prescriber, authored_at "
-        f"FROM med_orders WHERE patient_id = ? AND status IN {statuses} "
-        "ORDER BY prn, status != 'active', medication", (patient_id,)):
+    query = ("SELECT id, medication, dose, rate, route, frequency, times, interval_hours, prn, "
+             "prn_reason, iv, status, status_note, instructions, prescriber, authored_at, "
+             f"{{restricted}} FROM med_orders WHERE patient_id = ? AND status IN {statuses} "
+             "ORDER BY prn, status != 'active', medication")
+    try:
+        rows = db.execute(query.format(restricted="restricted"), (patient_id,)).fetchall()
+    except sqlite3.OperationalError:  # a snapshot built before med_orders had the column
+        rows = db.execute(query.format(restricted="0"), (patient_id,)).fetchall()
+    for r in rows:
         given = [g for (g,) in db.execute(
             "SELECT given_at FROM administrations WHERE order_id = ? AND status = 'completed' "
             "ORDER BY given_at DESC LIMIT 6", (r[0],))]
@@ -335,7 +340,7 @@ def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = 
             route=r[4], frequency=r[5], times=times, prn=bool(r[8]), prn_reason=r[9],
             iv=bool(r[10]), status=r[11], status_note=r[12], instructions=r[13],
             prescriber=r[14], authored_at=r[15], last_given=last, next_due=due,
-            recent_given=tuple(given)))
+            recent_given=tuple(given), restricted=bool(r[16])))
     return orders
 
 

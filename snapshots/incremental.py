@@ -7,7 +7,10 @@ deletions remove rows; an encounter that is no longer active (a discharge) takes
 out of the census; rows that have aged out of the configured windows are pruned.
 
 A patient admitted since the previous build has only what the delta holds: the build says so
-in the gap register, and the next full build completes the chart.
+in the gap register, and the next full build completes the chart. If the delta admits a patient
+whose Patient resource is neither in the delta nor in the previous snapshot (a returning
+patient, unchanged since long ago), the encounter is listed as excluded ("run a full build")
+and the census is incomplete.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import map_core as core
 from .build import Builder, BuildResult
+from .fhirdata import utc_time
 from .keys import Identity
 from .reading import Record, Source
 from .schema import FTS_TABLE, PATIENT_TABLES, TABLES
@@ -46,11 +50,15 @@ def _made_by(table: str) -> str:
 class Refresher(Builder):
     """A Builder that starts from the previous snapshot's database instead of an empty one."""
 
-    def __init__(self, settings: BuildSettings, conn: sqlite3.Connection):
+    def __init__(self, settings: BuildSettings, conn: sqlite3.Connection,
+                 previous_sequence: int = 0):
         super().__init__(settings)
         self.conn.close()
         self.conn = conn
         conn.row_factory = None
+        self.previous_sequence = previous_sequence
+        self.leaving: set[str] = set()  # patients whose census encounter the delta ended
+        self.forget: set[tuple[str, str]] = set()  # (type, id) brought again by the delta
         self.conn.execute("DELETE FROM gaps WHERE reason LIKE 'warning:timestamp-%' "
                           "OR reason = 'warning:allergy-conflict'")
         self._load_previous()
@@ -61,22 +69,55 @@ class Refresher(Builder):
         cols = list(TABLES["patients"])
         for row in conn.execute(f"SELECT {', '.join(cols)} FROM patients"):
             patient = dict(zip(cols, row, strict=True))
-            idents = [dict(zip(("patient_id", "system", "value", "type", "facility"), r,
-                               strict=True))
-                      for r in conn.execute("SELECT patient_id, system, value, type, facility "
-                                            "FROM identifiers WHERE patient_id = ?",
-                                            (patient["id"],))]
+            icols = list(TABLES["identifiers"])
+            idents = [dict(zip(icols, r, strict=True))
+                      for r in conn.execute(f"SELECT {', '.join(icols)} FROM identifiers "
+                                            "WHERE patient_id = ?", (patient["id"],))]
             self.patients[patient["id"]] = (patient, idents)
             for old in filter(None, (patient["merged_from"] or "").split(",")):
                 self.ctx.resolver.replaced_by[old] = patient["id"]
-        for lid, name, physical, parent, code, kind in conn.execute(
-                "SELECT id, name, physical, parent, code, kind FROM locations"):
-            self.places[lid] = core.Place(lid, name, physical, parent, code, kind)
-            self.place_records[lid] = Record(f"Location/{lid}", {"resourceType": "Location",
-                                                                 "id": lid})
+        lineage = ("src_type", "src_id", "src_version", "src_updated", "src_hash")
+        for row in conn.execute("SELECT id, name, physical, parent, code, kind, "
+                                f"{', '.join(lineage)} FROM locations"):
+            self.places[row[0]] = core.Place(*row[:6])
+            self.place_lineage[row[0]] = dict(zip(lineage, row[6:], strict=True))
         self.ctx.practitioners.update(conn.execute("SELECT id, name FROM practitioners"))
+        # Census encounters of the previous build count in this one's source census (they are
+        # still active unless the delta says otherwise), and its exclusions still stand until
+        # the delta brings the encounter again.
+        self.source_census = list(self.census.values())
+        for eid, pid, reason in conn.execute("SELECT encounter_id, patient_id, reason FROM "
+                                             "census_exclusions"):
+            self.exclusions.append({"encounter_id": eid, "patient_id": pid, "reason": reason})
+            self.source_census.append(eid)
         self.previous_census = set(self.census)
         self.stats.add("(previous snapshot)", "read", len(self.census))
+
+    def _unknown_patient(self, pid: str) -> str:
+        return (f"patient {pid} not in delta or previous snapshot: run a full build "
+                "(a _since export omits an unchanged Patient)")
+
+    def _take_core(self, rtype: str, rec: Record) -> None:
+        if rtype == "Encounter":
+            self._forget_encounter(rec.resource.get("id"))
+        self._forget_gaps(rec)
+        super()._take_core(rtype, rec)
+
+    def _forget_encounter(self, eid: object) -> None:
+        """The delta brings this encounter again: what the previous build decided about it
+        (in the census, excluded) is decided afresh."""
+        if not isinstance(eid, str):
+            return
+        self.exclusions = [e for e in self.exclusions if e["encounter_id"] != eid]
+        if eid in self.source_census:
+            self.source_census.remove(eid)
+
+    def _forget_gaps(self, rec: Record) -> None:
+        """The previous build's gaps about a resource the delta brings again are dropped
+        (in one pass at the end: the gaps table has no index to delete by, one by one)."""
+        rtype, rid = rec.resource.get("resourceType"), rec.resource.get("id")
+        if isinstance(rtype, str) and isinstance(rid, str):
+            self.forget.add((rtype, rid))
 
     def unchanged(self, rec: Record) -> bool:
         """True when the previous snapshot already holds this exact version."""
@@ -102,9 +143,10 @@ class Refresher(Builder):
             rtype, rid = found
             self.stats.add(rtype, "deleted")
             if rtype == "Encounter" and self._encounter_patient(rid):
-                self._discharge(self._encounter_patient(rid))
+                self._leave(self._encounter_patient(rid), rid)
             elif rtype == "Patient" and rid in self.census:
                 self._discharge(rid)
+                self.patients.pop(rid, None)
             else:
                 table = TABLE_OF[rtype]
                 self.conn.execute(f"DELETE FROM {table} WHERE {_made_by(table)}", (rid,))
@@ -122,17 +164,53 @@ class Refresher(Builder):
         self.conn.execute("DELETE FROM patients WHERE id = ?", (pid,))
         self.conn.execute(f"DELETE FROM {FTS_TABLE} WHERE patient_id = ?", (pid,))
         self.conn.execute("DELETE FROM gaps WHERE patient_id = ?", (pid,))
-        self.census.pop(pid, None)
+        eid = self.census.pop(pid, None)
+        if eid:
+            self._forget_encounter(eid)
         self.stats.add("Patient", "discharged")
+
+    def _leave(self, pid: str, encounter_id: str) -> None:
+        """The patient's census encounter ended. Whether the patient leaves is decided when
+        every encounter of the delta is read: a readmission in the same delta keeps the chart
+        (allergies and all) that the delta does not repeat."""
+        self.conn.execute("DELETE FROM encounters WHERE id = ?", (encounter_id,))
+        if self.census.get(pid) == encounter_id:
+            del self.census[pid]
+        self._forget_encounter(encounter_id)
+        self.leaving.add(pid)
+
+    def _settle_leavers(self) -> None:
+        for pid in sorted(self.leaving):
+            if pid not in self.census:
+                self._discharge(pid)
+                continue
+            for table in ("med_orders", "observations", "notes"):  # the stay's rows follow
+                self.conn.execute(f"UPDATE {table} SET encounter_id = ? WHERE patient_id = ?",
+                                  (self.census[pid], pid))
+
+    def _duplicate_open_encounter(self, rec: Record, pid: str) -> str | None:
+        kept_id = self.census[pid]
+        if any(r["id"] == kept_id for r in self.batches["encounters"]):
+            return super()._duplicate_open_encounter(rec, pid)
+        # The one kept is the previous snapshot's row, not in this build's batches.
+        row = self.conn.execute("SELECT admitted_at FROM encounters WHERE id = ?",
+                                (kept_id,)).fetchone()
+        start = utc_time((rec.resource.get("period") or {}).get("start")) or ""
+        if ((row[0] if row else "") or "") >= start:
+            return f"patient {pid} already in census with encounter {kept_id} (later admission)"
+        self.conn.execute("DELETE FROM encounters WHERE id = ?", (kept_id,))
+        self.exclusions.append({"encounter_id": kept_id, "patient_id": pid,
+                                "reason": f"superseded by later open encounter "
+                                          f"{rec.resource['id']}"})
+        del self.census[pid]
+        return None
 
     def _encounter(self, rec: Record) -> None:
         res, s = rec.resource, self.ctx.settings
         pid = self._encounter_patient(res["id"])
         if pid is not None:
-            self.conn.execute("DELETE FROM encounters WHERE id = ?", (res["id"],))
-            self.census.pop(pid, None)
+            self._leave(pid, res["id"])
             if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
-                self._discharge(pid)
                 self.stats.add("Encounter", "not-in-census")
                 return
         before = set(self.census)
@@ -145,6 +223,7 @@ class Refresher(Builder):
     def _clinical(self, rtype: str, rec: Record) -> str:
         if self.unchanged(rec):
             return "unchanged"
+        self._forget_gaps(rec)
         outcome = super()._clinical(rtype, rec)
         if outcome != "kept" and isinstance(rec.resource.get("id"), str):
             # It was in the snapshot but no longer qualifies (stopped, aged out, moved).
@@ -165,10 +244,19 @@ class Refresher(Builder):
                  cut(days=s.labs_days)),
                 ("DELETE FROM administrations WHERE given_at < ?",
                  cut(hours=s.administrations_hours)),
-                ("DELETE FROM notes WHERE written_at < ?", cut(days=s.notes_days))):
+                ("DELETE FROM notes WHERE written_at < ?", cut(days=s.notes_days)),
+                # as a full build: stopped/completed orders only within the labs window,
+                # procedures within theirs
+                ("DELETE FROM med_orders WHERE status NOT IN ('active', 'on-hold', 'draft') "
+                 "AND authored_at < ?", cut(days=s.labs_days)),
+                ("DELETE FROM procedures WHERE performed_at < ?", cut(days=s.procedures_days))):
             self.conn.execute(sql, (limit,))
 
     def finish(self, source_text: str) -> BuildResult:
+        self._settle_leavers()
+        stale = [(seq,) for seq, rtype, rid in self.conn.execute(
+            "SELECT seq, resource_type, resource_id FROM gaps") if (rtype, rid) in self.forget]
+        self.conn.executemany("DELETE FROM gaps WHERE seq = ?", stale)
         changed = {pid for pid, _ in self.patients.items() if pid in self.census}
         for pid in changed:
             self.conn.execute("DELETE FROM identifiers WHERE patient_id = ?", (pid,))
@@ -176,10 +264,22 @@ class Refresher(Builder):
         self.conn.execute("DELETE FROM units")
         self.conn.execute("DELETE FROM locations")
         self.conn.execute("DELETE FROM downtime_ids")
+        self.conn.execute("DELETE FROM census_exclusions")  # all of them are re-inserted
         self.conn.execute("DELETE FROM meta WHERE key != 'schema_version'")
         self.conn.execute("UPDATE encounters SET name_alert = 0, name_alert_with = ''")
         self.prune_windows()
-        return super().finish(source_text)
+        # Exclusions of patients who are no longer active inpatients (discharged since) and
+        # of encounters this refresh took after all are dropped.
+        taken = set(self.census.values())
+        self.exclusions = [e for e in self.exclusions if e["encounter_id"] not in taken]
+        for eid in self.census.values():
+            if eid not in self.source_census:
+                self.source_census.append(eid)
+        result = super().finish(source_text)
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
+                          "('previous_sequence', ?)", (str(self.previous_sequence),))
+        self.conn.commit()
+        return result
 
 
 def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
@@ -194,7 +294,7 @@ def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
         raise SnapshotError("wrong-scope", f"{previous}: is a {manifest.scope} snapshot; an "
                                            "incremental build starts from a house snapshot")
     conn = load_database(database, writable=True)
-    refresher = Refresher(settings, conn)
+    refresher = Refresher(settings, conn, manifest.sequence)
     source = Source(delta, refresher.ctx.gaps.bad_input)
     for rec in source.bundle_records():
         refresher.ctx.resolver.register(rec.resource, rec.full_url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -77,13 +77,45 @@ def parse_line(line: bytes) -> tuple[Manifest, str, bytes]:
         signature = envelope["signature"]
         if signature.get("alg") != "Ed25519":
             raise ManifestError(f"unsupported signature algorithm {signature.get('alg')!r}")
-        manifest = Manifest(**envelope["manifest"])
+        manifest = Manifest(**_checked(envelope["manifest"]))
         return manifest, str(signature["key_id"]), base64.b64decode(signature["value"],
                                                                     validate=True)
     except ManifestError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ManifestError(f"malformed manifest ({type(e).__name__})") from None
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# What each manifest field must hold. A manifest is read before its signature is checked (by
+# `snapshot info`, by the store listing), so a wrong type must be refused here, as a bad
+# manifest, not crash whatever reads it next.
+_FIELD_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: _is_int(v) and v >= 0,
+    "dict[str, int]": lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and _is_int(n) for k, n in v.items()),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+}
+
+
+def _checked(data: object) -> dict:
+    if not isinstance(data, dict):
+        raise ManifestError("malformed manifest (not a JSON object)")
+    for f in fields(Manifest):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ManifestError(f"malformed manifest (no {f.name})")
+            continue
+        if not _FIELD_CHECKS[str(f.type)](data[f.name]):
+            raise ManifestError(f"malformed manifest ({f.name} is not {f.type})")
+    unknown = set(data) - {f.name for f in fields(Manifest)}
+    if unknown:
+        raise ManifestError(f"malformed manifest (unknown field {sorted(unknown)[0]!r:.40})")
+    return data
 
 
 def signature_valid(manifest: Manifest, signature: bytes, public_key: Ed25519PublicKey) -> bool:

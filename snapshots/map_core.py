@@ -89,6 +89,9 @@ def map_patient(ctx: MapContext, record: Record) -> tuple[dict, list[dict]]:
         identifiers.append({"patient_id": pid, "system": system, "value": str(ident["value"]),
                             "type": code_of(ident.get("type")) or "",
                             "facility": urlparse(system).hostname or system})
+    lineage = ctx.lineage(record)
+    for ident in identifiers:
+        ident.update(lineage)
     birth = res.get("birthDate") if isinstance(res.get("birthDate"), str) else None
     if birth and to_datetime(birth) is None:
         ctx.gap(record, "invalid-date", f"birthDate {birth!r} is not a date", "warning", pid)
@@ -97,7 +100,7 @@ def map_patient(ctx: MapContext, record: Record) -> tuple[dict, list[dict]]:
     row = {"id": pid, "mrn": primary_mrn(identifiers) or pid, "family": family, "given": given,
            "name": display, "birth_date": birth, "sex": res.get("gender"),
            "deceased": int(bool(res.get("deceasedBoolean") or deceased_at)),
-           "deceased_at": deceased_at, "merged_from": "", **ctx.lineage(record)}
+           "deceased_at": deceased_at, "merged_from": "", **lineage}
     return row, identifiers
 
 
@@ -179,9 +182,8 @@ def map_encounter(ctx: MapContext, record: Record, patient_id: str, where: Place
     }
 
 
-def unit_row(ctx: MapContext, p: Place, record: Record) -> dict:
-    return {"id": p.id, "code": p.code or p.id, "name": p.name, "kind": p.kind,
-            **ctx.lineage(record)}
+def unit_row(p: Place, lineage: dict) -> dict:
+    return {"id": p.id, "code": p.code or p.id, "name": p.name, "kind": p.kind, **lineage}
 
 
 def _fold(text: str) -> str:

@@ -10,6 +10,7 @@ from .fhirdata import (
     period_start,
     quantity,
     quantity_text,
+    restricted,
     text_of,
     utc_time,
 )
@@ -92,7 +93,15 @@ def map_med_order(ctx: MapContext, record: Record, pid: str, encounter: str | No
     authored = utc_time(res.get("authoredOn"))
     if status not in CURRENT:
         _recent(ctx, authored, days=ctx.settings.labs_days)
-    dosage = first(res.get("dosageInstruction"))
+    dosages = res.get("dosageInstruction")
+    dosage = first(dosages)
+    if isinstance(dosages, list) and len(dosages) > 1:
+        # A tapering or split-dose order: the MAR row shows the first; say what it leaves out.
+        extra = "; ".join(str(d.get("text") or "(no text)") if isinstance(d, dict) else "?"
+                          for d in dosages[1:])
+        ctx.gap(record, "unmapped-dosage", f"{len(dosages) - 1} more dosageInstruction "
+                f"entr{'y' if len(dosages) == 2 else 'ies'} not mapped (only the first is on "
+                f"the MAR): {extra}"[:300], "warning", pid)
     dose_rate = first(dosage.get("doseAndRate"))
     dose_value, dose_unit = quantity(dose_rate.get("doseQuantity"))
     dose = quantity_text(dose_rate.get("doseQuantity"))
@@ -125,7 +134,7 @@ def map_med_order(ctx: MapContext, record: Record, pid: str, encounter: str | No
         "authored_at": authored,
         "prescriber": ctx.practitioners.get(prescriber or "") or
         (res.get("requester") or {}).get("display"),
-        **ctx.lineage(record),
+        "restricted": int(restricted(res)), **ctx.lineage(record),
     }
 
 

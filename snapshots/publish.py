@@ -4,12 +4,14 @@ encrypted only to that unit's workstations (plus pharmacy and escrow): least pri
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import sealed
 from .manifest import Manifest
@@ -39,18 +41,41 @@ class Recipients:
         return sorted(set(self.units.get(unit, []) + self.escrow + self.pharmacy))
 
 
-def next_sequence(store: Path) -> int:
-    """One more than any sequence this store has published, even if since pruned."""
-    state = Path(store) / SEQUENCE_FILE
+def next_sequence(store: Path, trusted_key: Ed25519PublicKey | None = None) -> int:
+    """One more than any sequence this builder has published into the store, even if since
+    pruned (remembered in a `.sequence` file the builder signs). Given the builder's public
+    key, files and a `.sequence` it did not sign are not counted."""
+    return max(_remembered(store, trusted_key), highest_sequence(store, trusted_key)) + 1
+
+
+def _sequence_message(sequence: int) -> bytes:
+    return f"downtime-store-sequence/1:{sequence}".encode()
+
+
+def _remembered(store: Path, trusted_key: Ed25519PublicKey | None) -> int:
     try:
-        remembered = int(state.read_text().strip())
-    except (OSError, ValueError):
-        remembered = 0
-    return max(remembered, highest_sequence(store)) + 1
+        number, _, signature = (Path(store) / SEQUENCE_FILE).read_text().strip().partition(" ")
+        sequence = int(number)
+        if trusted_key is not None:
+            trusted_key.verify(base64.b64decode(signature, validate=True),
+                               _sequence_message(sequence))
+    except (OSError, ValueError, InvalidSignature):
+        return 0
+    return sequence
 
 
-def _remember(store: Path, sequence: int) -> None:
-    (Path(store) / SEQUENCE_FILE).write_text(f"{sequence}\n")
+def _remember(store: Path, sequence: int, key: Ed25519PrivateKey) -> None:
+    signature = base64.b64encode(key.sign(_sequence_message(sequence))).decode()
+    (Path(store) / SEQUENCE_FILE).write_text(f"{sequence} {signature}\n")
+
+
+def previous_sequence(house: sqlite3.Connection) -> int:
+    """The sequence of the snapshot an incremental build started from (meta, 0 if none)."""
+    row = house.execute("SELECT value FROM meta WHERE key = 'previous_sequence'").fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def unit_database(house: sqlite3.Connection, unit: str) -> sqlite3.Connection:
@@ -103,11 +128,15 @@ def publish(
     per_unit: bool = False,
     previous_id: str = "",
     units: Sequence[str] | None = None,
+    min_sequence: int = 0,
 ) -> list[tuple[Path, Manifest]]:
     """Seal the house snapshot (and per-unit ones); return what was written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sequence = next_sequence(out_dir)
+    # Newer than anything this builder signed into the store and than the snapshot an
+    # incremental build started from (which may live in another folder).
+    sequence = max(next_sequence(out_dir, signing_key.public_key()),
+                   max(min_sequence, previous_sequence(house)) + 1)
     all_units = [u for (u,) in house.execute(
         "SELECT DISTINCT unit_code FROM encounters ORDER BY unit_code")]
     written = []
@@ -129,5 +158,5 @@ def publish(
                                               recipients=recipients.for_unit(unit),
                                               signing_key=signing_key, units=[unit])))
             conn.close()
-    _remember(out_dir, sequence)
+    _remember(out_dir, sequence, signing_key)
     return written

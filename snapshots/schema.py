@@ -48,6 +48,7 @@ TABLES: dict[str, dict[str, type]] = {
         "value": str,
         "type": str,
         "facility": str,
+        **LINEAGE,  # the Patient resource the identifier was read from
     },
     "units": {
         "id": str,  # Location id of the ward
@@ -63,6 +64,7 @@ TABLES: dict[str, dict[str, type]] = {
         "parent": str,
         "code": str,
         "kind": str,
+        **LINEAGE,
     },
     "encounters": {
         "id": str,
@@ -135,6 +137,7 @@ TABLES: dict[str, dict[str, type]] = {
         "instructions": str,
         "authored_at": str,
         "prescriber": str,
+        "restricted": int,
         **LINEAGE,
     },
     "administrations": {

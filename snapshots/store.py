@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import Manifest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .keys import key_id
+from .manifest import MAX_MANIFEST_BYTES, Manifest, ManifestError, parse_line, signature_valid
 from .sealed import SUFFIX, SnapshotError, read_manifest
 
 
@@ -34,6 +37,8 @@ def list_snapshots(store: Path) -> tuple[list[StoredSnapshot], list[tuple[Path, 
             found.append(StoredSnapshot(path, read_manifest(path)))
         except SnapshotError as e:
             unreadable.append((path, str(e)))
+        except (OSError, ValueError) as e:  # one bad file must never hide the others
+            unreadable.append((path, f"{path}: unreadable ({e})"))
     found.sort(key=lambda s: (s.manifest.sequence, s.manifest.built_at), reverse=True)
     return found, unreadable
 
@@ -58,6 +63,25 @@ def by_scope(store: Path, recipient: str | None = None) -> dict[str, list[Stored
     return scopes
 
 
-def highest_sequence(store: Path) -> int:
-    snaps = list_snapshots(store)[0]
-    return max((s.manifest.sequence for s in snaps), default=0)
+def highest_sequence(store: Path, trusted_key: Ed25519PublicKey | None = None) -> int:
+    """The highest sequence in the store; given the builder's key, only among manifests
+    that key signed: an unsigned file with a huge sequence must not push the next build's
+    sequence (and so every workstation's replay floor) out of reach."""
+    best = 0
+    for snap in list_snapshots(store)[0]:
+        if snap.manifest.sequence > best and (trusted_key is None or
+                                              signed_by(snap.path, trusted_key)):
+            best = snap.manifest.sequence
+    return best
+
+
+def signed_by(path: Path, trusted_key: Ed25519PublicKey) -> bool:
+    """Whether the file's manifest carries a valid signature by `trusted_key` (the payload
+    is not checked: this is about whose sequence number it is)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.readline(MAX_MANIFEST_BYTES)
+        manifest, signer, signature = parse_line(head)
+    except (OSError, ManifestError):
+        return False
+    return signer == key_id(trusted_key) and signature_valid(manifest, signature, trusted_key)

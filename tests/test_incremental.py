@@ -85,3 +85,114 @@ def test_refresh_needs_an_identity_that_opens_the_previous(base, tmp_path):
         refresh_database(house, tmp_path / "d", BuildSettings(as_of=LATER), keys.pharmacy,
                          keys.trusted)
     assert err.value.reason == "not-a-recipient"
+
+
+def _final_source(src, folder, changed, deleted):
+    """The source as it stands after the delta: what a full build would read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_key = {(r["resourceType"], r["id"]): r for r in changed}
+    for path in src.glob("*.ndjson"):
+        out = []
+        for r in lines(path):
+            key = (r["resourceType"], r["id"])
+            if key in deleted:
+                continue
+            out.append(by_key.pop(key, r))
+        rtype = path.name.split(".")[0]
+        out += [r for k, r in list(by_key.items()) if k[0] == rtype]
+        for k in [k for k in by_key if k[0] == rtype]:
+            del by_key[k]
+        (folder / path.name).write_text("".join(json.dumps(r) + "\n" for r in out))
+    assert not by_key
+
+
+def _rows(db, table):
+    return sorted(tuple(r) for r in db.execute(f"SELECT * FROM {table}"))
+
+
+def test_incremental_gives_what_a_full_build_of_the_final_data_gives(base, tmp_path):
+    root, keys, house = base
+    src = root / "src"
+    encounters = {e["id"]: e for e in lines(src / "Encounter.ndjson")}
+    patients = {p["id"]: p for p in lines(src / "Patient.ndjson")}
+    discharged = encounters["enc-000012"]
+    discharged.update(status="finished")
+    discharged["period"]["end"] = "2026-11-25T14:10:00Z"
+    # a readmission of a census patient: the old stay ends, a new one starts; the Patient
+    # resource is unchanged, so not in the delta
+    ended = encounters["enc-000020"]
+    ended.update(status="finished")
+    ended["period"]["end"] = "2026-11-25T14:05:00Z"
+    readmit = json.loads(json.dumps(ended))
+    readmit.update(id="enc-readmit", status="in-progress")
+    readmit["period"] = {"start": "2026-11-25T14:06:00Z"}
+    # a new admission whose Patient is in the delta (changed: a new address)
+    newcomer = patients["out-000001"]
+    newcomer["meta"]["versionId"] = "7"
+    admit = json.loads(json.dumps(encounters["enc-000021"]))
+    admit.update(id="enc-new", subject={"reference": "Patient/out-000001"})
+    admit["period"] = {"start": "2026-11-25T14:07:00Z"}
+    admit["location"] = [admit["location"][-1]]
+    encounters["enc-000021"]["location"][-1]["status"] = "completed"
+    allergy = next(a for a in lines(src / "AllergyIntolerance.ndjson")
+                   if a.get("patient", {}).get("reference", "").endswith("pat-000000"))
+    allergy["code"] = {"text": "Shellfish"}
+    orders = [o for o in lines(src / "MedicationRequest.ndjson")
+              if o.get("subject", {}).get("reference", "").endswith("pat-000001")]
+    stopped = orders[1]
+    stopped["status"] = "stopped"
+    changed = [discharged, ended, readmit, newcomer, admit, encounters["enc-000021"], allergy,
+               stopped]
+    delete = {("MedicationRequest", orders[0]["id"])}
+    write_delta(tmp_path / "delta", changed + [{"resourceType": "Bundle", "type":
+                                                "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": f"MedicationRequest/{orders[0]['id']}"}}]}])
+    _final_source(src, tmp_path / "final", changed, delete)
+
+    settings = BuildSettings(as_of=LATER)
+    full = build_database(tmp_path / "final", settings)
+    inc, _ = refresh_database(house, tmp_path / "delta", settings, keys.unit, keys.trusted)
+    assert inc.report["census"] == full.report["census"]
+    assert inc.report["census"]["complete"]
+    assert inc.report["census"]["source_active_inpatient_encounters"] == 30
+    census = {(r.patient_id, r.encounter_id) for r in chart.census(inc.conn)}
+    assert ("pat-000020", "enc-readmit") in census and ("out-000001", "enc-new") in census
+    for table in ("patients", "identifiers", "encounters", "allergies", "med_orders",
+                  "locations", "units"):
+        assert _rows(inc.conn, table) == _rows(full.conn, table), table
+    # the readmitted patient keeps the allergies the delta did not repeat
+    assert inc.conn.execute("SELECT count(*) FROM allergies WHERE patient_id = 'pat-000020'"
+                            ).fetchone()[0] == full.conn.execute(
+        "SELECT count(*) FROM allergies WHERE patient_id = 'pat-000020'").fetchone()[0]
+
+
+def test_returning_patient_not_in_delta_is_excluded_with_the_reason(base, tmp_path):
+    root, keys, house = base
+    encounter = next(e for e in lines(root / "src" / "Encounter.ndjson")
+                     if e["id"] == "enc-000003")
+    returning = json.loads(json.dumps(encounter))
+    returning.update(id="enc-return", subject={"reference": "Patient/out-000002"})
+    returning["period"] = {"start": "2026-11-25T14:07:00Z"}
+    write_delta(tmp_path / "delta", [returning])
+    result, _ = refresh_database(house, tmp_path / "delta", BuildSettings(as_of=LATER),
+                                 keys.unit, keys.trusted)
+    census = result.report["census"]
+    assert not census["complete"] and census["in_snapshot"] == 30
+    assert census["source_active_inpatient_encounters"] == 31
+    (excluded,) = census["excluded"]
+    assert excluded["encounter_id"] == "enc-return"
+    assert "not in delta or previous snapshot: run a full build" in excluded["reason"]
+
+
+def test_refresh_sequence_follows_the_previous_one(base, tmp_path):
+    root, keys, house = base
+    write_delta(tmp_path / "delta", [lines(root / "src" / "Flag.ndjson")[0]])
+    result, previous_id = refresh_database(house, tmp_path / "delta",
+                                           BuildSettings(as_of=LATER), keys.unit, keys.trusted)
+    # an empty folder: the store's own sequence would be 1; the previous snapshot's was 1
+    written = publish(result.conn, tmp_path / "elsewhere", recipients=Recipients(
+        escrow=[keys.escrow.recipient]), signing_key=keys.signing, as_of="x", source="t",
+        previous_id=previous_id)
+    assert written[0][1].sequence == 2
+    assert "of 0" not in json.dumps(result.report["census"])
+    assert result.report["census"]["source_active_inpatient_encounters"] == 30

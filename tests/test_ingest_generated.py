@@ -152,3 +152,18 @@ def test_gzipped_ndjson_builds_the_same(built, tmp_path):
             shutil.copyfileobj(f, g)
     again = build_database(tmp_path, BuildSettings(as_of=AS_OF))
     assert again.report["tables"] == result.report["tables"]
+
+
+def test_restricted_medication_orders_are_marked(built):
+    summary, result, _ = built
+    db = result.conn
+    orders = [m for m in summary.messes["restricted"] if m.startswith("mr-")]
+    assert orders
+    rows = db.execute(f"SELECT id, patient_id, restricted FROM med_orders WHERE id IN "
+                      f"({','.join('?' * len(orders))})", orders).fetchall()
+    assert rows and all(r[2] == 1 for r in rows)
+    assert db.execute("SELECT count(*) FROM med_orders WHERE restricted = 1").fetchone()[0] \
+        == len(rows)
+    pid = rows[0][1]
+    meds = chart.medications(db, pid, include_inactive=True)
+    assert {m.id for m in meds if m.restricted} == {r[0] for r in rows if r[1] == pid}

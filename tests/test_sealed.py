@@ -149,3 +149,55 @@ def test_standard_age_tool_recovers_the_database(tmp_path, snap, keys):
                            "sys.argv[1]).execute('select count(*) from patients').fetchone()[0])",
                            out], capture_output=True, text=True, check=True).stdout
     assert rows.strip() == "5"
+
+
+def _rewrite_manifest(path, **changes):
+    head, rest = path.read_bytes().split(b"\n", 1)
+    envelope = json.loads(head)
+    envelope["manifest"].update(changes)
+    path.write_bytes(json.dumps(envelope).encode() + b"\n" + rest)
+
+
+@pytest.mark.parametrize("changes", [{"counts": []}, {"units": 5}, {"sequence": "1"},
+                                     {"sequence": -3}, {"recipients": [1]}, {"scope": None},
+                                     {"counts": {"patients": "5"}}, {"extra": 1}])
+def test_manifest_of_wrong_types_is_not_a_snapshot(tmp_path, keys, changes):
+    path = sealed_snapshot(tmp_path, keys)
+    _rewrite_manifest(path, **changes)
+    with pytest.raises(sealed.SnapshotError) as err:
+        sealed.read_manifest(path)
+    assert err.value.reason == "not-a-snapshot" and "malformed manifest" in str(err.value)
+    refused(path, keys, "not-a-snapshot")
+
+
+def test_store_listing_survives_a_bad_file_and_sequence_counts_only_signed(tmp_path, keys):
+    from snapshots.publish import next_sequence
+    from snapshots.store import highest_sequence, list_snapshots
+
+    sealed_snapshot(tmp_path, keys, sequence=3)
+    bad = sealed_snapshot(tmp_path, keys, scope="unit:ICU", sequence=4)
+    _rewrite_manifest(bad, sequence="1")
+    forged = sealed_snapshot(tmp_path, Keys(signing=Ed25519PrivateKey.generate(),
+                                            unit=keys.unit, pharmacy=keys.pharmacy,
+                                            escrow=keys.escrow), scope="house", sequence=10**9)
+    unsigned = sealed_snapshot(tmp_path, keys, scope="unit:CCU", sequence=5)
+    _rewrite_manifest(unsigned, sequence=10**8)  # signature no longer matches
+    found, unreadable = list_snapshots(tmp_path)
+    assert [u[0] for u in unreadable] == [bad]
+    assert {s.path for s in found} >= {forged, unsigned}
+    assert highest_sequence(tmp_path) == 10**9  # unverified: what a listing shows
+    assert highest_sequence(tmp_path, keys.trusted) == 3
+    assert next_sequence(tmp_path, keys.trusted) == 4
+    (tmp_path / ".sequence").write_text("999999\n")  # unsigned: not believed
+    assert next_sequence(tmp_path, keys.trusted) == 4
+
+
+def test_publish_remembers_a_signed_sequence(tmp_path, keys):
+    from snapshots.publish import Recipients, next_sequence, publish
+
+    written = publish(chart_db(), tmp_path, recipients=Recipients(escrow=[keys.escrow.recipient]),
+                      signing_key=keys.signing, as_of="2026-11-24T14:05:00Z", source="t")
+    written[0][0].unlink()  # pruned: the signed .sequence still remembers it
+    assert next_sequence(tmp_path, keys.trusted) == 2
+    other = Ed25519PrivateKey.generate().public_key()
+    assert next_sequence(tmp_path, other) == 1

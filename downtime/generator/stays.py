@@ -47,7 +47,7 @@ def inpatient_stay(h: Hospital, emit: Emit, i: int, unit: tuple, bed: str, staff
     _past_encounters(h, emit, pid, i, admitted)
     _allergies(h, emit, pid, i)
     _problems(h, emit, pid, i, main, problems, kind, age_days)
-    orders = _orders(h, emit, pid, eid, i, admitted, attending, staff)
+    orders = _orders(h, emit, pid, eid, i, admitted, attending, staff, kind)
     _administrations(h, emit, pid, eid, i, orders, staff)
     _vitals_and_labs(h, emit, pid, eid, i, admitted, kind)
     _notes(h, emit, pid, eid, i, admitted, attending, kind)
@@ -112,7 +112,7 @@ def _problems(h: Hospital, emit: Emit, pid: str, i: int, main: tuple, problems: 
 
 
 def _orders(h: Hospital, emit: Emit, pid: str, eid: str, i: int, admitted: datetime,
-            attending: str, staff: Staff) -> list[dict]:
+            attending: str, staff: Staff, kind: str = "") -> list[dict]:
     rng = h.rng
     meds = rng.sample(t.MEDICATIONS, rng.randint(5, 10))
     orders = []
@@ -124,6 +124,11 @@ def _orders(h: Hospital, emit: Emit, pid: str, eid: str, i: int, admitted: datet
         if status == "active" and k == 0 and i % 20 == 3:
             order["extension"] = [{"url": t.LEGACY_STATUS, "valueCode": "HELD"}]
             h.mess("legacy_hold_status", order["id"])
+        if kind == "behavioral-health" and k == 0:
+            # a psychiatric medication order marked restricted, as the notes are: the chart
+            # masks it until break-glass (no random draw: the other bytes stay the same)
+            order["meta"]["security"] = [{"system": t.CONFIDENTIALITY, "code": "R"}]
+            h.mess("restricted", order["id"])
         emit(order)
         orders.append(order)
     if i == 6:
