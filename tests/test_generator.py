@@ -94,3 +94,26 @@ def test_references_resolve(small):
             if ref and ref.split("/fhir/")[-1] not in known:
                 dangling.append((r["id"], ref))
     assert not dangling, dangling[:5]
+
+
+def test_generate_replaces_only_its_own_files(tmp_path):
+    from click.testing import CliRunner
+
+    from downtime.cli import cli
+
+    out = tmp_path / "h"
+    out.mkdir()
+    (out / "README.txt").write_text("mine")
+    generate(out, patients=3, seed=1, as_of=AS_OF)
+    again = generate(out, patients=3, seed=1, as_of=AS_OF)
+    assert "Patient.ndjson" in again.replaced and (out / "README.txt").read_text() == "mine"
+    (out / "Extra.ndjson").write_text("{}\n")
+    result = CliRunner().invoke(cli, ["generate", "--out", str(out), "--patients", "3"])
+    assert result.exit_code == 1 and "Extra.ndjson" in result.output
+    assert "Traceback" not in result.output and (out / "Patient.ndjson").exists()
+    assert (out / "Extra.ndjson").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    bad = CliRunner().invoke(cli, ["generate", "--out", str(blocker / "h"), "--patients", "3"])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert str(blocker / "h") in bad.output

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from ..demo import DEFAULT_PASSPHRASE, run_demo
+from snapshots.keys import KeyFileError
+from snapshots.reading import SourceError
+from snapshots.sealed import SnapshotError
+
+from ..demo import DEFAULT_PASSPHRASE, DemoError, run_demo
+from ..generator import GenerateError
 
 
 @click.command("demo")
@@ -16,8 +21,12 @@ from ..demo import DEFAULT_PASSPHRASE, run_demo
 @click.option("--seed", default=1, show_default=True, type=int)
 def demo(directory: Path, patients: int, seed: int) -> None:
     """Generate the demo hospital, make keys, build and verify per-unit snapshots."""
-    result = run_demo(directory, patients, seed,
-                      progress=lambda m: click.echo(f"• {m}"))
+    try:
+        result = run_demo(directory, patients, seed, progress=lambda m: click.echo(f"• {m}"))
+    except (DemoError, GenerateError, KeyFileError, SnapshotError, SourceError) as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"{e.filename or directory}: {e.strerror or e}") from None
     click.echo("")
     click.secho("Demo site ready", bold=True)
     click.echo(f"  hospital   {result.resources:,} FHIR resources, {result.inpatients} current "

@@ -17,15 +17,24 @@ from snapshots.settings import SettingsError, parse_as_of
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--as-of", help="The hospital's 'now' (ISO time; default: now).")
 def generate(out: Path, patients: int, seed: int, as_of: str | None) -> None:
-    """Generate a synthetic hospital (same bytes for the same seed and --as-of)."""
+    """Generate a synthetic hospital (same bytes for the same seed and --as-of; without
+    --as-of the hospital's 'now' is the current minute, so the bytes differ run to run).
+
+    Only the generator's own <ResourceType>.ndjson files in --out are replaced; a folder
+    holding other FHIR files is refused, and nothing else in it is touched."""
+    from ..generator import GenerateError
     from ..generator import generate as make
 
     try:
         when = parse_as_of(as_of) if as_of else None
-    except SettingsError as e:
+        summary = make(out, patients=patients, seed=seed, as_of=when)
+    except (SettingsError, GenerateError) as e:
         raise click.ClickException(str(e)) from None
-    summary = make(out, patients=patients, seed=seed, as_of=when)
+    except OSError as e:
+        raise click.ClickException(f"{e.filename or out}: cannot write ({e.strerror})") from None
     total = sum(summary.resources.values())
+    if summary.replaced:
+        click.echo(f"replaced {len(summary.replaced)} files of an earlier generation in {out}")
     click.echo(f"wrote {total:,} resources ({summary.inpatients} current inpatients, "
                f"{len(summary.units)} units) to {out}")
 

@@ -18,6 +18,15 @@ from . import tables as t
 from .hospital import Hospital, iso
 from .stays import Staff, _name, inpatient_stay, outpatient
 
+# The files a generation writes: one per resource type. Only these are ever replaced in --out.
+GENERATED_TYPES = ("AllergyIntolerance", "Condition", "DocumentReference", "Encounter", "Flag",
+                   "Location", "MedicationAdministration", "MedicationRequest", "Observation",
+                   "Patient", "Practitioner", "Procedure")
+
+
+class GenerateError(Exception):
+    """The output folder cannot be used (one line, for the user)."""
+
 
 @dataclass
 class GenerationSummary:
@@ -27,6 +36,7 @@ class GenerationSummary:
     resources: dict[str, int] = field(default_factory=dict)
     units: list[str] = field(default_factory=list)
     messes: dict[str, list[str]] = field(default_factory=dict)
+    replaced: list[str] = field(default_factory=list)  # files of an earlier run overwritten
 
 
 class _Writer:
@@ -60,9 +70,7 @@ def _unit_sizes(patients: int) -> list[int]:
 def generate(out_dir: Path, patients: int = 150, seed: int = 1,
              as_of: datetime | None = None) -> GenerationSummary:
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.ndjson"):
-        old.unlink()
+    replaced = _prepare(out)
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
     rng = random.Random(seed)
     h = Hospital(rng, as_of)
@@ -77,7 +85,35 @@ def generate(out_dir: Path, patients: int = 150, seed: int = 1,
         emit.close()
     return GenerationSummary(out, patients + max(3, patients // 3), patients,
                              dict(sorted(emit.counts.items())), [u[0] for u in t.UNITS],
-                             {k: v for k, v in sorted(h.messes.items())})
+                             {k: v for k, v in sorted(h.messes.items())}, replaced)
+
+
+def _prepare(out: Path) -> list[str]:
+    """Make the folder ready; return the files of an earlier generation it will replace.
+
+    Nothing the generator did not write is ever deleted. A folder holding other FHIR files
+    (which a build would read along with the hospital) is refused rather than mixed."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GenerateError(f"{out}: cannot create the folder ({e.strerror})") from None
+    own = {f"{rtype}.ndjson" for rtype in GENERATED_TYPES}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in own and
+                     p.name.endswith((".ndjson", ".ndjson.gz", ".json")))
+    if foreign:
+        raise GenerateError(f"{out}: holds FHIR files `downtime generate` did not write "
+                            f"({', '.join(foreign[:3])}{'...' if len(foreign) > 3 else ''}); "
+                            "choose an empty or new folder")
+    replaced = sorted(p.name for p in out.iterdir() if p.name in own)
+    for name in replaced:
+        (out / name).unlink()
+    probe = out / ".downtime-generate-probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise GenerateError(f"{out}: cannot write there ({e.strerror})") from None
+    return replaced
 
 
 def _staff(h: Hospital, emit: _Writer, patients: int) -> Staff:
@@ -163,4 +199,4 @@ def _merged_chart(h: Hospital, emit: _Writer, survivor: str) -> None:
     h.mess("merged_chart", allergy["id"])
 
 
-__all__ = ["GenerationSummary", "generate"]
+__all__ = ["GENERATED_TYPES", "GenerateError", "GenerationSummary", "generate"]
