@@ -22,7 +22,7 @@ from .fhirdata import text_of, to_datetime, utc_time
 from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
 from .reading import CORE_TYPES, Record, Source
-from .schema import FTS_TABLE, create_schema, insert_rows
+from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
 from .settings import BuildSettings
 
 MAPPED_TYPES = ("AllergyIntolerance", "Condition", "MedicationRequest",
@@ -54,7 +54,7 @@ class Builder:
     def __init__(self, settings: BuildSettings):
         self.ctx = MapContext(settings)
         self.stats = TypeStats()
-        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
+        self.conn = memory_connection(check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode = OFF")
         self.conn.execute("PRAGMA synchronous = OFF")
         create_schema(self.conn)

@@ -56,6 +56,7 @@ class Refresher(Builder):
         self.conn.close()
         self.conn = conn
         conn.row_factory = None
+        conn.execute("PRAGMA temp_store = MEMORY")  # no plaintext sort spills on disk
         self.previous_sequence = previous_sequence
         self.leaving: set[str] = set()  # patients whose census encounter the delta ended
         self.forget: set[tuple[str, str]] = set()  # (type, id) brought again by the delta

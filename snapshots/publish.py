@@ -5,6 +5,7 @@ encrypted only to that unit's workstations (plus pharmacy and escrow): least pri
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from . import sealed
 from .manifest import Manifest
-from .schema import FTS_TABLE, TABLES, create_schema
+from .schema import FTS_TABLE, TABLES, create_schema, memory_connection
 from .store import file_name, highest_sequence
 
 SEQUENCE_FILE = ".sequence"
@@ -81,7 +82,7 @@ def previous_sequence(house: sqlite3.Connection) -> int:
 def unit_database(house: sqlite3.Connection, unit: str) -> sqlite3.Connection:
     """A fresh database with only the unit's patients: no other patient's bytes, not even in
     free pages, end up in a unit's file."""
-    conn = sqlite3.connect(":memory:")
+    conn = memory_connection()
     create_schema(conn)
     conn.execute("DELETE FROM meta")
     patients = [p for (p,) in house.execute(
@@ -100,7 +101,9 @@ def unit_database(house: sqlite3.Connection, unit: str) -> sqlite3.Connection:
             query, params = f"SELECT {names} FROM {table}", []
         rows = house.execute(query, params).fetchall()
         if table == "meta":
-            rows = [(k, f"unit:{unit}" if k == "scope" else v) for k, v in rows]
+            rows = [(k, f"unit:{unit}" if k == "scope" else
+                     unit_report(v, unit, len(patients)) if k == "build_report" else v)
+                    for k, v in rows]
         conn.executemany(f"INSERT OR REPLACE INTO {table} ({names}) VALUES "
                          f"({', '.join('?' * len(columns))})", rows)
     fts = house.execute(f"SELECT patient_id, encounter_id, name, mrns, bed FROM {FTS_TABLE} "
@@ -109,6 +112,26 @@ def unit_database(house: sqlite3.Connection, unit: str) -> sqlite3.Connection:
                      "VALUES (?, ?, ?, ?, ?)", fts)
     conn.commit()
     return conn
+
+
+def unit_report(text: str, unit: str, in_unit: int) -> str:
+    """The house build report cut down for one unit's file: no other unit's figures and no
+    patient or encounter ids from outside the unit (the census lists of excluded encounters
+    are in the house snapshot; the unit file keeps their number and whether the house census
+    is complete)."""
+    try:
+        report = json.loads(text)
+        census = report["census"]
+    except (ValueError, KeyError, TypeError):
+        return "{}"
+    census["excluded_elsewhere"] = len(census.get("excluded", []))
+    census["unaccounted_elsewhere"] = len(census.get("unaccounted", []))
+    census["excluded"], census["unaccounted"] = [], []
+    census["house_in_snapshot"] = census.get("in_snapshot")
+    census["in_snapshot"] = in_unit
+    report["units"] = {u: n for u, n in (report.get("units") or {}).items() if u == unit}
+    report["scope"] = f"unit:{unit}"
+    return json.dumps(report, sort_keys=True)
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -72,7 +72,18 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     census = report["census"]
     line = (f"Census: {census['in_snapshot']} of {census['source_active_inpatient_encounters']} "
             f"active inpatient encounters in the snapshot")
-    console.print(line if not census["excluded"] else f"[bold red]{line}; NOT in it:[/]")
+    if "house_in_snapshot" in census:  # a unit file: its own patients, the house's totals
+        line = (f"Census of {report.get('scope', 'this unit')}: {census['in_snapshot']} "
+                f"patients; whole house {census['house_in_snapshot']} of "
+                f"{census['source_active_inpatient_encounters']} active inpatient encounters")
+        if census.get("excluded_elsewhere") or census.get("unaccounted_elsewhere"):
+            line += (f"; {census['excluded_elsewhere'] + census['unaccounted_elsewhere']} NOT "
+                     "in the snapshot (listed in the house snapshot's report)")
+    if census["excluded"]:
+        line = f"[bold red]{line}; NOT in it:[/]"
+    elif not census.get("complete", True):
+        line = f"[bold red]{line}[/]"
+    console.print(line)
     for e in census["excluded"]:
         console.print(f"  [red]- encounter {e['encounter_id']} (patient {e['patient_id'] or '?'})"
                       f": {e['reason']}[/]", markup=True, highlight=False)

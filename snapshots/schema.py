@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: src_hash is a 16-byte BLOB (was 32 hex digits as TEXT)
 
 # Every clinical row remembers where it came from, so a clinician or an auditor can trace a
 # value on screen back to the EHR resource and version it was copied from.
@@ -25,7 +25,7 @@ LINEAGE: dict[str, type] = {
     "src_id": str,
     "src_version": str,
     "src_updated": str,
-    "src_hash": str,
+    "src_hash": bytes,  # first 16 bytes of SHA-256 of the canonical JSON (hex(src_hash))
 }
 
 TABLES: dict[str, dict[str, type]] = {

@@ -102,22 +102,26 @@ def test_bad_source_and_bad_config_are_clear(site, tmp_path):
     assert bad.exit_code == 1 and "not valid TOML" in bad.output
 
 
-def test_per_unit_and_no_plaintext_on_disk(site, monkeypatch):
-    """Scan every file the build, verify and open steps wrote, and the temp dir."""
+def test_per_unit_and_no_plaintext_on_disk(site, monkeypatch, tmp_path):
+    """Scan every file the build, verify and open steps wrote or changed, and the temp dir."""
     root, names, mrns, _ = site
-    tmp = Path(tempfile.mkdtemp(prefix="scan-"))
+    tmp = tmp_path / "scan-tmp"  # under pytest's own tmp: removed with it
+    tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    before = _files(root) | _files(tmp)
+    before = _fingerprints(root) | _fingerprints(tmp)
     out = root / "store-scan"
     run(site, "snapshot", "build", "--out", str(out), "--per-unit")
+    run(site, "snapshot", "build", "--out", str(out), "--per-unit")  # rewrites .sequence
     house = sorted(out.glob("house-*.dtsnap"))[-1]
     run(site, "snapshot", "verify", str(house), "--identity", str(root / "keys" / "escrow.age"))
     opened = open_snapshot(house, load_public_key(root / "keys" / "builder.pub"),
                            [load_identity(root / "keys" / "pharmacy.age", PASS)])
     assert opened.db.execute("SELECT count(*) FROM patients").fetchone()[0] == 6
-    written = (_files(root) | _files(tmp)) - before
+    after = _fingerprints(root) | _fingerprints(tmp)
+    written = {path for path, _ in after - before}  # new files and files changed in place
     assert any(p.suffix == ".dtsnap" for p in written)
+    assert out / ".sequence" in written
     needles = [n.encode() for n in names + mrns if len(n) >= 5]
     assert needles
     for path in written:
@@ -126,9 +130,17 @@ def test_per_unit_and_no_plaintext_on_disk(site, monkeypatch):
             assert needle not in data, f"{needle!r} in plaintext in {path}"
 
 
-def _files(root: Path) -> set[Path]:
-    return {Path(d) / f for d, _, fs in os.walk(root) for f in fs
-            if not (Path(d) / f).suffix == ".json" or "source" not in d}
+def _fingerprints(root: Path) -> set[tuple[Path, tuple[int, int, int]]]:
+    """(path, (size, mtime, inode)) of every file: a file changed in place shows up too."""
+    found = set()
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            path = Path(d) / f
+            if path.suffix == ".json" and "source" in d:
+                continue
+            st = path.stat()
+            found.add((path, (st.st_size, st.st_mtime_ns, st.st_ino)))
+    return found
 
 
 def test_incomplete_census_writes_the_snapshot_and_exits_2(site, tmp_path):

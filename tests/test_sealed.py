@@ -201,3 +201,37 @@ def test_publish_remembers_a_signed_sequence(tmp_path, keys):
     assert next_sequence(tmp_path, keys.trusted) == 2
     other = Ed25519PrivateKey.generate().public_key()
     assert next_sequence(tmp_path, other) == 1
+
+
+def test_unit_file_report_names_no_patient_outside_the_unit(keys):
+    from snapshots.publish import unit_database
+    from snapshots.schema import insert_rows
+    from tests.factory import add_patient
+
+    house = chart_db()
+    add_patient(house, "icu1", "ZED, Zora", "ICU-1-A", unit="ICU")
+    report = {"census": {"source_active_inpatient_encounters": 7, "in_snapshot": 6,
+                         "excluded": [{"encounter_id": "enc-icu-9", "patient_id": "pat-icu-9",
+                                       "reason": "rejected"}], "unaccounted": [],
+                         "complete": False},
+              "units": {"4W": 5, "ICU": 1}, "gaps": {"errors": 1}}
+    house.execute("DELETE FROM meta WHERE key = 'build_report'")
+    insert_rows(house, "meta", [{"key": "build_report", "value": json.dumps(report)}])
+    unit = unit_database(house, "4W")
+    stored = unit.execute("SELECT value FROM meta WHERE key = 'build_report'").fetchone()[0]
+    for other in ("icu1", "pat-icu-9", "enc-icu-9", '"ICU"'):
+        assert other not in stored
+    census = json.loads(stored)["census"]
+    assert census["in_snapshot"] == 5 and census["excluded_elsewhere"] == 1
+    assert not census["complete"]  # the house census is incomplete: the unit file says so
+    assert b"pat-icu-9" not in unit.serialize()
+
+
+def test_every_database_the_build_makes_keeps_temp_in_memory():
+    from snapshots.build import Builder
+    from snapshots.publish import unit_database
+    from snapshots.settings import BuildSettings
+
+    memory = 2  # PRAGMA temp_store: 0 default, 1 file, 2 memory
+    assert Builder(BuildSettings()).conn.execute("PRAGMA temp_store").fetchone()[0] == memory
+    assert unit_database(chart_db(), "4W").execute("PRAGMA temp_store").fetchone()[0] == memory
