@@ -15,6 +15,13 @@ from .gaps import GapRegister
 from .reading import Record
 from .references import Resolver
 from .settings import BuildSettings
+from .structure import (
+    contained_faults,
+    empty_faults,
+    narrative_faults,
+    shape_faults,
+    status_fault,
+)
 
 # FHIR R4 elements of min cardinality 1 (and, for the clinical types, the subject the downtime
 # chart cannot do without). A record missing one goes to the gap register.
@@ -114,7 +121,9 @@ class MapContext:
         return {"src_type": res.get("resourceType"), "src_id": res.get("id"),
                 "src_version": str(meta.get("versionId") or ""),
                 "src_updated": str(meta.get("lastUpdated") or ""),
-                "src_hash": hashlib.sha256(body).hexdigest()[:32],
+                # 16 raw bytes, not 32 hex digits: 16 bytes less on every row of a snapshot,
+                # which is opened in memory.
+                "src_hash": hashlib.sha256(body).digest()[:16],
                 "_where": record.where}  # not a column: for the gap register if a row fails
 
     def gap(self, record: Record, reason: str, detail: str = "", severity: str = "error",
@@ -132,6 +141,12 @@ class MapContext:
         """Structural checks before mapping: False means the record is not usable at all."""
         res = record.resource
         rtype = res["resourceType"]
+        body = record.raw if record.raw is not None else orjson.dumps(res)
+        for fault in empty_faults(res, body):
+            self.gap(record, "empty-element", f"{fault} (FHIR JSON allows neither empty "
+                                              "arrays or objects nor nulls)", "warning")
+        for fault in contained_faults(res):
+            self.gap(record, "invalid-contained-id", fault, "warning")
         if not is_valid_id(res.get("id")):
             rid = res.get("id")
             shown = rid if not isinstance(rid, str) or len(rid) <= 40 else f"{rid[:40]}... " \
@@ -139,7 +154,7 @@ class MapContext:
             self.gap(record, "invalid-id", f"id {shown!r} is not a FHIR id "
                                            "([A-Za-z0-9-.], 1-64 characters)")
             return False
-        size = len(record.raw) if record.raw is not None else len(orjson.dumps(res))
+        size = len(body)
         if size > MAX_RESOURCE_BYTES:
             self.gap(record, "oversized", f"{size:,} bytes: over the {MAX_RESOURCE_BYTES:,}-byte "
                                           "limit for one resource")
@@ -149,6 +164,13 @@ class MapContext:
             unknown = set(res) - allowed
             self.gap(record, "unknown-element",
                      f"element(s) not in R4 {rtype}: {', '.join(sorted(unknown))}", "warning")
+        for fault in shape_faults(res, rtype):
+            self.gap(record, "wrong-shape", fault, "warning")
+        fault = status_fault(res, rtype)
+        if fault:
+            self.gap(record, "invalid-code", fault, "warning")
+        for fault in narrative_faults(res):
+            self.gap(record, "unsafe-narrative", fault, "warning")
         missing = [e for e in REQUIRED.get(rtype, ()) if not present(res, e)]
         for element in missing:
             key = (rtype, element)
