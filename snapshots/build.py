@@ -18,12 +18,13 @@ from . import map_clinical as clinical
 from . import map_core as core
 from . import map_meds as meds
 from .checks import allergy_conflicts, timestamp_checks
-from .fhirdata import text_of, to_datetime, utc_time
+from .fhirdata import as_list, text_of, to_datetime, utc_time
 from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
 from .reading import CORE_TYPES, Record, Source
 from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
 from .settings import BuildSettings
+from .structure import attachment_faults
 
 MAPPED_TYPES = ("AllergyIntolerance", "Condition", "MedicationRequest",
                 "MedicationAdministration", "Observation", "Procedure", "DocumentReference",
@@ -172,6 +173,11 @@ class Builder:
             self.ctx.timestamp_issue(rec, "admit-after-discharge",
                                      f"period.start {period.get('start')} is after period.end "
                                      f"{period.get('end')}")
+        elif start and end and _indeterminate(period["start"], period["end"]):
+            self.ctx.timestamp_issue(rec, "indeterminate-period",
+                                     f"period.start {period['start']} and period.end "
+                                     f"{period['end']} differ in precision on the same day: "
+                                     "which comes first cannot be told (FHIR per-1)")
         if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
             self.stats.add("Encounter", "not-in-census")
             return
@@ -248,6 +254,11 @@ class Builder:
                     if not is_r4_type(rtype):
                         self.ctx.gap(rec, "unknown-resource-type", f"resourceType {rtype!r} "
                                      "is not an R4 resource type; not used", "warning")
+                    elif rtype == "Media":  # not on the downtime chart, but say if broken
+                        for part in as_list(rec.resource.get("content")):
+                            for fault in attachment_faults(part):
+                                self.ctx.gap(rec, "invalid-attachment", f"{fault} (Media is "
+                                             "not part of the downtime chart)", "warning")
                 continue
             self.stats.add(rtype, "read")
             try:
@@ -389,6 +400,12 @@ class Builder:
                 rows.append({"unit_code": code, "kind": "encounter",
                              "value": f"{s.downtime_encounter_prefix}-{code}-{n}"})
         insert_rows(self.conn, "downtime_ids", rows)
+
+
+def _indeterminate(start: str, end: str) -> bool:
+    """A date and a date-time (or two precisions) on the same day: not orderable."""
+    return len(start) != len(end) and min(len(start), len(end)) <= 10 and \
+        start[:10] == end[:10]
 
 
 _STORABLE = (str, int, float, bytes)

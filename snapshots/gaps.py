@@ -31,8 +31,12 @@ class GapRegister:
                              severity))
 
     def bad_input(self, where: str, reason: str, detail: str) -> None:
-        """Callback for the reader: a line or file that is not a FHIR resource at all."""
-        self.add(where, reason, detail)
+        """Callback for the reader: a line or file that is not a FHIR resource at all (an
+        error), or a fault the reader worked around (a warning)."""
+        from .reading import WARNING_INPUT
+
+        self.add(where, reason, detail,
+                 severity="warning" if reason in WARNING_INPUT else "error")
 
     def counts(self) -> Counter:
         return Counter((g.severity, g.reason) for g in self.gaps)

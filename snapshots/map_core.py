@@ -18,6 +18,7 @@ from .fhirdata import (
 )
 from .mapcontext import MapContext
 from .reading import Record
+from .structure import markup_in
 
 MR_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 PRIMARY_MRN_SYSTEMS = ("https://hospital.example.org/fhir/mrn",)
@@ -81,6 +82,9 @@ def map_patient(ctx: MapContext, record: Record) -> tuple[dict, list[dict]]:
     family, given, display = human_name(res.get("name"))
     if not display:
         ctx.gap(record, "missing-name", "Patient has no name", "warning", pid)
+    elif markup_in(display):
+        ctx.gap(record, "markup-in-text", f"name {display[:60]!r} holds markup; shown as "
+                                          "plain text, never interpreted", "warning", pid)
     identifiers = []
     for ident in as_list(res.get("identifier")):
         if not isinstance(ident, dict) or not ident.get("value"):

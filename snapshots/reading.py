@@ -46,6 +46,10 @@ class SourceError(Exception):
 
 
 _TYPE_FROM_NAME = re.compile(r"^([A-Z][A-Za-z]+)")
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_BOM = b"\xef\xbb\xbf"
+# Faults of the input the reader works around: warnings, the resources are still read.
+WARNING_INPUT = frozenset({"byte-order-mark", "relative-fullurl"})
 
 
 def _ndjson_type(path: Path) -> str | None:
@@ -86,7 +90,11 @@ def _ndjson_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
 def _bundle_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
     """Resources of one JSON file: a Bundle's entries (recursively), or a lone resource."""
     try:
-        data = orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+        raw = path.read_bytes()
+        if raw.startswith(_BOM):
+            on_bad(path.name, "byte-order-mark", "file starts with a UTF-8 byte-order mark, "
+                                                 "which JSON does not allow; read without it")
+        data = orjson.loads(raw.removeprefix(_BOM))
     except OSError as e:
         on_bad(path.name, "unreadable-file", e.strerror or str(e))
         return
@@ -117,7 +125,11 @@ def _entries(data: dict, where: str, full_url: str | None, on_bad: BadInput) -> 
         if not isinstance(resource, dict):
             on_bad(here, "invalid-bundle", "entry has no resource object")
             continue
-        yield from _entries(resource, here, entry.get("fullUrl"), on_bad)
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str) and not _ABSOLUTE.match(full_url):
+            on_bad(here, "relative-fullurl", f"fullUrl {full_url[:80]!r} is not absolute (R4 "
+                                             "requires a URL or urn:uuid)")
+        yield from _entries(resource, here, full_url, on_bad)
 
 
 class Source:
