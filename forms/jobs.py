@@ -14,6 +14,7 @@ import pyrage
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
+from .hospital import ALL_UNITS, render_hospital
 from .prerender import take_prerendered
 from .printing import PrintError, check_printer, send_pdf
 from .registry import FormRecord, FormRegistry, issued_downtime_ids, read_registry
@@ -85,6 +86,8 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
         raise FormError("say where to print: a printer (--printer) or a PDF file (--pdf)")
     if request.paper not in PAPERS:
         raise FormError(f"paper {request.paper!r}: one of {', '.join(PAPERS)}")
+    if request.unit == ALL_UNITS:
+        return _print_hospital(snapshot, request, registry, progress, now)
     check_unit(snapshot, request.unit)
     if request.patient_id:
         check_patient_on_unit(snapshot, request.patient_id, request.unit)
@@ -127,6 +130,19 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
     pdf, pages = render_pdf(forms, lambda n: prepared(len(steps) + n))
     return _deliver(request, registry, pdf, pages, [f.record for f in forms],
                     issued_already=issued)
+
+
+def _print_hospital(snapshot: OpenedSnapshot, request: PrintRequest, registry: FormRegistry,
+                    progress: Progress | None, now: datetime | None) -> PrintResult:
+    """Every unit's packet, laid out on every core (forms.hospital)."""
+    if request.kind != "packet" or request.patient_id:
+        raise FormError(f"--unit {ALL_UNITS} prints the whole hospital's packets only "
+                        "(kind packet, no --patient)")
+    if request.printer:
+        check_printer(request.printer)
+    pdf, pages, records = render_hospital(snapshot, request.paper, request.printed_by,
+                                          now or datetime.now(UTC), progress)
+    return _deliver(request, registry, pdf, pages, records)
 
 
 def _prepare(steps: Sequence[Callable], prepared: Callable[[int], None]) -> list:

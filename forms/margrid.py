@@ -1,4 +1,4 @@
-"""The MAR's 24-hour grid, and when each scheduled dose is due.
+"""The MAR's 24-hour grid, and when each scheduled dose is due (and the blank forms' ruling).
 
 Each order's row is one small 1-bit PNG (hour lines, and a bold box with the due time written
 at its top, e.g. "0930", at each scheduled time), drawn as the grid cell's background. One
@@ -111,4 +111,16 @@ def hours_image() -> str:
             draw.line([(x, 0), (x, HOURS_HEIGHT)], fill=0, width=2)
         draw.text((x + CELL / 2, HOURS_HEIGHT / 2), f"{h:02d}", fill=0, font=font,
                   anchor="mm")
+    return _png_uri(image)
+
+
+@cache
+def ruled_image(rows: int) -> str:
+    """`rows` writing lines (a rule under each) as one image, for the blank forms: one box
+    to lay out and one image to draw instead of a cell or a line box per row."""
+    height = rows * 60
+    image = Image.new("1", (8, height), 1)
+    draw = ImageDraw.Draw(image)
+    for r in range(1, rows + 1):
+        draw.line([(0, r * 60 - 2), (8, r * 60 - 2)], fill=0, width=2)
     return _png_uri(image)

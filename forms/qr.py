@@ -45,4 +45,6 @@ def qr_data_uri(payload: QrPayload) -> str:
     """The QR code as a small 1-bit PNG data URI (error correction M, quiet zone 4). A PNG is
     placed as one image; an SVG of the same code is drawn module by module on every page."""
     code = segno.make_qr(payload.text(), error="m")
-    return code.png_data_uri(scale=4, border=4)
+    # one pixel a module: the page scales it up without smoothing (image-rendering: pixelated
+    # in print.css), so it prints as sharp as a vector and is the smallest image to embed
+    return code.png_data_uri(scale=1, border=4)

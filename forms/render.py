@@ -21,7 +21,7 @@ from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
 from .header import allergy_items, fit_header, label_allergies, label_name_style
-from .margrid import grid_image, hours_image, schedule, times_text
+from .margrid import grid_image, hours_image, ruled_image, schedule, times_text
 from .qr import QrPayload, new_form_id, qr_data_uri
 from .registry import FormRecord, now_text
 
@@ -173,7 +173,8 @@ def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
                      label_allergies=label_allergies(header),
                      label_name_style=label_name_style(header.name))
     if kind in ("orders", "note", "vitals"):
-        return _page(ctx, "blank.html.j2", record, header)
+        return _page(ctx, "blank.html.j2", record, header, ruled20=ruled_image(20),
+                     ruled24=ruled_image(24))
     raise FormError(f"form {kind!r} is not a patient form")
 
 

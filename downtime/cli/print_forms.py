@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from forms.hospital import ALL_UNITS
 from forms.jobs import PrintRequest, resolve_patient, run_print_job
 from forms.printing import PrintError
 from forms.registry import FormRegistry, RegistryError
@@ -23,7 +24,9 @@ PRERENDERED = "prerendered"  # beside the snapshots: packets the agent rendered 
 
 @click.command("print")
 @click.argument("kind", type=click.Choice(KINDS))
-@click.option("--unit", required=True, help="Unit code, e.g. 4W.")
+@click.option("--unit", required=True,
+              help="Unit code, e.g. 4W; ALL (with packet) for every unit's packet, laid out "
+                   "on every core, from the house snapshot.")
 @click.option("--patient", help="Only this patient (MRN of any facility).")
 @click.option("--printer", help="CUPS queue to print to.")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -41,8 +44,10 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
                 passphrase_file: Path | None) -> None:
     """Print KIND for a unit (or one patient): census, facesheet, mar, medlist, orders, note,
     vitals, registration, labels, or packet (census, then each patient's face sheet, MAR,
-    orders and note forms)."""
+    orders and note forms). With --printer, the printer is checked (known, not stopped)
+    before anything is rendered; --paper sets the page size and the CUPS media."""
     config = ctx.obj.config
+    unit = ALL_UNITS if unit.upper() == ALL_UNITS else unit
     if bool(printer) == bool(pdf_path):
         raise click.ClickException("give exactly one of --printer NAME or --pdf FILE")
     try:
@@ -52,9 +57,11 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
         trusted = load_public_key(config.path("trusted_builder_key", None,
                                               flag="--trusted-key"))
         newest = newest_per_scope(store, ident.recipient)
-        chosen = newest.get(f"unit:{unit}") or newest.get("house")
+        chosen = newest.get("house") if unit == ALL_UNITS else \
+            newest.get(f"unit:{unit}") or newest.get("house")
         if chosen is None:
-            raise click.ClickException(f"{store}: no snapshot of unit {unit} that "
+            what = "the whole house" if unit == ALL_UNITS else f"unit {unit}"
+            raise click.ClickException(f"{store}: no snapshot of {what} that "
                                        f"{ident.name} can open")
         snapshot = open_snapshot(chosen.path, trusted, [ident])
         escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]

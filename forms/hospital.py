@@ -1,0 +1,94 @@
+"""Whole-hospital packets (`downtime print packet --unit ALL`): every unit's packet, laid out
+in parallel by a pool of os.cpu_count() worker processes, joined into one PDF in unit order.
+
+WeasyPrint is pure Python for layout, so one process uses one core; units are independent, so
+each worker takes whole units, biggest first (so the last one to finish is a small one). The
+workers get the snapshot's database image once, through the pool's pipe (memory to memory,
+nothing on disk, no keys handed over), and send back each unit's PDF and form records; the
+parent joins the PDFs with pdfium and registers and prints as for any job.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import pypdfium2 as pdfium
+
+from snapshots import chart
+from snapshots.manifest import Manifest
+from snapshots.sealed import OpenedSnapshot, load_database
+
+from .registry import FormRecord
+from .render import FormContext, FormError, plan, render_pdf
+
+ALL_UNITS = "ALL"
+_worker_snapshot: OpenedSnapshot | None = None
+
+
+def _start_worker(image: bytes, path: Path, manifest: Manifest) -> None:
+    global _worker_snapshot
+    _worker_snapshot = OpenedSnapshot(path, manifest, load_database(image))
+
+
+def _render_unit(unit: str, paper: str, printed_by: str, now: datetime
+                 ) -> tuple[bytes, int, list[dict]]:
+    assert _worker_snapshot is not None
+    ctx = FormContext(_worker_snapshot, unit, printed_by, now, paper)
+    forms = [step() for step in plan(ctx, "packet", None)]
+    pdf, pages = render_pdf(forms)
+    return pdf, pages, [asdict(f.record) for f in forms]
+
+
+def occupied_units(snapshot: OpenedSnapshot) -> list[tuple[str, int]]:
+    """(unit, patients) for every unit with patients, biggest first."""
+    return sorted(((code, n) for code, _, n in chart.units(snapshot.db) if n),
+                  key=lambda u: -u[1])
+
+
+def join_pdfs(pdfs: Sequence[bytes]) -> bytes:
+    """One PDF with the pages of each, in order."""
+    joined = pdfium.PdfDocument.new()
+    for pdf in pdfs:
+        joined.import_pages(pdfium.PdfDocument(pdf))
+    out = io.BytesIO()
+    joined.save(out)
+    return out.getvalue()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # forkserver/spawn, never fork: the caller may have threads (the TUI, the agent), and a
+    # forked child of a threaded process can deadlock on a lock held at the fork.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: datetime,
+                    progress: Callable[[int, int], None] | None = None,
+                    workers: int | None = None) -> tuple[bytes, int, list[FormRecord]]:
+    """Every unit's packet, rendered in parallel, joined in unit order (biggest first)."""
+    units = occupied_units(snapshot)
+    if not units:
+        raise FormError("nothing to print: no unit in this snapshot has patients")
+    workers = max(1, min(workers or os.cpu_count() or 1, len(units)))
+    image = snapshot.db.serialize()
+    results: dict[str, tuple[bytes, int, list[dict]]] = {}
+    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
+                             initargs=(image, snapshot.path, snapshot.manifest)) as pool:
+        futures = {pool.submit(_render_unit, unit, paper, printed_by, now): unit
+                   for unit, _ in units}
+        del image
+        for done, future in enumerate(as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            if progress:
+                progress(done, len(units))
+    ordered = [results[unit] for unit, _ in units]
+    pdf = join_pdfs([r[0] for r in ordered]) if len(ordered) > 1 else ordered[0][0]
+    return (pdf, sum(r[1] for r in ordered),
+            [FormRecord(**record) for r in ordered for record in r[2]])
