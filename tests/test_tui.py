@@ -214,6 +214,39 @@ def test_tabs_show_meds_vitals_problems_notes_documents(tmp_path):
     run(go())
 
 
+def test_restricted_medication_order_is_masked_but_its_due_time_stays(tmp_path):
+    site = make_site(tmp_path)
+    conn = stable_db()
+    conn.execute("UPDATE med_orders SET restricted = 1 WHERE id = 'mo-p3-1'")
+    conn.commit()
+    sealed_snapshot(site.store, site.keys, conn, sequence=2)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("down", "down", "enter")  # OKAFOR, Grace
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            chart = app.screen
+            summary = text_of(chart.query_one("#summary-text"))
+            assert "1 restricted record(s) hidden" in summary and "Metoprolol" not in summary
+            await pilot.press("2")
+            meds = chart.query_one("#meds-table", DataTable)
+            cells = [[str(c) for c in meds.get_row_at(i)] for i in range(meds.row_count)]
+            masked_rows = [c for c in cells if "restricted" in c[0]]
+            assert len(masked_rows) == 1 and "Metoprolol" not in " ".join(sum(cells, []))
+            assert masked_rows[0][2] not in ("", "—")  # when the dose is due is still shown
+            await pilot.press("b")
+            await pilot.pause()
+            await type_text(app, pilot, "treating nurse, medication round")
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: app.screen is chart and chart.unlocked)
+            cells = [str(meds.get_row_at(i)[0]) for i in range(meds.row_count)]
+            assert any("Metoprolol" in c for c in cells)
+    run(go())
+
+
 def test_restricted_note_is_masked_until_break_glass_with_a_reason(tmp_path):
     site = make_site(tmp_path)
 

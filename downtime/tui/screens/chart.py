@@ -165,7 +165,9 @@ class ChartScreen(Screen):
         t.append(f" {len(active)} scheduled, {sum(m.prn for m in d.meds)} PRN, "
                  f"{sum(m.status == 'on-hold' for m in d.meds)} on hold\n")
         for m in due[:4]:
-            t.append(f"  next {when(m.next_due, now):>12}  {short(m.medication, 50)}\n")
+            t.append(f"  next {when(m.next_due, now):>12}  ")
+            t.append(masked(m.restricted, short(m.medication, 50), self.unlocked))
+            t.append("\n")
         latest: OrderedDict[str, chart.Observation] = OrderedDict()
         for o in d.vitals:
             latest.setdefault(vital_name(o.code, o.display), o)
@@ -208,6 +210,7 @@ class ChartScreen(Screen):
         if d is None:
             return 0
         return (sum(o.restricted for o in d.vitals + d.labs) +
+                sum(m.restricted for m in d.meds) +
                 sum(bool(r["restricted"]) for r in d.problems + d.procedures + d.notes))
 
     def _meds(self, d: ChartData, now) -> None:
@@ -216,6 +219,11 @@ class ChartScreen(Screen):
         if not d.meds:
             table.add_row(Text("No active medication orders", style="italic"), "", "", "")
         for m in d.meds:
+            if m.restricted and not self.unlocked:  # the due time stays: a dose is still due
+                table.add_row(masked(True, "", False), when(m.last_given, now),
+                              "as needed" if m.prn else when(m.next_due, now), "", key=m.id,
+                              height=2)
+                continue
             what = " · ".join(x for x in (m.dose or m.rate, m.route, m.frequency) if x)
             if m.status == "on-hold":
                 status = Text("ON HOLD", style="bold black on yellow")
@@ -224,7 +232,8 @@ class ChartScreen(Screen):
             else:
                 status = Text("IV" if m.iv else "sched")
             name = Text(short(m.medication, 38),
-                        style="dim" if m.status == "on-hold" else "bold")
+                        style="dim" if m.status == "on-hold" else
+                        ("bold magenta" if m.restricted else "bold"))
             name.append("\n" + short(what + (f" — for {m.prn_reason}" if m.prn and
                                              m.prn_reason else ""), 38))
             table.add_row(name, when(m.last_given, now),
