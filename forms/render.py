@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
 
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
@@ -24,6 +23,10 @@ from .header import allergy_items, fit_header, label_allergies, label_name_style
 from .margrid import grid_image, hours_image, ruled_image, schedule, times_text
 from .qr import QrPayload, new_form_id, qr_data_uri
 from .registry import FormRecord, now_text
+
+if TYPE_CHECKING:
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
 
 TEMPLATES = Path(__file__).parent / "templates"
 PATIENT_KINDS = ("facesheet", "mar", "orders", "note", "vitals", "labels", "medlist")
@@ -58,6 +61,11 @@ def _environment() -> jinja2.Environment:
 
 @cache
 def _stylesheet() -> tuple[CSS, FontConfiguration]:
+    # WeasyPrint is imported here, not at the top: it takes about half a second, and a
+    # pre-rendered packet, the agent and the CLI's other commands never lay anything out.
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
     fonts = FontConfiguration()
     return CSS(filename=str(TEMPLATES / "print.css"), font_config=fonts), fonts
 
@@ -232,6 +240,8 @@ def render_pdf(forms: Sequence[Form], progress: Callable[[int], None] | None = N
     """Lay out each form as its own document (so "page x of y" counts that form's pages) and
     join the pages into one PDF. `progress(n)` is called after each form is laid out: layout
     is most of a job's time. Images (QR codes, MAR grids) are cached across the forms."""
+    from weasyprint import HTML
+
     css, fonts = _stylesheet()
     images: dict = {}
     documents = []
