@@ -29,6 +29,7 @@ class FittedHeader:
     allergy_text: str
     allergies_left_out: int
     status_text: str  # isolation and name alert, shortened to their line budget
+    also_text: str  # other facilities' MRNs, on one line, "…" when cut
 
 
 def allergy_items(items: tuple[Allergy, ...]) -> list[str]:
@@ -52,8 +53,10 @@ def fit_header(header: Header, paper: str) -> FittedHeader:
                                   first_line_used_mm=text_width_mm(label + " ", 8.5, True))
     status = " · ".join(s for s in (header.isolation, "NAME ALERT: " + ", ".join(
         header.name_alert_with) if header.name_alert else "") if s)
+    also = "also MRN " + ", ".join(header.other_mrns) if header.other_mrns else ""
     return FittedHeader(name_size(header.name, width), label, text, left_out,
-                        fit_text(status, width, 2, 8.5, bold=True) if status else "")
+                        fit_text(status, width, 2, 8.5, bold=True) if status else "",
+                        fit_text(also, width, 1, 8.0) if also else "")
 
 
 def label_name_style(name: str) -> str:
