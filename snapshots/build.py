@@ -303,7 +303,12 @@ class Builder:
             return False
         s = self.ctx.settings
         widest = max(s.vitals_hours / 24, s.labs_days)
-        return when < self.ctx.cutoff(days=widest)
+        if when < self.ctx.cutoff(days=widest):
+            return True
+        # Vital signs have the shorter window: a third of an export's observations are vitals
+        # older than it, and would otherwise be checked and mapped only to be dropped.
+        return when < self.ctx.cutoff(hours=s.vitals_hours) and \
+            clinical.observation_category(res) == clinical.VITALS
 
     def flush(self) -> None:
         for table, rows in self.batches.items():
