@@ -6,7 +6,8 @@ This is the one place the agent decrypts a snapshot (in memory, like every reade
 when run with `--prerender`. Rendering runs in a thread, off the install step. A packet is used
 up when printed (its form ids must never be printed twice), and it is only good for the day it
 was rendered for (the MAR's date): a keeper thread renders a fresh one when the packet is
-taken (it watches the folder) or the day changes (it looks once a minute).
+taken (it watches the folder) or the day changes (it looks once a minute). At start it takes
+on the unit snapshots already installed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from forms.prerender import day_of, packet_path, prerender_packet
 from snapshots.keys import Identity
 from snapshots.manifest import Manifest
 from snapshots.sealed import SnapshotError, open_snapshot
+from snapshots.store import newest_per_scope
 
 PRERENDERED = "prerendered"
 log = logging.getLogger("downtime.agent.prerender")
@@ -62,6 +64,20 @@ class PrerenderHook:
         with self._lock:
             for unit in manifest.units:
                 self.current[unit] = (Path(path), manifest.snapshot_id)
+        self._start()
+
+    def adopt(self, store: Path) -> None:
+        """Take on the unit snapshots already installed (the agent starting with
+        --prerender), so their packets are rendered without waiting for the next build."""
+        for scope, snap in newest_per_scope(Path(store), self.identity.recipient).items():
+            if scope.startswith("unit:"):
+                with self._lock:
+                    for unit in snap.manifest.units:
+                        self.current.setdefault(unit, (snap.path, snap.manifest.snapshot_id))
+        if self.current:
+            self._start()
+
+    def _start(self) -> None:
         # Not a daemon: `downtime agent --once` waits for the packet before it exits.
         worker = threading.Thread(target=self._refresh_logged, name="prerender")
         worker.start()
@@ -126,4 +142,7 @@ class PrerenderHook:
 
 def prerender_hook(identity: Identity, trusted_key: Ed25519PublicKey, store: Path,
                    papers: Sequence[str] = ("Letter",)) -> PrerenderHook:
-    return PrerenderHook(identity, trusted_key, store, papers)
+    """The agent's hook, having taken on the unit snapshots already in the store."""
+    hook = PrerenderHook(identity, trusted_key, store, papers)
+    hook.adopt(store)
+    return hook

@@ -48,3 +48,17 @@ def test_install_then_prerender_then_renew_after_use(tmp_path):
         fresh = load_prerendered(folder, "4W", sid, "Letter", today, [keys.unit.secret])
     assert fresh is not None, "no fresh packet after the first was used"
     assert not {f.form_id for f in fresh[2]} & {f.form_id for f in forms}
+
+
+def test_agent_start_takes_on_installed_snapshots(tmp_path):
+    """Turning --prerender on renders the packets of what is already installed."""
+    keys = Keys()
+    made = sealed_snapshot(tmp_path / "built", keys)
+    inbox, store = tmp_path / "inbox", tmp_path / "store"
+    inbox.mkdir()
+    shutil.copy(made, inbox / made.name)
+    process_inbox(inbox, store, keys.trusted, 3, settle_seconds=0)  # installed, no hook
+    assert not (store / PRERENDERED).exists()
+    hook = prerender_hook(keys.unit, keys.trusted, store)
+    hook.wait(60)
+    assert len(list((store / PRERENDERED).glob("packet-4W-*-Letter-*.age"))) == 1
