@@ -105,7 +105,8 @@ def map_observations(ctx: MapContext, record: Record, pid: str,
     base = {"patient_id": pid, "encounter_id": encounter, "category": category,
             "effective_at": when, "restricted": int(restricted(res)), **ctx.lineage(record)}
     components = [c for c in as_list(res.get("component")) if isinstance(c, dict)]
-    has_value = any(k.startswith("value") for k in res)
+    # A panel with its own value[x] is one row; asked only of panels (most have no components).
+    has_value = bool(components) and any(k.startswith("value") for k in res)
     parts = components if components and not has_value else [res]
     rows = []
     for i, part in enumerate(parts):
