@@ -54,6 +54,7 @@ class PrerenderHook:
         self._lock = threading.Lock()  # guards `current`
         self._rendering = threading.Lock()  # one render at a time: two cores, one nurse
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._keeper: threading.Thread | None = None
 
@@ -86,6 +87,14 @@ class PrerenderHook:
             self._keeper = threading.Thread(target=self._keep, name="prerender-keeper",
                                             daemon=True)
             self._keeper.start()
+
+    def close(self) -> None:
+        """Stop the keeper (renders under way finish)."""
+        self._stop.set()
+        self._wake.set()
+        if self._keeper is not None:
+            self._keeper.join(10)
+        self.wait(60)
 
     def wait(self, timeout: float | None = None) -> None:
         """Until the renders started so far are done (tests, shutdown)."""
@@ -133,11 +142,14 @@ class PrerenderHook:
         observer.schedule(_Taken(self._wake), str(self.folder))
         observer.daemon = True
         observer.start()
-        while True:
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
-            if self.missing():
-                self._refresh_logged()
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+                if not self._stop.is_set() and self.missing():
+                    self._refresh_logged()
+        finally:
+            observer.stop()
 
 
 def prerender_hook(identity: Identity, trusted_key: Ed25519PublicKey, store: Path,

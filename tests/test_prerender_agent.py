@@ -48,6 +48,7 @@ def test_install_then_prerender_then_renew_after_use(tmp_path):
         fresh = load_prerendered(folder, "4W", sid, "Letter", today, [keys.unit.secret])
     assert fresh is not None, "no fresh packet after the first was used"
     assert not {f.form_id for f in fresh[2]} & {f.form_id for f in forms}
+    hook.close()
 
 
 def test_agent_start_takes_on_installed_snapshots(tmp_path):
@@ -62,3 +63,4 @@ def test_agent_start_takes_on_installed_snapshots(tmp_path):
     hook = prerender_hook(keys.unit, keys.trusted, store)
     hook.wait(60)
     assert len(list((store / PRERENDERED).glob("packet-4W-*-Letter-*.age"))) == 1
+    hook.close()
