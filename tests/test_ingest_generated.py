@@ -167,3 +167,19 @@ def test_restricted_medication_orders_are_marked(built):
     pid = rows[0][1]
     meds = chart.medications(db, pid, include_inactive=True)
     assert {m.id for m in meds if m.restricted} == {r[0] for r in rows if r[1] == pid}
+
+
+def test_prn_and_iv_orders_have_a_last_given(built):
+    """The MAR's "last given" matters most for PRN doses: the demo hospital gives some."""
+    _, result, _ = built
+    db = result.conn
+    for flag in ("prn", "iv"):
+        given = db.execute(f"SELECT count(DISTINCT o.id) FROM med_orders o JOIN administrations a "
+                           f"ON a.order_id = o.id WHERE o.{flag} = 1 AND o.status = 'active'"
+                           ).fetchone()[0]
+        assert given > 0, flag
+    pid, oid = db.execute("SELECT o.patient_id, o.id FROM med_orders o JOIN administrations a "
+                          "ON a.order_id = o.id WHERE o.prn = 1 AND a.status = 'completed' "
+                          "LIMIT 1").fetchone()
+    meds = {m.id: m for m in chart.medications(db, pid, now=AS_OF)}
+    assert meds[oid].prn and meds[oid].last_given

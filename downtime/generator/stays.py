@@ -148,6 +148,16 @@ def _administrations(h: Hospital, emit: Emit, pid: str, eid: str, i: int, orders
         repeat = order["dosageInstruction"][0].get("timing", {}).get("repeat", {})
         times = repeat.get("timeOfDay", [])
         authored = datetime.fromisoformat(order["authoredOn"].replace("Z", "+00:00"))
+        if not times:
+            # PRN: given now and then, so "last given" means something on the MAR; an IV
+            # infusion: the bag hung (or changed) within the day.
+            prn = "asNeededCodeableConcept" in order["dosageInstruction"][0]
+            for k in range(rng.randint(0, 3) if prn else 1):
+                when = now - timedelta(minutes=rng.randint(20, 47 * 60))
+                if authored < when:
+                    emit(h.administration(f"ma-{order['id'][3:]}-p{k}", pid, eid, order, when,
+                                          rng.choice(staff.nurses)))
+            continue
         for day in (2, 1, 0):
             base = (now - timedelta(days=day)).replace(minute=0, second=0)
             for k, slot in enumerate(times):
