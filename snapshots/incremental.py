@@ -143,6 +143,7 @@ class Refresher(Builder):
                 continue
             rtype, rid = found
             self.stats.add(rtype, "deleted")
+            self.forget.add((rtype, rid))  # its gaps of earlier builds go with it
             if rtype == "Encounter" and self._encounter_patient(rid):
                 self._leave(self._encounter_patient(rid), rid)
             elif rtype == "Patient" and rid in self.census:
