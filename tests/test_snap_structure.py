@@ -158,3 +158,44 @@ def test_rejected_active_encounters_count_in_the_census(tmp_path):
     assert "no subject" in reasons["e3"]
     assert any(k.startswith("(no id: Encounter.ndjson:5") for k in reasons)
     assert result.conn.execute("SELECT count(*) FROM census_exclusions").fetchone()[0] == 3
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory, hospital):
+    from snapshots.publish import Recipients, publish
+    from tests.factory import Keys
+
+    root = tmp_path_factory.mktemp("prev")
+    for name, resources in hospital.items():
+        (root / name).write_text("".join(json.dumps(r) + "\n" for r in resources))
+    keys = Keys()
+    result = build_database(root, SETTINGS)
+    written = publish(result.conn, root / "store", recipients=Recipients(
+        builder=[keys.unit.recipient]), signing_key=keys.signing, as_of="x", source="t")
+    return written[0][0], keys
+
+
+@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.generate], database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_structural_mutations_in_a_delta_never_stop_a_refresh(hospital, previous, data):
+    from snapshots.incremental import refresh_database
+
+    house, keys = previous
+    names = sorted(hospital)
+    delta: dict[str, list[dict]] = {}
+    for _ in range(data.draw(st.integers(1, 6))):
+        name = data.draw(st.sampled_from(names))
+        res = copy.deepcopy(hospital[name][data.draw(st.integers(0, len(hospital[name]) - 1))])
+        for _ in range(data.draw(st.integers(0, 3))):
+            _mutate(data, res)
+        delta.setdefault(name, []).append(res)
+    with tempfile.TemporaryDirectory(prefix="snap-delta-") as tmp:
+        for name, resources in delta.items():
+            Path(tmp, name).write_text("".join(json.dumps(r) + "\n" for r in resources))
+        result, _ = refresh_database(house, Path(tmp), SETTINGS, keys.unit, keys.trusted)
+    census = result.report["census"]
+    in_db = result.conn.execute("SELECT count(*) FROM encounters").fetchone()[0]
+    assert census["in_snapshot"] == in_db and not census["unaccounted"]
+    assert census["in_snapshot"] + len(census["excluded"]) == \
+        census["source_active_inpatient_encounters"]
