@@ -440,7 +440,7 @@ def encounter_key(rec: Record) -> str:
 def unmappable(ctx: MapContext, rec: Record, error: Exception) -> None:
     """A resource whose structure the mappers could not take: to the gap register, with
     what was wrong. Only on this (rare) path is the resource validated against the R4 model,
-    whose first error names the element at fault."""
+    whose first errors name the elements at fault."""
     ctx.gap(rec, "unmappable", f"not mapped: {_what_was_wrong(rec.resource, error)}"[:300])
 
 
@@ -453,10 +453,10 @@ def _what_was_wrong(res: dict, error: Exception) -> str:
         get_fhir_model_class(str(res.get("resourceType"))).model_validate(res)
     except Exception as invalid:  # noqa: BLE001 - pydantic or KeyError: either way, describe
         errors = getattr(invalid, "errors", None)
-        if callable(errors):
-            first = errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            return f"{where}: {first.get('msg', '')}"
+        found = errors() if callable(errors) else None
+        if isinstance(found, list) and found:
+            return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                             for e in found[:3] if isinstance(e, dict))
     return f"{type(error).__name__}: {error}"
 
 
