@@ -46,7 +46,7 @@ class BuildSettings:
                     raise SettingsError(f"[build] {key} must be a list of codes")
                 value = tuple(value)
             elif key == "as_of":
-                value = parse_as_of(value)
+                value = parse_as_of(value, "--as-of" if key in given else "[build] as_of")
             elif key.endswith(("_hours", "_days", "_minutes")) or key in ("pool_size",
                                                                        "downtime_range_start"):
                 try:
@@ -57,12 +57,12 @@ class BuildSettings:
         return cls(**values)
 
 
-def parse_as_of(value: Any) -> datetime:
+def parse_as_of(value: Any, name: str = "--as-of") -> datetime:
     if isinstance(value, datetime):
         when = value
     else:
         try:
             when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise SettingsError(f"--as-of {value!r} is not an ISO 8601 time") from None
+            raise SettingsError(f"{name} {value!r} is not an ISO 8601 time") from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)

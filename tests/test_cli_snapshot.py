@@ -244,3 +244,15 @@ def test_recipients_of_the_wrong_type(site, tmp_path, table):
                                       str(tmp_path / "s")], env=site[3])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "[recipients]" in result.output and str(cfg) in result.output
+
+
+@pytest.mark.parametrize("table,says", [('vitals_hours = "x"', "[build] vitals_hours"),
+                                        ("bogus = 1", "bogus"),
+                                        ('as_of = "soon"', "[build] as_of")])
+def test_build_settings_errors_name_the_file(tmp_path, table, says):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[build]\n{table}\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "snapshot", "build", "--source",
+                                      str(tmp_path), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(cfg) in result.output and says in result.output

@@ -116,7 +116,12 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
             per_unit=per_unit,
             previous=previous,
         )
-        options.settings = BuildSettings.from_config(config.section("build"), as_of=as_of)
+        try:
+            options.settings = BuildSettings.from_config(config.section("build"), as_of=as_of)
+        except SettingsError as e:
+            if config.file is None or str(e).startswith("--"):
+                raise
+            raise SettingsError(f"{config.file}: {e}") from None
         options.recipients = config_recipients(config)
         key_path = _path(ctx, "signing_key", signing_key, "--signing-key")
         passphrase = get_passphrase(passphrase_file, "Signing key passphrase")
