@@ -39,6 +39,9 @@ def demo(directory: Path, patients: int, seed: int) -> None:
                f"{census['source_active_inpatient_encounters']} active inpatient encounters; "
                f"{result.report['gaps']['errors']} records in the gap register as errors, "
                f"{result.report['gaps']['warnings']} as warnings")
+    if not census["complete"]:
+        click.secho("  census INCOMPLETE: see `snapshot report` on the house snapshot",
+                    fg="red", bold=True)
     if result.passphrase_from_env:
         click.echo("  passphrase from $DOWNTIME_PASSPHRASE")
     else:
