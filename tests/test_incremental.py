@@ -158,8 +158,16 @@ def test_incremental_gives_what_a_full_build_of_the_final_data_gives(base, tmp_p
     census = {(r.patient_id, r.encounter_id) for r in chart.census(inc.conn)}
     assert ("pat-000020", "enc-readmit") in census and ("out-000001", "enc-new") in census
     for table in ("patients", "identifiers", "encounters", "allergies", "med_orders",
-                  "locations", "units"):
+                  "locations", "units", "observations", "administrations", "notes",
+                  "procedures", "flags", "practitioners", "downtime_ids", "census_exclusions"):
         assert _rows(inc.conn, table) == _rows(full.conn, table), table
+    # A patient new to the census has only what the delta carried (their unchanged problem
+    # list comes with the next full build), and the gap register says so.
+    newcomer_only = "patient_id != 'out-000001'"
+    assert sorted(inc.conn.execute(f"SELECT * FROM problems WHERE {newcomer_only}")) == \
+        sorted(full.conn.execute(f"SELECT * FROM problems WHERE {newcomer_only}"))
+    assert any(g.reason == "admitted-since-previous" and g.patient_id == "out-000001"
+               for g in inc.gaps.gaps)
     # the readmitted patient keeps the allergies the delta did not repeat
     assert inc.conn.execute("SELECT count(*) FROM allergies WHERE patient_id = 'pat-000020'"
                             ).fetchone()[0] == full.conn.execute(
