@@ -199,3 +199,24 @@ def test_structural_mutations_in_a_delta_never_stop_a_refresh(hospital, previous
     assert census["in_snapshot"] == in_db and not census["unaccounted"]
     assert census["in_snapshot"] + len(census["excluded"]) == \
         census["source_active_inpatient_encounters"]
+
+
+def test_a_row_sqlite_cannot_store_goes_to_the_gap_register(hospital, tmp_path):
+    """A value the mapper passed through (a list as dosage text) fails only at insert: that
+    row alone goes to the gap register, with file:line, and its batch is still stored."""
+    files = copy.deepcopy(hospital)
+    orders = files["MedicationRequest.ndjson"]
+    line, bad = next((n, o) for n, o in enumerate(orders, 1)
+                     if o["status"] == "active" and "subject" in o)
+    bad["dosageInstruction"][0]["text"] = ["take", "with food"]
+    for name, resources in files.items():
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in resources))
+    result = build_database(tmp_path, SETTINGS)
+    (gap,) = [g for g in result.gaps.gaps if g.reason == "unmappable"]
+    assert gap.where == f"MedicationRequest.ndjson:{line}" and gap.resource_id == bad["id"]
+    assert "med_orders.instructions" in gap.detail
+    db = result.conn
+    assert not db.execute("SELECT 1 FROM med_orders WHERE id = ?", (bad["id"],)).fetchone()
+    kept = result.report["types"]["MedicationRequest"]
+    assert db.execute("SELECT count(*) FROM med_orders").fetchone()[0] == kept["kept"]
+    assert kept["rejected"] >= 1
