@@ -21,7 +21,7 @@ from .checks import allergy_conflicts, timestamp_checks
 from .fhirdata import as_list, text_of, to_datetime, utc_time
 from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
-from .reading import CORE_TYPES, Record, Source
+from .reading import CORE_TYPES, DELETE, Record, Source
 from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
 from .settings import BuildSettings
 from .structure import attachment_faults
@@ -251,7 +251,11 @@ class Builder:
                 else:
                     self.stats.add(rtype, "read")
                     self.stats.add(rtype, "ignored")
-                    if not is_r4_type(rtype):
+                    if rtype == DELETE:  # a DELETE entry: only a refresh applies them
+                        self.ctx.gap(rec, "delete-in-full-build", f"DELETE "
+                                     f"{str(rec.resource.get('url'))[:80]!r} not applied: a "
+                                     "full build reads the source as it is", "warning")
+                    elif not is_r4_type(rtype):
                         self.ctx.gap(rec, "unknown-resource-type", f"resourceType {rtype!r} "
                                      "is not an R4 resource type; not used", "warning")
                     elif rtype == "Media":  # not on the downtime chart, but say if broken

@@ -26,7 +26,7 @@ from . import map_core as core
 from .build import Builder, BuildResult
 from .fhirdata import utc_time
 from .keys import Identity
-from .reading import Record, Source
+from .reading import DELETE, Record, Source
 from .schema import FTS_TABLE, PATIENT_TABLES, TABLES
 from .sealed import SnapshotError, load_database, verify
 from .settings import BuildSettings
@@ -132,7 +132,7 @@ class Refresher(Builder):
     def apply_deletes(self, records: Iterable[Record]) -> list[Record]:
         rest = []
         for rec in records:
-            if rec.resource.get("resourceType") != "__delete__":
+            if rec.resource.get("resourceType") != DELETE:
                 rest.append(rec)
                 continue
             found = self.ctx.resolver.parse(rec.resource.get("url"))

@@ -30,6 +30,10 @@ _KNOWN_TYPES = CORE_TYPES | frozenset({
     "ServiceRequest", "Composition", "AuditEvent", "Bundle", "Coverage", "Specimen",
 })
 
+# The pseudo resource type of a Bundle entry whose request is a DELETE (a `_since` export's
+# deletions), for a refresh to apply.
+DELETE = "__delete__"
+
 BadInput = Callable[[str, str, str], None]  # (where, reason, detail)
 
 
@@ -119,7 +123,7 @@ def _entries(data: dict, where: str, full_url: str | None, on_bad: BadInput) -> 
         here = f"{where}#entry[{i}]"
         request = entry.get("request") if isinstance(entry, dict) else None
         if isinstance(request, dict) and request.get("method") == "DELETE":
-            yield Record(here, {"resourceType": "__delete__", "url": request.get("url", "")})
+            yield Record(here, {"resourceType": DELETE, "url": request.get("url", "")})
             continue
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
