@@ -136,8 +136,16 @@ def private_cups() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _ends_whole(pdf: Path) -> bool:
+    with open(pdf, "rb") as f:
+        f.seek(max(0, pdf.stat().st_size - 64))
+        return b"%%EOF" in f.read()
+
+
 def wait_for_output(since: float, title_part: str, timeout: float = 90) -> Path:
-    """The PDF cups-pdf wrote for a job (named after its title) after `since`."""
+    """The PDF cups-pdf wrote for a job (named after its title) after `since`, once whole:
+    Ghostscript may pause mid-file on a loaded machine, so a size that holds still is not
+    enough; the file must also end with the PDF trailer."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         found = [p for p in OUTPUT.glob("*.pdf")
@@ -146,7 +154,7 @@ def wait_for_output(since: float, title_part: str, timeout: float = 90) -> Path:
             newest = max(found, key=lambda p: p.stat().st_mtime)
             size = newest.stat().st_size
             time.sleep(0.5)
-            if size and newest.stat().st_size == size:
+            if size and newest.stat().st_size == size and _ends_whole(newest):
                 return newest
         time.sleep(0.5)
     raise AssertionError(f"no PDF with {title_part!r} from the cups-pdf queue in {timeout} s")
