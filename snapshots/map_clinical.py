@@ -101,6 +101,12 @@ def map_observations(ctx: MapContext, record: Record, pid: str,
     elif category == LABS:
         _recent(ctx, when, days=ctx.settings.labs_days)
     else:
+        cats = res.get("category")
+        if cats is not None and not (isinstance(cats, list) and
+                                     all(isinstance(c, dict) for c in cats)):
+            # Not "other": unreadable. Whether it was a vital sign cannot be told, so it is
+            # not quietly counted as left out on purpose.
+            raise ValueError("category is not an array of CodeableConcepts")
         raise OutsideWindow  # social history, surveys...: not part of the downtime chart
     base = {"patient_id": pid, "encounter_id": encounter, "category": category,
             "effective_at": when, "restricted": int(restricted(res)), **ctx.lineage(record)}
@@ -115,6 +121,13 @@ def map_observations(ctx: MapContext, record: Record, pid: str,
                "code": coding.get("code"), "system": coding.get("system"),
                "display": text_of(part.get("code")), **_value(part), **_reference(part),
                "flag": _interpretation(part) or _interpretation(res)}
+        if row.get("value_num") is None and row.get("value_text") is None and \
+                any(k.startswith("value") for k in part):
+            ctx.gap(record, "unreadable-value", f"{row['id']}: value[x] of the wrong shape; "
+                    "shown without a value", "warning", pid)
+        elif row["display"] is None and part.get("code") is not None:
+            ctx.gap(record, "wrong-shape", f"{row['id']}: code is not a CodeableConcept "
+                    "with text or a coding; shown without a name", "warning", pid)
         rows.append(row)
     return rows
 

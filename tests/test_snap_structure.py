@@ -220,3 +220,25 @@ def test_a_row_sqlite_cannot_store_goes_to_the_gap_register(hospital, tmp_path):
     kept = result.report["types"]["MedicationRequest"]
     assert db.execute("SELECT count(*) FROM med_orders").fetchone()[0] == kept["kept"]
     assert kept["rejected"] >= 1
+
+
+def test_high_volume_types_do_not_lose_values_silently(hospital, tmp_path):
+    """Observations skip the deep checks (they are most of an export), so the mapper itself
+    says when a category or value is of the wrong shape."""
+    files = copy.deepcopy(hospital)
+    vitals = [o for o in files["Observation.ndjson"]
+              if o.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "vital-signs"
+              and "valueQuantity" in o and o["effectiveDateTime"] > "2026-11-24"]
+    broken_category, broken_value = vitals[0], vitals[1]
+    broken_category["category"] = "vital-signs"
+    broken_value["valueQuantity"] = [broken_value["valueQuantity"]]
+    for name, resources in files.items():
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in resources))
+    result = build_database(tmp_path, SETTINGS)
+    by_id = {g.resource_id: g for g in result.gaps.gaps}
+    assert by_id[broken_category["id"]].reason == "unmappable"
+    assert by_id[broken_category["id"]].severity == "error"
+    assert "category" in by_id[broken_category["id"]].detail
+    assert by_id[broken_value["id"]].reason == "unreadable-value"
+    assert result.conn.execute("SELECT value_num FROM observations WHERE id = ?",
+                               (broken_value["id"],)).fetchone() == (None,)
