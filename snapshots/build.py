@@ -21,7 +21,7 @@ from .checks import allergy_conflicts, timestamp_checks
 from .fhirdata import as_list, text_of, to_datetime, utc_time
 from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
-from .reading import CORE_TYPES, DELETE, Record, Source
+from .reading import CORE_TYPES, DELETE, MALFORMED_ENCOUNTER, Record, Source
 from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
 from .settings import BuildSettings
 from .structure import attachment_faults
@@ -342,8 +342,31 @@ class Builder:
                     self.stats.add(rtype, "kept", -1)
                     self.stats.add(rtype, "rejected")
 
+    def attach(self, source: Source) -> None:
+        """Have the source report its faults to this build's gap register, telling apart
+        unreadable bytes that look like an active encounter (see `_unreadable_encounters`)."""
+        source.on_bad = self.ctx.gaps.bad_input
+        marks = [f'"{status}"'.encode() for status in self.ctx.settings.encounter_status]
+        source.looks_active = lambda data: any(m in data for m in marks)
+
+    def _unreadable_encounters(self) -> None:
+        """A line that is not JSON but names an Encounter with a selected status may be an
+        active inpatient the build cannot see: it counts in the source census, as excluded,
+        so the census is not called complete."""
+        known = {e["encounter_id"] for e in self.exclusions}
+        for g in self.ctx.gaps.gaps:
+            key = f"(unreadable: {g.where})"
+            if g.reason != MALFORMED_ENCOUNTER or key in known:
+                continue
+            known.add(key)
+            self.source_census.append(key)
+            self.exclusions.append({"encounter_id": key, "patient_id": "", "reason":
+                                    "not valid JSON, yet it names an Encounter with an active "
+                                    "status: fix the export and build again"})
+
     # -- finishing --------------------------------------------------------------------------
     def finish(self, source_text: str) -> BuildResult:
+        self._unreadable_encounters()
         for pid in self.census:
             row, idents = self.patients[pid]
             self.batches["patients"].append(row)
@@ -499,8 +522,7 @@ def build_database(source: Path | Source, settings: BuildSettings) -> BuildResul
     builder = Builder(settings)
     if not isinstance(source, Source):
         source = Source(source, builder.ctx.gaps.bad_input)
-    else:
-        source.on_bad = builder.ctx.gaps.bad_input
+    builder.attach(source)
     for rec in source.bundle_records():  # urn:uuid references may point forward
         builder.ctx.resolver.register(rec.resource, rec.full_url)
     later = builder.read_core(source.core())

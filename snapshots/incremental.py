@@ -298,6 +298,7 @@ def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
     conn = load_database(database, writable=True)
     refresher = Refresher(settings, conn, manifest.sequence)
     source = Source(delta, refresher.ctx.gaps.bad_input)
+    refresher.attach(source)
     for rec in source.bundle_records():
         refresher.ctx.resolver.register(rec.resource, rec.full_url)
     core_records = refresher.apply_deletes(source.core())

@@ -30,6 +30,9 @@ _KNOWN_TYPES = CORE_TYPES | frozenset({
     "ServiceRequest", "Composition", "AuditEvent", "Bundle", "Coverage", "Specimen",
 })
 
+# A line or file that is not JSON but names an Encounter with a status the build selects.
+MALFORMED_ENCOUNTER = "malformed-active-encounter"
+
 # The pseudo resource type of a Bundle entry whose request is a DELETE (a `_since` export's
 # deletions), for a refresh to apply.
 DELETE = "__delete__"
@@ -66,7 +69,16 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
-def _ndjson_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
+def _broken(data: bytes, looks_active: Callable[[bytes], bool] | None) -> str:
+    """The reason for bytes that are not JSON: an unreadable line that looks like an active
+    encounter gets its own, so the census can count it as missing rather than shrink."""
+    if looks_active is not None and b'"Encounter"' in data and looks_active(data):
+        return MALFORMED_ENCOUNTER
+    return "malformed-json"
+
+
+def _ndjson_records(path: Path, on_bad: BadInput,
+                    looks_active: Callable[[bytes], bool] | None = None) -> Iterator[Record]:
     name = path.name
     try:
         with _open(path) as f:
@@ -77,7 +89,7 @@ def _ndjson_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
                 try:
                     resource = orjson.loads(line)
                 except orjson.JSONDecodeError as e:
-                    on_bad(where, "malformed-json", str(e).split(":")[0][:120])
+                    on_bad(where, _broken(line, looks_active), str(e).split(":")[0][:120])
                     continue
                 if not isinstance(resource, dict):
                     on_bad(where, "not-a-resource", f"a JSON {type(resource).__name__}, "
@@ -91,7 +103,8 @@ def _ndjson_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
         on_bad(name, "unreadable-file", str(e)[:160])
 
 
-def _bundle_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
+def _bundle_records(path: Path, on_bad: BadInput,
+                    looks_active: Callable[[bytes], bool] | None = None) -> Iterator[Record]:
     """Resources of one JSON file: a Bundle's entries (recursively), or a lone resource."""
     try:
         raw = path.read_bytes()
@@ -103,7 +116,7 @@ def _bundle_records(path: Path, on_bad: BadInput) -> Iterator[Record]:
         on_bad(path.name, "unreadable-file", e.strerror or str(e))
         return
     except orjson.JSONDecodeError as e:
-        on_bad(path.name, "malformed-json", str(e)[:160])
+        on_bad(path.name, _broken(raw, looks_active), str(e)[:160])
         return
     if not isinstance(data, dict):
         on_bad(path.name, "not-a-resource", "the file is not a JSON object")
@@ -142,6 +155,8 @@ class Source:
     def __init__(self, path: Path, on_bad: BadInput):
         self.path = Path(path)
         self.on_bad = on_bad
+        # Set by the builder: whether unreadable bytes hold an encounter status it selects.
+        self.looks_active: Callable[[bytes], bool] | None = None
         if not self.path.exists():
             raise SourceError(f"{self.path}: source does not exist")
         files = [self.path] if self.path.is_file() else sorted(
@@ -159,7 +174,8 @@ class Source:
         # Bundles mix every type in one file, so they are read once and held: Synthea-style
         # folders are per-patient files, far smaller than a Bulk Data export.
         if self._held is None:
-            self._held = [r for p in self.json for r in _bundle_records(p, self.on_bad)]
+            self._held = [r for p in self.json
+                          for r in _bundle_records(p, self.on_bad, self.looks_active)]
         return self._held
 
     def bundle_records(self) -> list[Record]:
@@ -170,7 +186,7 @@ class Source:
         # whatever non-core resources they hold for the second pass.
         for path in self.ndjson:
             if _ndjson_type(path) in CORE_TYPES or _ndjson_type(path) not in _KNOWN_TYPES:
-                yield from _ndjson_records(path, self.on_bad)
+                yield from _ndjson_records(path, self.on_bad, self.looks_active)
         for record in self._bundle_pool():
             if _type_name(record.resource) in CORE_TYPES:
                 yield record
@@ -178,7 +194,7 @@ class Source:
     def rest(self) -> Iterator[Record]:
         for path in self.ndjson:
             if _ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
-                yield from _ndjson_records(path, self.on_bad)
+                yield from _ndjson_records(path, self.on_bad, self.looks_active)
         for record in self._bundle_pool():
             if _type_name(record.resource) not in CORE_TYPES:
                 yield record

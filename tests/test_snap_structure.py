@@ -242,3 +242,21 @@ def test_high_volume_types_do_not_lose_values_silently(hospital, tmp_path):
     assert by_id[broken_value["id"]].reason == "unreadable-value"
     assert result.conn.execute("SELECT value_num FROM observations WHERE id = ?",
                                (broken_value["id"],)).fetchone() == (None,)
+
+
+def test_an_unreadable_active_encounter_makes_the_census_incomplete(tmp_path):
+    """A corrupt line that names an in-progress Encounter may be an inpatient the build cannot
+    see: counted as missing, not left out of the count."""
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Ames"}]}
+    good = json.dumps(_encounter("e1"))
+    active = json.dumps(_encounter("e2"))[:-20]  # cut short: not JSON any more
+    finished = json.dumps({**_encounter("e3"), "status": "finished"})[:-20]
+    (tmp_path / "Patient.ndjson").write_text(json.dumps(patient) + "\n")
+    (tmp_path / "Encounter.ndjson").write_text(f"{good}\n{active}\n{finished}\n")
+    result = build_database(tmp_path, SETTINGS)
+    census = result.report["census"]
+    assert census["in_snapshot"] == 1 and not census["complete"]
+    assert [e["encounter_id"] for e in census["excluded"]] == ["(unreadable: Encounter.ndjson:2)"]
+    reasons = {g.where: g.reason for g in result.gaps.gaps}
+    assert reasons["Encounter.ndjson:2"] == "malformed-active-encounter"
+    assert reasons["Encounter.ndjson:3"] == "malformed-json"
