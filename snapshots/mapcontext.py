@@ -159,8 +159,10 @@ class MapContext:
             rid = res.get("id")
             shown = rid if not isinstance(rid, str) or len(rid) <= 40 else f"{rid[:40]}... " \
                 f"({len(rid)} characters)"
+            missing = [e for e in REQUIRED.get(rtype, ()) if not present(res, e)]
+            also = f"; it also has no {', '.join(missing)}" if missing else ""
             self.gap(record, "invalid-id", f"id {shown!r} is not a FHIR id "
-                                           "([A-Za-z0-9-.], 1-64 characters)")
+                                           f"([A-Za-z0-9-.], 1-64 characters){also}")
             return False
         size = len(body)
         if size > MAX_RESOURCE_BYTES:

@@ -117,6 +117,12 @@ def test_invalid_samples_land_in_the_gap_register(tmp_path, name, reason):
     assert all(g.detail for g in result.gaps.gaps)  # every gap says what was wrong
 
 
+def test_a_rejected_resource_names_its_other_faults_too(tmp_path):
+    shutil.copy(INVALID / "hakan-se.json", tmp_path)
+    (gap,) = build_database(tmp_path, BuildSettings()).gaps.gaps
+    assert gap.reason == "invalid-id" and "no medication[x]" in gap.detail
+
+
 def test_ai4_bad_birth_date_is_reported(tmp_path):
     shutil.copy(INVALID / "ai4.json", tmp_path)
     result = build_database(tmp_path, BuildSettings())
