@@ -284,6 +284,18 @@ class Refresher(Builder):
         return result
 
 
+def _same_schema(conn: sqlite3.Connection, previous: Path) -> None:
+    """A previous snapshot made by an older toolkit lacks columns this one writes: say so in
+    one line (a full build is needed once), rather than fail half way through the refresh."""
+    for table, columns in TABLES.items():
+        have = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        if have != list(columns):
+            conn.close()
+            raise SnapshotError("schema-changed", f"{previous}: made with another canonical "
+                                                  f"schema (table {table}); run a full build "
+                                                  "once, then refresh from that")
+
+
 def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
                      identity: Identity | None, trusted_key: Ed25519PublicKey | None,
                      ) -> tuple[BuildResult, str]:
@@ -296,6 +308,7 @@ def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
         raise SnapshotError("wrong-scope", f"{previous}: is a {manifest.scope} snapshot; an "
                                            "incremental build starts from a house snapshot")
     conn = load_database(database, writable=True)
+    _same_schema(conn, previous)
     refresher = Refresher(settings, conn, manifest.sequence)
     source = Source(delta, refresher.ctx.gaps.bad_input)
     refresher.attach(source)

@@ -204,3 +204,22 @@ def test_refresh_sequence_follows_the_previous_one(base, tmp_path):
     assert written[0][1].sequence == 2
     assert "of 0" not in json.dumps(result.report["census"])
     assert result.report["census"]["source_active_inpatient_encounters"] == 30
+
+
+def test_previous_snapshot_of_an_older_schema_needs_a_full_build(base, tmp_path):
+    """A snapshot from before a schema change is refused in one line, not half refreshed."""
+    import sqlite3
+
+    from snapshots.schema import create_schema
+
+    root, keys, _ = base
+    old = sqlite3.connect(":memory:")
+    create_schema(old)
+    old.execute("ALTER TABLE med_orders DROP COLUMN restricted")  # as before the column
+    written = publish(old, tmp_path / "old", recipients=Recipients(
+        builder=[keys.unit.recipient]), signing_key=keys.signing, as_of="x", source="t")
+    write_delta(tmp_path / "delta", [lines(root / "src" / "Flag.ndjson")[0]])
+    with pytest.raises(SnapshotError) as err:
+        refresh_database(written[0][0], tmp_path / "delta", BuildSettings(as_of=LATER),
+                         keys.unit, keys.trusted)
+    assert err.value.reason == "schema-changed" and "full build" in str(err.value)
