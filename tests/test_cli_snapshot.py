@@ -256,3 +256,18 @@ def test_build_settings_errors_name_the_file(tmp_path, table, says):
                                       str(tmp_path), "--out", str(tmp_path / "s")])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert str(cfg) in result.output and says in result.output
+
+
+def test_info_on_a_manifest_of_wrong_types_is_one_line(site, tmp_path):
+    built = json.loads(run(site, "snapshot", "build", "--json").output)
+    data = Path(built["written"][0]["path"]).read_bytes()
+    head, rest = data.split(b"\n", 1)
+    envelope = json.loads(head)
+    envelope["manifest"].update(counts=[], units=5)
+    bad = tmp_path / "bad.dtsnap"
+    bad.write_bytes(json.dumps(envelope).encode() + b"\n" + rest)
+    text = run(site, "snapshot", "info", str(bad), ok=False)
+    assert text.exit_code == 1 and text.output.count("\n") == 1
+    assert "not a snapshot" in text.output and "malformed manifest" in text.output
+    body = json.loads(run(site, "snapshot", "info", str(bad), "--json", ok=False).output)
+    assert body["reason"] == "not-a-snapshot" and body["file"] == str(bad)
