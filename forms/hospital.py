@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
@@ -38,12 +39,13 @@ def _start_worker(image: bytes, path: Path, manifest: Manifest) -> None:
 
 
 def _render_unit(unit: str, paper: str, printed_by: str, now: datetime
-                 ) -> tuple[bytes, int, list[dict]]:
+                 ) -> tuple[bytes, int, list[dict], float]:
     assert _worker_snapshot is not None
+    cpu = time.process_time()
     ctx = FormContext(_worker_snapshot, unit, printed_by, now, paper)
     forms = [step() for step in plan(ctx, "packet", None)]
     pdf, pages = render_pdf(forms)
-    return pdf, pages, [asdict(f.record) for f in forms]
+    return pdf, pages, [asdict(f.record) for f in forms], time.process_time() - cpu
 
 
 def occupied_units(snapshot: OpenedSnapshot) -> list[tuple[str, int]]:
@@ -71,14 +73,17 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: datetime,
                     progress: Callable[[int, int], None] | None = None,
-                    workers: int | None = None) -> tuple[bytes, int, list[FormRecord]]:
-    """Every unit's packet, rendered in parallel, joined in unit order (biggest first)."""
+                    workers: int | None = None, stats: dict[str, float] | None = None
+                    ) -> tuple[bytes, int, list[FormRecord]]:
+    """Every unit's packet, rendered in parallel, joined in unit order (biggest first).
+    `stats`, if given, gets the workers' CPU seconds ("worker_cpu_s") and their number: on a
+    shared machine that says whether the cores were ours."""
     units = occupied_units(snapshot)
     if not units:
         raise FormError("nothing to print: no unit in this snapshot has patients")
     workers = max(1, min(workers or os.cpu_count() or 1, len(units)))
     image = snapshot.db.serialize()
-    results: dict[str, tuple[bytes, int, list[dict]]] = {}
+    results: dict[str, tuple[bytes, int, list[dict], float]] = {}
     with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
                              initargs=(image, snapshot.path, snapshot.manifest)) as pool:
         futures = {pool.submit(_render_unit, unit, paper, printed_by, now): unit
@@ -89,6 +94,8 @@ def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: 
             if progress:
                 progress(done, len(units))
     ordered = [results[unit] for unit, _ in units]
+    if stats is not None:
+        stats.update(worker_cpu_s=sum(r[3] for r in ordered), workers=workers)
     pdf = join_pdfs([r[0] for r in ordered]) if len(ordered) > 1 else ordered[0][0]
     return (pdf, sum(r[1] for r in ordered),
             [FormRecord(**record) for r in ordered for record in r[2]])

@@ -26,8 +26,8 @@ import segno
 from weasyprint import CSS, HTML
 
 from downtime.prerender_hook import prerender_hook
-from forms.hospital import ALL_UNITS
-from forms.jobs import PrintRequest, run_print_job
+from forms.hospital import ALL_UNITS, render_hospital
+from forms.jobs import PrintRequest, deliver
 from forms.qr import QrPayload
 from forms.registry import FormRegistry
 from forms.render import TEMPLATES, FormContext, patient_form, plan, render_pdf, unit_form
@@ -210,19 +210,26 @@ def _prerendered(work: Path, conn, unit: str) -> list[BenchRow]:
 
 
 def _hospital(work: Path, keys: Keys) -> BenchRow:
+    """The product path of `downtime print packet --unit ALL` (what forms.jobs does for it:
+    render_hospital, then register and deliver), with the workers' CPU time kept: on a machine
+    others load too, wall-clock pages/s says little about the code, pages per worker
+    CPU-second does."""
     big = work / "big"
     house = _house(big, _build(big, 1000), keys)
     snap = open_snapshot(house, keys.trusted, [keys.pharmacy])
     registry = FormRegistry(big / "registry", [keys.pharmacy.recipient])
-    out = big / "hospital.pdf"
+    request = PrintRequest("packet", ALL_UNITS, pdf_path=big / "hospital.pdf")
+    stats: dict[str, float] = {}
     t0 = time.perf_counter()
-    result = run_print_job(snap, PrintRequest("packet", ALL_UNITS, pdf_path=out), registry,
-                           now=AS_OF)
+    pdf, pages, records = render_hospital(snap, request.paper, "bench", AS_OF, stats=stats)
+    deliver(request, registry, pdf, pages, records)
     elapsed = time.perf_counter() - t0
-    out.unlink()
+    request.pdf_path.unlink()
     snap.close()
     cores = os.cpu_count() or 1
-    return BenchRow(f"whole-hospital packet (--unit ALL), 1,000 inpatients ({result.pages:,} "
-                    f"pages), {cores} worker processes", result.pages / elapsed, "pages/s",
-                    None, f">= {20 * cores} pages/s on {cores} cores",
-                    result.pages / elapsed >= 20 * cores)
+    busy = stats["worker_cpu_s"] / elapsed
+    return BenchRow(f"whole-hospital packet (--unit ALL), 1,000 inpatients ({pages:,} pages), "
+                    f"{int(stats['workers'])} worker processes; they got {busy:.1f} cores, "
+                    f"{pages / stats['worker_cpu_s']:.0f} pages per CPU-second",
+                    pages / elapsed, "pages/s", None, f">= {20 * cores} pages/s on {cores} "
+                    "cores", pages / elapsed >= 20 * cores)
