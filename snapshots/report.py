@@ -61,6 +61,9 @@ def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
 def render(report: dict[str, Any], console: Console | None = None) -> None:
     """Print the report as tables a person can read at a glance."""
     console = console or Console()
+    if not isinstance(report.get("census"), dict) or "as_of" not in report:
+        console.print("(no build report stored in this snapshot)")
+        return
     types = Table(title=f"Build report — data as of {report['as_of']}", title_justify="left")
     types.add_column("resource type")
     for outcome in OUTCOMES:

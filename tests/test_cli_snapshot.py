@@ -271,3 +271,19 @@ def test_info_on_a_manifest_of_wrong_types_is_one_line(site, tmp_path):
     assert "not a snapshot" in text.output and "malformed manifest" in text.output
     body = json.loads(run(site, "snapshot", "info", str(bad), "--json", ok=False).output)
     assert body["reason"] == "not-a-snapshot" and body["file"] == str(bad)
+
+
+def test_report_of_a_snapshot_without_a_build_report(site, tmp_path):
+    """A snapshot not made by `snapshot build` (no stored report) is said so, not a crash."""
+    from snapshots import sealed
+    from snapshots.keys import load_signing_key, read_recipient
+    from tests.factory import chart_db  # a canonical database with no build_report in meta
+
+    root = site[0]
+    path = tmp_path / "plain.dtsnap"
+    sealed.seal(chart_db(), path, scope="unit:4W", sequence=1, as_of="2026-11-24T14:05:00Z",
+                source="t", counts={}, recipients=[read_recipient(root / "keys" /
+                                                                  "pharmacy.age.pub")],
+                signing_key=load_signing_key(root / "keys" / "builder.pem", PASS))
+    result = run(site, "snapshot", "report", str(path))
+    assert "no build report" in result.output and "Traceback" not in result.output
