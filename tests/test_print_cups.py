@@ -148,3 +148,19 @@ def test_unknown_patient_is_a_clear_error(site, invoke):
     result = invoke("facesheet", "--unit", "4W", "--patient", "no-such-mrn", "--printer",
                     PDF_QUEUE)
     assert result.exit_code == 1 and "no patient with MRN no-such-mrn" in result.output
+
+
+def test_whole_hospital_packet_from_the_command(site, invoke, tmp_path):
+    """`--unit ALL` opens the house snapshot (here with the escrow identity, the one it is
+    encrypted to) and lays the units out in worker processes."""
+    out = tmp_path / "all.pdf"
+    result = invoke("packet", "--unit", "ALL", "--pdf", str(out), "--identity",
+                    str(site / "keys" / "escrow.age"))
+    assert result.exit_code == 0, result.output
+    assert "21 pages, 21 forms" in result.output
+    assert len(pdfium.PdfDocument(str(out))) == 21
+    out.unlink()
+    result = invoke("census", "--unit", "ALL", "--pdf", str(out), "--identity",
+                    str(site / "keys" / "escrow.age"))
+    assert result.exit_code == 1 and "whole hospital's packets only" in result.output
+    assert not out.exists()
