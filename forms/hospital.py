@@ -5,7 +5,8 @@ WeasyPrint is pure Python for layout, so one process uses one core; units are in
 each worker takes whole units, biggest first (so the last one to finish is a small one). The
 workers get the snapshot's database image once, through the pool's pipe (memory to memory,
 nothing on disk, no keys handed over), and send back each unit's PDF and form records; the
-parent joins the PDFs with pdfium and registers and prints as for any job.
+parent joins the PDFs with pdfium and registers and prints as for any job. Progress counts
+forms laid out in any worker (they report through a queue).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from datetime import datetime
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -31,11 +33,18 @@ from .render import FormContext, FormError, plan, render_pdf
 
 ALL_UNITS = "ALL"
 _worker_snapshot: OpenedSnapshot | None = None
+_worker_laid_out: Queue | None = None  # one item per form laid out, for the parent's progress
 
 
-def _start_worker(image: bytes, path: Path, manifest: Manifest) -> None:
-    global _worker_snapshot
+def _start_worker(image: bytes, path: Path, manifest: Manifest, laid_out: Queue) -> None:
+    global _worker_snapshot, _worker_laid_out
     _worker_snapshot = OpenedSnapshot(path, manifest, load_database(image))
+    _worker_laid_out = laid_out
+
+
+def _tick(_: int) -> None:
+    if _worker_laid_out is not None:
+        _worker_laid_out.put(1)
 
 
 def _render_unit(unit: str, paper: str, printed_by: str, now: datetime
@@ -44,7 +53,7 @@ def _render_unit(unit: str, paper: str, printed_by: str, now: datetime
     cpu = time.process_time()
     ctx = FormContext(_worker_snapshot, unit, printed_by, now, paper)
     forms = [step() for step in plan(ctx, "packet", None)]
-    pdf, pages = render_pdf(forms)
+    pdf, pages = render_pdf(forms, _tick)
     return pdf, pages, [asdict(f.record) for f in forms], time.process_time() - cpu
 
 
@@ -82,17 +91,27 @@ def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: 
     if not units:
         raise FormError("nothing to print: no unit in this snapshot has patients")
     workers = max(1, min(workers or os.cpu_count() or 1, len(units)))
+    total = sum(1 + 4 * n for _, n in units)  # a packet: census, then 4 forms a patient
     image = snapshot.db.serialize()
     results: dict[str, tuple[bytes, int, list[dict], float]] = {}
-    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
-                             initargs=(image, snapshot.path, snapshot.manifest)) as pool:
+    mp = _context()
+    laid_out = mp.Queue()
+    with ProcessPoolExecutor(workers, mp_context=mp, initializer=_start_worker,
+                             initargs=(image, snapshot.path, snapshot.manifest,
+                                       laid_out)) as pool:
         futures = {pool.submit(_render_unit, unit, paper, printed_by, now): unit
                    for unit, _ in units}
         del image
-        for done, future in enumerate(as_completed(futures), 1):
-            results[futures[future]] = future.result()
-            if progress:
-                progress(done, len(units))
+        pending, done = set(futures), 0
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                results[futures[future]] = future.result()
+            while not laid_out.empty():
+                laid_out.get_nowait()
+                done += 1
+            if progress:  # per form laid out, in any worker; the end when all are back
+                progress(min(done, total - 1) if pending else total, total)
     ordered = [results[unit] for unit, _ in units]
     if stats is not None:
         stats.update(worker_cpu_s=sum(r[3] for r in ordered), workers=workers)

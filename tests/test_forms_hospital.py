@@ -33,7 +33,8 @@ def test_all_units_in_one_pdf_rendered_in_parallel(tmp_path):
     result = run_print_job(snap, PrintRequest("packet", "ALL", pdf_path=out), registry,
                            progress=lambda d, t: progress.append((d, t)), now=NOW)
     assert result.pages == 21 + 5  # 4W: census + 5 x 4; 5E: census + 1 x 4
-    assert progress[-1] == (2, 2)  # one step per unit
+    assert progress[-1] == (26, 26)  # one step per form laid out, in either worker
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
                           check=True).stdout
     pages = [" ".join(p.split()) for p in text.split("\f") if p.strip()]
