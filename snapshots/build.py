@@ -517,8 +517,13 @@ _MAPPERS = {
 }
 
 
-def build_database(source: Path | Source, settings: BuildSettings) -> BuildResult:
-    """Read a FHIR source and return the canonical database (in memory) with its report."""
+def build_database(source: Path | Source, settings: BuildSettings,
+                   workers: int | None = None) -> BuildResult:
+    """Read a FHIR source and return the canonical database (in memory) with its report.
+    `workers`: 2 maps the Observation files on a second core, 1 keeps to one process, None
+    decides by the machine and the size of the export (snapshots.parallel_map)."""
+    from .parallel_map import read_clinical
+
     builder = Builder(settings)
     if not isinstance(source, Source):
         source = Source(source, builder.ctx.gaps.bad_input)
@@ -527,5 +532,5 @@ def build_database(source: Path | Source, settings: BuildSettings) -> BuildResul
         builder.ctx.resolver.register(rec.resource, rec.full_url)
     later = builder.read_core(source.core())
     builder.read_clinical(later)
-    builder.read_clinical(source.rest())
+    read_clinical(builder, source, workers)
     return builder.finish(source.describe())

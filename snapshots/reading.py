@@ -191,9 +191,10 @@ class Source:
             if _type_name(record.resource) in CORE_TYPES:
                 yield record
 
-    def rest(self) -> Iterator[Record]:
+    def rest(self, skip: set[Path] | frozenset[Path] = frozenset()) -> Iterator[Record]:
+        """The second pass, passing over the NDJSON files in `skip` (read elsewhere)."""
         for path in self.ndjson:
-            if _ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
+            if path not in skip and _ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
                 yield from _ndjson_records(path, self.on_bad, self.looks_active)
         for record in self._bundle_pool():
             if _type_name(record.resource) not in CORE_TYPES:

@@ -1,0 +1,147 @@
+"""Mapping the Observation files on a second core while this one maps everything else.
+
+Observations are half of an export and the costliest resources to map, and a build on a
+2-core workstation would otherwise leave one core idle. After pass 1 (the census is known),
+the build forks: the child maps the Observation NDJSON files into a fresh in-memory database
+of the canonical schema and hands it back whole (`Connection.serialize`, one bytes object
+through a pipe: no row is pickled), with the gaps and counts it found. The parent meanwhile
+maps the other files, then copies the child's rows in with `INSERT … SELECT` in SQLite.
+
+The child is a fork, so it shares the census, references and settings already read. Nothing it
+writes touches the disk: its database is in memory and reaches the parent through a pipe. If
+the child fails in any way, the parent maps those files itself: the result is the same, only
+slower. Gaps the child found come after the parent's in the register (the order is the same
+every time).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .reading import Source, _ndjson_records, _ndjson_type
+from .schema import create_schema, memory_connection
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+OFFLOADED_TYPE = "Observation"
+# The build report's counters a child adds to (MapContext fields).
+COUNTERS = ("missing", "systems", "unknown_systems", "timestamp_issues")
+# What pass 2 writes: the only tables whose rows a child's database can add.
+CLINICAL_TABLES = frozenset({"observations", "allergies", "problems", "procedures", "notes",
+                             "flags", "med_orders", "administrations"})
+# Below this much Observation data a fork costs more than it saves (and small builds, such as
+# most tests', stay in one process).
+MIN_BYTES = 8 << 20
+
+
+def offloadable(source: Source) -> list[Path]:
+    return [p for p in source.ndjson if _ndjson_type(p) == OFFLOADED_TYPE]
+
+
+def should_offload(paths: list[Path], workers: int | None) -> bool:
+    if workers is not None:
+        return workers > 1 and bool(paths)
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return sum(_size(p) for p in paths) >= MIN_BYTES
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def read_clinical(builder: Builder, source: Source, workers: int | None = None) -> None:
+    """Pass 2 over `source`, with the Observation files mapped in a forked child when worth it."""
+    paths = offloadable(source)
+    if not should_offload(paths, workers):
+        builder.read_clinical(source.rest())
+        return
+    builder.flush()  # the child must not inherit rows the parent will insert itself
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_map_in_child, args=(builder, source, paths, send), daemon=True)
+    child.start()
+    send.close()
+    builder.read_clinical(source.rest(skip=set(paths)))
+    result = _receive(receive)
+    child.join()
+    if result is None:  # the child failed: map its share here
+        builder.read_clinical(r for p in paths
+                              for r in _ndjson_records(p, source.on_bad, source.looks_active))
+        return
+    database, rest = result
+    builder.flush()
+    _copy_rows(builder.conn, database, CLINICAL_TABLES)
+    builder.ctx.gaps.gaps.extend(rest["gaps"])
+    for rtype, outcomes in rest["counts"].items():
+        for outcome, n in outcomes.items():
+            builder.stats.add(rtype, outcome, n)
+    for name in COUNTERS:
+        mine: dict = getattr(builder.ctx, name)
+        for key, n in rest[name].items():
+            mine[key] = mine.get(key, 0) + n
+
+
+def _receive(receive) -> tuple[bytes, dict] | None:
+    try:
+        database = receive.recv_bytes()
+        rest = pickle.loads(receive.recv_bytes())
+    except (EOFError, OSError, pickle.PickleError):
+        return None
+    finally:
+        receive.close()
+    if not database:
+        return None
+    return database, rest
+
+
+def _map_in_child(builder: Builder, source: Source, paths: list[Path], send) -> None:
+    from .build import TypeStats  # here: build imports this module
+
+    try:
+        builder.conn = memory_connection()
+        create_schema(builder.conn)
+        builder.stats = TypeStats()
+        for name in COUNTERS:  # count afresh: the parent adds these to its own
+            setattr(builder.ctx, name, {})
+        mark = len(builder.ctx.gaps.gaps)
+        builder.read_clinical(r for p in paths
+                              for r in _ndjson_records(p, source.on_bad, source.looks_active))
+        builder.flush()
+        builder.conn.commit()
+        data = builder.conn.serialize()
+        rest = {"gaps": builder.ctx.gaps.gaps[mark:],
+                "counts": {k: dict(v) for k, v in builder.stats.counts.items()},
+                **{name: getattr(builder.ctx, name) for name in COUNTERS}}
+        send.send_bytes(data)
+        del data
+        send.send_bytes(pickle.dumps(rest))
+    except BaseException:  # noqa: BLE001 - the parent maps these files itself instead
+        send.send_bytes(b"")
+    finally:
+        send.close()
+
+
+def _copy_rows(conn: sqlite3.Connection, database: bytes, tables: frozenset[str]
+               ) -> None:
+    """Every row of the child's clinical tables into the same tables here (one schema)."""
+    conn.execute("ATTACH DATABASE ':memory:' AS offloaded")
+    try:
+        conn.deserialize(database, name="offloaded")
+        for table in sorted(tables):
+            conn.execute(f'INSERT INTO main."{table}" SELECT * FROM offloaded."{table}"')
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.execute("DETACH DATABASE offloaded")

@@ -1,0 +1,71 @@
+"""Mapping the Observation files in a forked child (snapshots.parallel_map) builds the same
+database, gap register, counts and report as one process does; a failing child changes
+nothing but the time taken."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from downtime.generator import generate
+from snapshots import parallel_map
+from snapshots.build import BuildResult, build_database
+from snapshots.settings import BuildSettings
+
+AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    out = tmp_path_factory.mktemp("parallel") / "hospital"
+    generate(out, patients=40, seed=5, as_of=AS_OF)
+    # one unreadable line and one structurally wrong observation: their gaps come from the child
+    with open(out / "Observation.ndjson", "ab") as f:
+        f.write(b'{"resourceType": "Observation", "id": \n')
+        f.write(json.dumps({"resourceType": "Observation", "id": "odd", "status": ["final"],
+                            "code": {"text": "x"}, "subject": {"reference": "Patient/none"}})
+                .encode() + b"\n")
+    return out
+
+
+def _everything(result: BuildResult) -> dict:
+    conn = result.conn
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'patient_search%'"
+        " AND name NOT IN ('gaps', 'meta')")]
+    return {
+        "tables": {t: sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"'))) for t in tables},
+        "gaps": sorted((g.where, g.reason, g.detail, g.severity) for g in result.gaps.gaps),
+        "stats": {k: dict(v) for k, v in result.stats.counts.items()},
+        "report": json.dumps(result.report, sort_keys=True, default=str),
+    }
+
+
+def test_a_second_process_builds_exactly_what_one_does(source):
+    one = _everything(build_database(source, BuildSettings(as_of=AS_OF), workers=1))
+    two = _everything(build_database(source, BuildSettings(as_of=AS_OF), workers=2))
+    assert one["tables"]["observations"], "the fixture must have observations to offload"
+    assert any("Observation.ndjson" in g[0] for g in two["gaps"])
+    assert one == two
+
+
+def test_a_failing_child_leaves_the_work_to_the_parent(source, monkeypatch):
+    one = _everything(build_database(source, BuildSettings(as_of=AS_OF), workers=1))
+
+    def fail(builder, src, paths, send):
+        send.send_bytes(b"")  # what a child that hit an error sends
+        send.close()
+
+    monkeypatch.setattr(parallel_map, "_map_in_child", fail)
+    assert _everything(build_database(source, BuildSettings(as_of=AS_OF), workers=2)) == one
+
+
+def test_small_exports_stay_in_one_process(source):
+    observations = [source / "Observation.ndjson"]
+    assert observations[0].stat().st_size < parallel_map.MIN_BYTES
+    assert not parallel_map.should_offload(observations, None)
+    assert parallel_map.should_offload(observations, 2)
+    assert not parallel_map.should_offload(observations, 1)
+    assert not parallel_map.should_offload([], 2)
