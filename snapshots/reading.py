@@ -78,11 +78,19 @@ def _broken(data: bytes, looks_active: Callable[[bytes], bool] | None) -> str:
 
 
 def _ndjson_records(path: Path, on_bad: BadInput,
-                    looks_active: Callable[[bytes], bool] | None = None) -> Iterator[Record]:
+                    looks_active: Callable[[bytes], bool] | None = None,
+                    start: int = 0, stop: int | None = None) -> Iterator[Record]:
+    """The resources of one NDJSON file; with `start`/`stop` (plain files only), those of
+    the lines that begin at a byte offset in [start, stop), numbered as in the whole file."""
     name = path.name
     try:
         with _open(path) as f:
-            for n, line in enumerate(f, 1):
+            first = _seek_line(f, start) if start else 1
+            offset = f.tell()
+            for n, line in enumerate(f, first):
+                if stop is not None and offset >= stop:
+                    break
+                offset += len(line)
                 if not line.strip():
                     continue
                 where = f"{name}:{n}"
@@ -101,6 +109,24 @@ def _ndjson_records(path: Path, on_bad: BadInput,
                     yield Record(where, resource, line.rstrip(b"\r\n"))
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         on_bad(name, "unreadable-file", str(e)[:160])
+
+
+def _seek_line(f, start: int) -> int:
+    """Move `f` to the first line that begins at or after byte `start`; return its number."""
+    f.seek(start - 1)
+    if f.read(1) != b"\n":
+        f.readline()  # the line under `start` began before it: it belongs to the range before
+    line_start = f.tell()
+    f.seek(0)
+    newlines, left = 0, line_start
+    while left:
+        chunk = f.read(min(left, 1 << 22))
+        if not chunk:
+            break
+        newlines += chunk.count(b"\n")
+        left -= len(chunk)
+    f.seek(line_start)
+    return newlines + 1
 
 
 def _bundle_records(path: Path, on_bad: BadInput,

@@ -54,7 +54,7 @@ def test_a_second_process_builds_exactly_what_one_does(source):
 def test_a_failing_child_leaves_the_work_to_the_parent(source, monkeypatch):
     one = _everything(build_database(source, BuildSettings(as_of=AS_OF), workers=1))
 
-    def fail(builder, src, paths, send):
+    def fail(builder, src, slices, send):
         send.send_bytes(b"")  # what a child that hit an error sends
         send.close()
 
@@ -69,3 +69,38 @@ def test_small_exports_stay_in_one_process(source):
     assert parallel_map.should_offload(observations, 2)
     assert not parallel_map.should_offload(observations, 1)
     assert not parallel_map.should_offload([], 2)
+
+
+def test_byte_ranges_read_every_line_once_numbered_as_in_the_file(tmp_path):
+    import random
+
+    from snapshots.reading import _ndjson_records
+
+    path = tmp_path / "Observation.ndjson"
+    lines = [b'{"resourceType": "Observation", "id": "o%d"}' % i for i in range(300)]
+    lines[5], lines[77] = b"", b"{not json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    bad: list = []
+    whole = [(r.where, r.resource["id"]) for r in _ndjson_records(path, lambda *a: bad.append(a))]
+    assert len(whole) == 298 and bad[0][0] == "Observation.ndjson:78"
+    size, rng = path.stat().st_size, random.Random(4)
+    for _ in range(50):
+        bounds = [0, *sorted(rng.sample(range(1, size), 3)), size]
+        seen: list = []
+        faults: list = []
+        for start, stop in zip(bounds, bounds[1:], strict=False):
+            seen += [(r.where, r.resource["id"]) for r in _ndjson_records(
+                path, _collector(faults), start=start, stop=stop)]
+        assert seen == whole and faults == bad, bounds
+
+
+def test_the_split_gives_the_child_its_share_in_whole_lines(source):
+    paths = parallel_map.offloadable(parallel_map.Source(source, lambda *a: None))
+    mine, theirs = parallel_map.split(paths, 0.64)
+    (path, start, stop), = mine
+    assert start == 0 and 0.6 < stop / path.stat().st_size < 0.7
+    assert theirs == [(path, stop, None)]
+
+
+def _collector(into: list):
+    return lambda *fault: into.append(fault)
