@@ -46,14 +46,14 @@ def _mutate(data: st.DataObject, node: object, depth: int = 0) -> None:
             _mutate(data, child, depth + 1)
         elif key != "resourceType" and data.draw(st.integers(0, 4)) == 0:
             del node[key]
-        else:
-            node[key] = data.draw(WEIRD)
+        else:  # a copy: a later mutation inside it must not change what WEIRD draws next
+            node[key] = copy.deepcopy(data.draw(WEIRD))
     elif isinstance(node, list) and node:
         i = data.draw(st.integers(0, len(node) - 1))
         if isinstance(node[i], dict | list) and node[i] and data.draw(st.booleans()):
             _mutate(data, node[i], depth + 1)
         else:
-            node[i] = data.draw(WEIRD)
+            node[i] = copy.deepcopy(data.draw(WEIRD))
 
 
 # No shrinking (each example is a whole build; the failing one is printed as found) and no
