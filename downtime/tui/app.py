@@ -246,7 +246,8 @@ class DowntimeApp(App):
                                pdf_path=pdf, printed_by=session.user, paper=paper)
         result = run_print_job(snapshot, request, registry, progress,
                                prerendered=(self.store / "prerendered",
-                                            [session.identity.secret]))
+                                            [session.identity.secret]),
+                               identities=[session.identity.secret])
         for form in result.forms:
             self.audit_log.append("print", session.user, patient_id=form.patient_id or None,
                                   snapshot_id=snapshot.manifest.snapshot_id,
