@@ -1,11 +1,14 @@
 """Whole-hospital packets (`downtime print packet --unit ALL`): every unit's packet, laid out
 in parallel by a pool of os.cpu_count() worker processes, joined into one PDF in unit order.
 
-WeasyPrint is pure Python for layout, so one process uses one core; units are independent, so
-each worker takes whole units, biggest first (so the last one to finish is a small one). The
-workers get the snapshot's database image once, through the pool's pipe (memory to memory,
-nothing on disk, no keys handed over), and send back each unit's PDF and form records; the
-parent joins the PDFs with pdfium and registers and prints as for any job. Progress counts
+WeasyPrint is pure Python for layout, so one process uses one core. Each unit's packet is cut
+into chunks of a few patients (the unit's census goes with its first chunk), every form being
+its own document either way: whole units (a 1,000-patient house has units of 99 to 222
+patients) left one of two workers idle for the last tenth of the run, small chunks keep every
+worker busy to the end. The workers get the snapshot's database image once, through the pool's
+pipe (memory to memory, nothing on disk, no keys handed over), and send back each chunk's PDF
+and form records; the parent joins the PDFs in unit and patient order with pdfium and
+registers and prints as for any job. Progress counts
 forms laid out in any worker (they report through a queue).
 """
 
@@ -47,12 +50,18 @@ def _tick(_: int) -> None:
         _worker_laid_out.put(1)
 
 
-def _render_unit(unit: str, paper: str, printed_by: str, now: datetime
-                 ) -> tuple[bytes, int, list[dict], float]:
+CHUNK_PATIENTS = 8  # patients a chunk: small enough that no worker waits long at the end
+
+
+def _render_chunk(unit: str, patient_ids: list[str], census: bool, paper: str,
+                  printed_by: str, now: datetime) -> tuple[bytes, int, list[dict], float]:
+    """Part of a unit's packet: its census if `census`, then each patient's forms, in the
+    order of `plan(ctx, "packet")`."""
     assert _worker_snapshot is not None
     cpu = time.process_time()
     ctx = FormContext(_worker_snapshot, unit, printed_by, now, paper)
-    forms = [step() for step in plan(ctx, "packet", None)]
+    steps = plan(ctx, "packet", patient_ids)
+    forms = [step() for step in (steps if census else steps[1:])]
     pdf, pages = render_pdf(forms, _tick)
     return pdf, pages, [asdict(f.record) for f in forms], time.process_time() - cpu
 
@@ -90,17 +99,22 @@ def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: 
     units = occupied_units(snapshot)
     if not units:
         raise FormError("nothing to print: no unit in this snapshot has patients")
-    workers = max(1, min(workers or os.cpu_count() or 1, len(units)))
     total = sum(1 + 4 * n for _, n in units)  # a packet: census, then 4 forms a patient
+    chunks = []  # (unit, patient ids, with the census), in the packet's order
+    for unit, _ in units:
+        ids = [r.patient_id for r in chart.census(snapshot.db, unit)]
+        chunks.extend((unit, ids[i:i + CHUNK_PATIENTS], i == 0)
+                      for i in range(0, len(ids), CHUNK_PATIENTS))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(chunks)))
     image = snapshot.db.serialize()
-    results: dict[str, tuple[bytes, int, list[dict], float]] = {}
+    results: dict[int, tuple[bytes, int, list[dict], float]] = {}
     mp = _context()
     laid_out = mp.Queue()
     with ProcessPoolExecutor(workers, mp_context=mp, initializer=_start_worker,
                              initargs=(image, snapshot.path, snapshot.manifest,
                                        laid_out)) as pool:
-        futures = {pool.submit(_render_unit, unit, paper, printed_by, now): unit
-                   for unit, _ in units}
+        futures = {pool.submit(_render_chunk, unit, ids, census, paper, printed_by, now): n
+                   for n, (unit, ids, census) in enumerate(chunks)}
         del image
         pending, done = set(futures), 0
         while pending:
@@ -112,7 +126,7 @@ def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: 
                 done += 1
             if progress:  # per form laid out, in any worker; the end when all are back
                 progress(min(done, total - 1) if pending else total, total)
-    ordered = [results[unit] for unit, _ in units]
+    ordered = [results[n] for n in range(len(chunks))]
     if stats is not None:
         stats.update(worker_cpu_s=sum(r[3] for r in ordered), workers=workers)
     pdf = join_pdfs([r[0] for r in ordered]) if len(ordered) > 1 else ordered[0][0]
