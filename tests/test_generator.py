@@ -117,3 +117,27 @@ def test_generate_replaces_only_its_own_files(tmp_path):
     bad = CliRunner().invoke(cli, ["generate", "--out", str(blocker / "h"), "--patients", "3"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
     assert str(blocker / "h") in bad.output
+
+
+def _subject(resource: dict) -> str | None:
+    for key in ("subject", "patient"):
+        if isinstance(resource.get(key), dict):
+            return resource[key]["reference"].rsplit("/", 1)[-1]
+    return None
+
+
+def test_nothing_predates_its_patients_birth_except_the_listed_mess(tmp_path):
+    # 150 patients: the pediatric unit has infants, whose "N days ago" dates used to fall
+    # before birth (allergies recorded, past visits) -- a mess nobody listed.
+    summary = generate(tmp_path, patients=150, seed=1, as_of=AS_OF)
+    everything = list(resources(tmp_path))
+    births = {r["id"]: r["birthDate"] for r in everything if r["resourceType"] == "Patient"}
+    early = []
+    for r in everything:
+        born = births.get(_subject(r) or "")
+        dates = [r.get(k) for k in ("recordedDate", "onsetDateTime", "effectiveDateTime",
+                                    "authoredOn", "date", "performedDateTime")]
+        dates.append(r.get("period", {}).get("start"))
+        if born and any(d and d[:10] < born for d in dates):
+            early.append(r["id"])
+    assert early and set(early) <= set(summary.messes["timestamp_issues"]), early

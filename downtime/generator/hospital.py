@@ -13,6 +13,12 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def after_birth(moment: datetime, born: datetime) -> datetime:
+    """`moment`, or the day after birth when it falls before: dates are drawn as "N days ago"
+    without the patient's age, and only the listed timestamp messes may predate a birth."""
+    return max(moment, born + timedelta(days=1))
+
+
 class Hospital:
     """Deterministic resource factory: everything comes from one seeded Random."""
 

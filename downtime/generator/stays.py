@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta  # noqa: F401
 
 from . import tables as t
-from .hospital import Hospital, iso, tiny_pdf
+from .hospital import Hospital, after_birth, iso, tiny_pdf
 
 Emit = Callable[[dict], None]
 
@@ -24,8 +24,8 @@ def inpatient_stay(h: Hospital, emit: Emit, i: int, unit: tuple, bed: str, staff
     pid, eid = f"pat-{i:06d}", f"enc-{i:06d}"
     family, given, sex = name or _name(h, kind)
     age_days = rng.randint(age_lo * 365 + 30, age_hi * 365 + 300)
-    birth = (now - timedelta(days=age_days)).strftime("%Y-%m-%d")
-    patient = h.patient(pid, family, given, sex, birth, 1_000_000 + i)
+    born = (now - timedelta(days=age_days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    patient = h.patient(pid, family, given, sex, born.strftime("%Y-%m-%d"), 1_000_000 + i)
     if i == 3:
         patient["link"] = [{"other": {"reference": "Patient/pat-merged-old"},
                             "type": "replaces"}]
@@ -44,8 +44,8 @@ def inpatient_stay(h: Hospital, emit: Emit, i: int, unit: tuple, bed: str, staff
     main = rng.choice(problems)
     emit(h.encounter(eid, pid, admitted, klass, attending=attending, bed=bed,
                      earlier_bed=transfer, reason=main[2]))
-    _past_encounters(h, emit, pid, i, admitted)
-    _allergies(h, emit, pid, i)
+    _past_encounters(h, emit, pid, i, admitted, born)
+    _allergies(h, emit, pid, i, born)
     _problems(h, emit, pid, i, main, problems, kind, age_days)
     orders = _orders(h, emit, pid, eid, i, admitted, attending, staff, kind)
     _administrations(h, emit, pid, eid, i, orders, staff)
@@ -65,10 +65,11 @@ def _name(h: Hospital, kind: str) -> tuple[str, str, str]:
     return rng.choice(t.FAMILY), given, sex
 
 
-def _past_encounters(h: Hospital, emit: Emit, pid: str, i: int, admitted: datetime) -> None:
+def _past_encounters(h: Hospital, emit: Emit, pid: str, i: int, admitted: datetime,
+                     born: datetime) -> None:
     rng = h.rng
     for k in range(rng.randint(1, 3)):
-        start = admitted - timedelta(days=rng.randint(30, 900))
+        start = after_birth(admitted - timedelta(days=rng.randint(30, 900)), born)
         end = start + timedelta(hours=rng.randint(1, 96))
         klass = rng.choice(["AMB", "AMB", "EMER", "IMP"])
         enc = h.encounter(f"enc-{i:06d}-p{k}", pid, start, klass, "finished", end)
@@ -78,19 +79,26 @@ def _past_encounters(h: Hospital, emit: Emit, pid: str, i: int, admitted: dateti
         emit(enc)
 
 
-def _allergies(h: Hospital, emit: Emit, pid: str, i: int) -> None:
+def _allergies(h: Hospital, emit: Emit, pid: str, i: int, born: datetime) -> None:
     rng = h.rng
     roll = rng.random()
     if i in (2, 7) or (roll < 0.15 and i not in (0, 1, 3)):
         h.mess("no_allergy_record", pid)
         return
     if roll < 0.45:
-        emit(h.allergy(f"al-{i}-0", pid, "nka"))
+        emit(_recorded_after_birth(h.allergy(f"al-{i}-0", pid, "nka"), born))
         h.mess("nka_recorded", pid)
         return
     for k in range(rng.randint(1, 3)):
         kind = "free-text" if rng.random() < 0.15 else "coded"
-        emit(h.allergy(f"al-{i}-{k}", pid, kind))
+        emit(_recorded_after_birth(h.allergy(f"al-{i}-{k}", pid, kind), born))
+
+
+def _recorded_after_birth(allergy: dict, born: datetime) -> dict:
+    """An infant's allergy recorded "2000 days ago" would be an unintended before-birth mess."""
+    recorded = datetime.fromisoformat(allergy["recordedDate"].replace("Z", "+00:00"))
+    allergy["recordedDate"] = iso(after_birth(recorded, born))
+    return allergy
 
 
 def _problems(h: Hospital, emit: Emit, pid: str, i: int, main: tuple, problems: list,
@@ -242,14 +250,18 @@ def outpatient(h: Hospital, emit: Emit, i: int) -> None:
     rng, now = h.rng, h.as_of
     pid = f"out-{i:06d}"
     family, given, sex = _name(h, "med-surg")
-    birth = (now - timedelta(days=rng.randint(365, 90 * 365))).strftime("%Y-%m-%d")
-    emit(h.patient(pid, family, given, sex, birth, 5_000_000 + i))
+    born = (now - timedelta(days=rng.randint(365, 90 * 365))).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    emit(h.patient(pid, family, given, sex, born.strftime("%Y-%m-%d"), 5_000_000 + i))
     for k in range(rng.randint(1, 3)):
-        start = now - timedelta(days=rng.randint(10, 700))
+        start = after_birth(now - timedelta(days=rng.randint(10, 700)), born)
         emit(h.encounter(f"oenc-{i}-{k}", pid, start, "AMB", "finished",
                          start + timedelta(hours=1)))
     if i % 10 == 0:
         emit(h.encounter(f"oenc-{i}-ed", pid, now - timedelta(hours=2), "EMER"))
     if i % 17 == 0:
         emit(h.encounter(f"oenc-{i}-plan", pid, now + timedelta(days=3), "IMP", "planned"))
-    emit(h.condition(f"ocond-{i}", pid, rng.choice(t.PROBLEMS)))
+    condition = h.condition(f"ocond-{i}", pid, rng.choice(t.PROBLEMS))
+    onset = datetime.fromisoformat(condition["onsetDateTime"].replace("Z", "+00:00"))
+    condition["onsetDateTime"] = iso(after_birth(onset, born))
+    emit(condition)
