@@ -81,6 +81,9 @@ def load_config(path: Path | str | None = None) -> Config:
         raw = tomllib.loads(path.read_text())
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a TOML config (byte {e.start} is not UTF-8 text)") \
+            from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     for name in ("paths", "thresholds", "build", "recipients"):

@@ -287,3 +287,26 @@ def test_report_of_a_snapshot_without_a_build_report(site, tmp_path):
                 signing_key=load_signing_key(root / "keys" / "builder.pem", PASS))
     result = run(site, "snapshot", "report", str(path))
     assert "no build report" in result.output and "Traceback" not in result.output
+
+
+def test_a_config_that_is_not_text_is_one_line(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"\xff\xfe[paths]\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "agent", "status"])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert str(cfg) in result.output and "not UTF-8" in result.output
+    assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("entry,says", [('escrow = ["age1notreal"]', "escrow"),
+                                        ('pharmacy = ["keys/none.pub"]', "pharmacy")])
+def test_a_bad_recipient_names_the_config_and_its_entry(site, tmp_path, entry, says):
+    root = site[0]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[paths]\nsource = "{root / "source"}"\nsigning_key = '
+                   f'"{root / "keys" / "builder.pem"}"\n[recipients]\n{entry}\n')
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "snapshot", "build", "--out",
+                                      str(tmp_path / "s")], env=site[3])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert str(cfg) in result.output and f"[recipients] {says}" in result.output
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())

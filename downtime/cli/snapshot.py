@@ -190,7 +190,10 @@ def config_recipients(config: Config) -> Recipients:
         if not all(isinstance(v, str) for v in items):
             raise ConfigError(f"{where}: [recipients] {key} must be a list of age1... "
                               "recipients or .pub file paths")
-        return [read_recipient(v if v.startswith("age1") else base / v) for v in items if v]
+        try:
+            return [read_recipient(v if v.startswith("age1") else base / v) for v in items if v]
+        except KeyFileError as e:  # say which table entry of which file, not just the value
+            raise ConfigError(f"{where}: [recipients] {key}: {e}") from None
 
     units = table.get("units", {})
     if not isinstance(units, dict):
@@ -201,7 +204,7 @@ def config_recipients(config: Config) -> Recipients:
                             builder=resolve("builder", table.get("builder", [])),
                             units={str(u): resolve(f"units.{u}", v) for u, v in units.items()})
     if not recipients.for_house():
-        raise ConfigError("no [recipients] in the config: nobody could open the snapshot "
+        raise ConfigError(f"no [recipients] in {where}: nobody could open the snapshot "
                           "(run `downtime keys init` and add what it prints)")
     return recipients
 
