@@ -3,9 +3,26 @@ escrow, pharmacy, builder and every unit workstation, plus the config table nami
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from snapshots.keys import RECIPIENT_SUFFIX, create_identity, create_signing_key, read_recipient
+
+# A key's name becomes a file name in the key folder (and a unit code a snapshot's file name in
+# the store): no path separators, no leading dot or dash, nothing a shell or a scope splits on.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
+
+
+class KeyNameError(ValueError):
+    """A key or unit name that cannot be a file name."""
+
+
+def check_name(value: str, what: str) -> str:
+    """`value` when it is a plain file name (letters, digits, space . _ -); else KeyNameError."""
+    if not _PLAIN.fullmatch(value) or ".." in value or value.endswith((" ", ".")):
+        raise KeyNameError(f"{what} {value!r} cannot be used: letters, digits, space, '.', '_' "
+                         "and '-' only, starting with a letter or digit (it names a file)")
+    return value
 
 
 def workstation_name(unit: str, n: int) -> str:
@@ -15,6 +32,13 @@ def workstation_name(unit: str, n: int) -> str:
 def provision_keys(directory: Path, passphrase: str, units: list[str],
                    workstations: int = 1, overwrite: bool = False) -> dict:
     """Create every key a site needs; return the `[recipients]` table for the config."""
+    if not units:
+        raise KeyNameError("no unit codes given: name the units whose workstations need keys")
+    if workstations < 1:
+        raise KeyNameError("each unit needs at least one workstation key")
+    for unit in units:
+        check_name(unit, "unit code")
+    units = list(dict.fromkeys(units))  # "ICU,ICU" is one unit, not a refused second key
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     create_signing_key(directory, passphrase, overwrite=overwrite)

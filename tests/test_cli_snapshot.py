@@ -310,3 +310,30 @@ def test_a_bad_recipient_names_the_config_and_its_entry(site, tmp_path, entry, s
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert str(cfg) in result.output and f"[recipients] {says}" in result.output
     assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
+
+
+@pytest.mark.parametrize("args,says", [
+    (["init", "--units", "ICU,../x"], "unit code '../x'"),
+    (["init", "--units", " , "], "no unit codes"),
+    (["init", "--units", "ICU", "--workstations", "0"], "--workstations"),
+    (["identity", "../../evil"], "key name '../../evil'"),
+    (["identity", ".hidden"], "key name '.hidden'"),
+])
+def test_keys_refuse_names_that_are_not_plain_file_names(tmp_path, args, says):
+    keys = tmp_path / "keys"
+    result = CliRunner().invoke(cli, ["keys", args[0], "--dir", str(keys), *args[1:]],
+                                env={"DOWNTIME_PASSPHRASE": PASS})
+    assert result.exit_code in (1, 2) and says in result.output, result.output
+    assert "Traceback" not in result.output
+    written = list(tmp_path.rglob("*")) if tmp_path.exists() else []
+    assert all(p == keys for p in written), written  # nothing written, in or out of --dir
+
+
+def test_keys_list_of_an_empty_or_missing_folder_fails(tmp_path):
+    for folder in (tmp_path, tmp_path / "none"):
+        result = CliRunner().invoke(cli, ["keys", "list", "--dir", str(folder)])
+        assert result.exit_code == 1 and str(folder) in result.output
+    CliRunner().invoke(cli, ["keys", "identity", "--dir", str(tmp_path), "ws-ICU-1"],
+                       env={"DOWNTIME_PASSPHRASE": PASS})
+    listed = CliRunner().invoke(cli, ["keys", "list", "--dir", str(tmp_path)])
+    assert listed.exit_code == 0 and listed.output.startswith("ws-ICU-1 ")

@@ -12,6 +12,7 @@ from snapshots.sealed import SnapshotError
 
 from ..demo import DEFAULT_PASSPHRASE, DemoError, run_demo
 from ..generator import GenerateError
+from ..provision import KeyNameError
 
 
 @click.command("demo")
@@ -23,7 +24,8 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     """Generate the demo hospital, make keys, build and verify per-unit snapshots."""
     try:
         result = run_demo(directory, patients, seed, progress=lambda m: click.echo(f"• {m}"))
-    except (DemoError, GenerateError, KeyFileError, SnapshotError, SourceError) as e:
+    except (DemoError, GenerateError, KeyFileError, KeyNameError, SnapshotError,
+            SourceError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"{e.filename or directory}: {e.strerror or e}") from None

@@ -9,7 +9,7 @@ import click
 from snapshots.keys import KeyFileError, create_identity, create_signing_key
 
 from ..passphrase import get_passphrase, passphrase_option
-from ..provision import provision_keys, recipients_in
+from ..provision import KeyNameError, check_name, provision_keys, recipients_in
 
 _dir = click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
                     help="Key directory (default: paths.keys of the config).")
@@ -30,7 +30,8 @@ def keys() -> None:
 @keys.command("init")
 @_dir
 @click.option("--units", required=True, help="Unit codes, comma separated (e.g. ICU,4W,5E).")
-@click.option("--workstations", default=1, show_default=True, help="Workstations per unit.")
+@click.option("--workstations", default=1, show_default=True, type=click.IntRange(1, 100),
+              help="Workstations per unit.")
 @click.option("--overwrite", is_flag=True, help="Replace keys that already exist.")
 @passphrase_option
 @click.pass_context
@@ -38,11 +39,18 @@ def init(ctx: click.Context, directory: Path | None, units: str, workstations: i
          overwrite: bool, passphrase_file: Path | None) -> None:
     """Create every key a site needs and print the [recipients] config table."""
     directory = _key_dir(ctx, directory)
-    passphrase = get_passphrase(passphrase_file, "Passphrase for the new keys", confirm=True)
     unit_list = [u.strip() for u in units.split(",") if u.strip()]
+    try:  # a bad unit code is refused before anyone types a passphrase
+        if not unit_list:
+            raise KeyNameError(f"--units {units!r}: no unit codes (e.g. --units ICU,4W,5E)")
+        for unit in unit_list:
+            check_name(unit, "unit code")
+    except KeyNameError as e:
+        raise click.ClickException(str(e)) from None
+    passphrase = get_passphrase(passphrase_file, "Passphrase for the new keys", confirm=True)
     try:
         table = provision_keys(directory, passphrase, unit_list, workstations, overwrite)
-    except KeyFileError as e:
+    except (KeyFileError, KeyNameError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"keys written to {directory}; add this to your config:\n")
     click.echo(recipients_toml(table))
@@ -71,6 +79,10 @@ def identity(ctx: click.Context, directory: Path | None, name: str,
              passphrase_file: Path | None) -> None:
     """Create one age identity NAME.age (passphrase-protected) and NAME.age.pub."""
     directory = _key_dir(ctx, directory)
+    try:
+        check_name(name, "key name")
+    except KeyNameError as e:
+        raise click.ClickException(str(e)) from None
     passphrase = get_passphrase(passphrase_file, f"Passphrase for {name}", confirm=True)
     try:
         click.echo(create_identity(directory, name, passphrase))
@@ -98,11 +110,16 @@ def signing_key(ctx: click.Context, directory: Path | None, passphrase_file: Pat
 def list_keys(ctx: click.Context, directory: Path | None) -> None:
     """List the identities' recipients in a key directory."""
     directory = _key_dir(ctx, directory)
+    if not directory.is_dir():
+        raise click.ClickException(f"{directory}: no key folder here")
     try:
-        for name, recipient in recipients_in(directory).items():
-            click.echo(f"{name:20} {recipient}")
+        found = recipients_in(directory)
     except KeyFileError as e:
         raise click.ClickException(str(e)) from None
+    if not found:  # an empty listing must not look like success to a script
+        raise click.ClickException(f"{directory}: no identities (*.age.pub) in this folder")
+    for name, recipient in found.items():
+        click.echo(f"{name:20} {recipient}")
 
 
 COMMANDS = [keys]
