@@ -337,3 +337,35 @@ def test_keys_list_of_an_empty_or_missing_folder_fails(tmp_path):
                        env={"DOWNTIME_PASSPHRASE": PASS})
     listed = CliRunner().invoke(cli, ["keys", "list", "--dir", str(tmp_path)])
     assert listed.exit_code == 0 and listed.output.startswith("ws-ICU-1 ")
+
+
+def test_a_source_with_no_active_inpatient_exits_2(site, tmp_path):
+    """A key file (or an empty export) given as --source reads as a hospital with nobody in
+    it: the scheduler must hear about it, not get exit 0 for an empty snapshot."""
+    root = site[0]
+    for wrong in (root / "keys" / "escrow.age", root / "downtime.toml"):
+        result = run(site, "snapshot", "build", "--source", str(wrong), "--out",
+                     str(tmp_path / "s"), ok=False)
+        assert result.exit_code == 2 and "census EMPTY" in result.output, result.output
+        data = json.loads(run(site, "snapshot", "build", "--source", str(wrong), "--out",
+                              str(tmp_path / "s"), "--json", ok=False).output)
+        assert data["census_empty"] and data["exit_status"] == 2 and not data["ok"]
+
+
+def test_gaps_of_a_unit_snapshot_say_where_the_whole_register_is(site, tmp_path):
+    """A unit file's report shows the house's gap counts; --gaps must not look empty-handed."""
+    from snapshots import sealed
+    from snapshots.keys import load_signing_key, read_recipient
+    from tests.factory import chart_db
+
+    root = site[0]
+    path = tmp_path / "unit.dtsnap"
+    sealed.seal(chart_db(), path, scope="unit:4W", sequence=1, as_of="2026-11-24T14:05:00Z",
+                source="t", counts={}, recipients=[read_recipient(root / "keys" /
+                                                                  "pharmacy.age.pub")],
+                signing_key=load_signing_key(root / "keys" / "builder.pem", PASS))
+    text = run(site, "snapshot", "report", str(path), "--gaps").output
+    assert "unit 4W's patients" in text and "house snapshot" in text
+    assert "house snapshot" not in run(site, "snapshot", "report", str(path)).output
+    body = json.loads(run(site, "snapshot", "report", str(path), "--gaps", "--json").output)
+    assert body["scope"] == "unit:4W"

@@ -56,7 +56,8 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     for command in (f"downtime --config {cfg} snapshot info {unit}",
                     f"downtime --config {cfg} snapshot verify {house} --identity "
                     f"{result.directory / 'keys' / 'escrow.age'}",
-                    f"downtime --config {cfg} snapshot report {unit} --gaps",
+                    f"downtime --config {cfg} snapshot report {house} --gaps --identity "
+                    f"{result.directory / 'keys' / 'pharmacy.age'}",
                     f"downtime --config {cfg} browse",
                     f"downtime --config {cfg} print packet --unit 4W --pdf packet.pdf"):
         click.echo(f"  .venv/bin/{command}")

@@ -83,8 +83,9 @@ def snapshot() -> None:
 
 @snapshot.command("build", epilog="Exit status: 0 built; 1 error, nothing written; 2 built and "
                   "written, but the census is INCOMPLETE (an active inpatient encounter of the "
-                  "source is not in the snapshot: see the report) or, with --strict, the gap "
-                  "register holds errors. A scheduler should alert on 2.")
+                  "source is not in the snapshot: see the report) or EMPTY (no active "
+                  "inpatient in the source at all) or, with --strict, the gap register holds "
+                  "errors. A scheduler should alert on 2.")
 @click.option("--source", type=click.Path(path_type=Path),
               help="FHIR NDJSON folder, Bundle folder or file (default: paths.source).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -140,9 +141,13 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
         _fail(e, as_json)
     census = result.report["census"]
     errors = result.report["gaps"]["errors"]
-    status = 0 if census["complete"] and not (strict and errors) else INCOMPLETE
+    # No active inpatient at all is "complete" by count, but a hospital is never empty: it is
+    # a wrong --source (a key file, an empty or unreadable export). Alert, as for a gap.
+    empty = census["source_active_inpatient_encounters"] == 0
+    status = 0 if census["complete"] and not empty and not (strict and errors) else INCOMPLETE
     if as_json:
         click.echo(json.dumps({"ok": status == 0, "census_complete": census["complete"],
+                               "census_empty": empty,
                                "exit_status": status, "report": result.report, "written": [
                                    {"path": str(p), "manifest": asdict(m)}
                                    for p, m in result.written]}, indent=2))
@@ -160,6 +165,10 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
             click.secho(f"census INCOMPLETE: {missing} active inpatient encounter(s) of the "
                         "source not in the snapshot (written all the same; exit 2)",
                         fg="red", err=True)
+        elif empty:
+            click.secho(f"census EMPTY: no active inpatient encounter in {options.source} "
+                        f"({errors} error(s) in the gap register): is it the right source? "
+                        "(written all the same; exit 2)", fg="red", err=True)
         elif status:
             click.secho(f"--strict: {errors} error(s) in the gap register (snapshot written; "
                         "exit 2)", fg="red", err=True)
@@ -280,18 +289,24 @@ def report_cmd(ctx: click.Context, file: Path, identity: Path | None, trusted_ke
         key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
         ident = load_identity(_path(ctx, "identity", identity, "--identity"),
                               get_passphrase(passphrase_file))
-        _, database = verify(file, key, [ident])
+        manifest, database = verify(file, key, [ident])
     except _ERRORS as e:
         _fail(e, as_json, file)
     db = load_database(database)
     stored = json.loads(chart.meta(db).get("build_report", "{}"))
     gaps = [dict(r) for r in db.execute("SELECT * FROM gaps ORDER BY seq")] if show_gaps else []
     if as_json:
-        click.echo(json.dumps({"report": stored, "gaps": gaps}, indent=2))
+        click.echo(json.dumps({"scope": manifest.scope, "report": stored, "gaps": gaps},
+                              indent=2))
         return
     report.render(stored, Console())
     for g in gaps:
         click.echo(f"{g['where']}: {g['reason']}: {g['detail']}")
+    if show_gaps and manifest.unit:
+        # the counts above are the whole house's; a unit file holds its own patients' entries
+        click.echo(f"{len(gaps)} gap register entr{'y' if len(gaps) == 1 else 'ies'} concern "
+                   f"unit {manifest.unit}'s patients; the whole register is in the house "
+                   "snapshot (open it with the pharmacy or escrow identity)")
 
 
 COMMANDS = [snapshot]
