@@ -35,6 +35,7 @@ class DemoResult:
     units: list[str]
     written: list[tuple[Path, Manifest]] = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    unit: str = "4W"  # the unit whose workstation the config is for
 
 
 def demo_passphrase() -> tuple[str, bool]:
@@ -99,7 +100,8 @@ def run_demo(directory: Path, patients: int = 150, seed: int = 1,
     config.write_text(_config_text(first_unit, table))
     (directory / "inbox").mkdir(exist_ok=True)
     return DemoResult(directory, config, from_env, summary.inpatients,
-                      sum(summary.resources.values()), units, written, result.report)
+                      sum(summary.resources.values()), units, written, result.report,
+                      first_unit)
 
 
 def _existing_signing_key(keys: Path, passphrase: str,

@@ -8,6 +8,7 @@ what happens before and around them."""
 from __future__ import annotations
 
 import pyrage
+import pytest
 from click.testing import CliRunner
 
 from downtime.cli import cli
@@ -53,3 +54,27 @@ def test_unwritable_dir_is_one_line(tmp_path):
                                 env={"DOWNTIME_PASSPHRASE": "p"})
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert str(blocker / "demo") in result.output
+
+
+@pytest.mark.slow
+def test_every_command_the_demo_suggests_works(tmp_path, monkeypatch):
+    """The real demo (real age identities, two inpatients: every one on ICU, so the unit is
+    not 4W), then each "Try next" line as the user would paste it (browse, the TUI, aside)."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    env = {"DOWNTIME_PASSPHRASE": "demo pass"}
+    made = CliRunner().invoke(cli, ["demo", "--dir", "site", "--patients", "2"], env=env)
+    assert made.exit_code == 0, made.output
+    lines = made.output.split("Try next:\n", 1)[1].splitlines()
+    commands = [shlex.split(line)[1:] for line in lines if line.strip()]
+    assert len(commands) == 5 and all(c[:2] == ["--config", "site/downtime.toml"]
+                                      for c in commands)
+    assert "--unit" in commands[-1] and commands[-1][commands[-1].index("--unit") + 1] == "ICU"
+    for args in commands:
+        if "browse" in args:
+            continue
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 0, (args, result.output)
+        assert "Traceback" not in result.output
+    assert (tmp_path / "packet.pdf").stat().st_size > 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -17,9 +18,12 @@ from ..provision import KeyNameError
 
 @click.command("demo")
 @click.option("--dir", "directory", default="demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--patients", default=150, show_default=True, type=click.IntRange(1, 20_000))
-@click.option("--seed", default=1, show_default=True, type=int)
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the whole demo site (hospital, keys, store, config).")
+@click.option("--patients", default=150, show_default=True, type=click.IntRange(1, 20_000),
+              help="Current inpatients of the synthetic hospital.")
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Same seed, same hospital (its 'now' is the current minute).")
 def demo(directory: Path, patients: int, seed: int) -> None:
     """Generate the demo hospital, make keys, build and verify per-unit snapshots."""
     try:
@@ -51,7 +55,9 @@ def demo(directory: Path, patients: int, seed: int) -> None:
                    "(set DOWNTIME_PASSPHRASE to choose one)")
     cfg = result.config
     house = next(p for p, m in result.written if m.scope == "house")
-    unit = next((p for p, m in result.written if m.scope == "unit:4W"), house)
+    unit = next((p for p, m in result.written if m.scope == f"unit:{result.unit}"), house)
+    # the program as it was called (`.venv/bin/downtime` from `make demo`, or one on PATH)
+    program = sys.argv[0] if Path(sys.argv[0]).name == "downtime" else "downtime"
     click.echo("\nTry next:")
     for command in (f"downtime --config {cfg} snapshot info {unit}",
                     f"downtime --config {cfg} snapshot verify {house} --identity "
@@ -59,8 +65,9 @@ def demo(directory: Path, patients: int, seed: int) -> None:
                     f"downtime --config {cfg} snapshot report {house} --gaps --identity "
                     f"{result.directory / 'keys' / 'pharmacy.age'}",
                     f"downtime --config {cfg} browse",
-                    f"downtime --config {cfg} print packet --unit 4W --pdf packet.pdf"):
-        click.echo(f"  .venv/bin/{command}")
+                    f"downtime --config {cfg} print packet --unit {result.unit} --pdf "
+                    "packet.pdf"):
+        click.echo(f"  {program}{command.removeprefix('downtime')}")
 
 
 COMMANDS = [demo]
