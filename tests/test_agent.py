@@ -178,3 +178,44 @@ def test_watch_loop_installs_a_dropped_file(tmp_path, keys):
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_damaged_copy_of_an_installed_snapshot_is_rejected_not_deleted(tmp_path, keys):
+    """Same manifest as the installed file, other bytes: evidence for IT, not a duplicate."""
+    inbox, store = _dirs(tmp_path)
+    good = sealed_snapshot(tmp_path / "built", keys, sequence=3).read_bytes()
+    (inbox / "unit-4W-000003.dtsnap").write_bytes(good)
+    assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["installed"]
+    flipped = bytearray(good)
+    flipped[-200] ^= 1
+    (inbox / "copy.dtsnap").write_bytes(bytes(flipped))
+    (inbox / "cut.dtsnap").write_bytes(good[:-300])
+    results = {r.source.name: (r.status, r.reason)
+               for r in process_inbox(inbox, store, keys.trusted, settle_seconds=0)}
+    assert results == {"copy.dtsnap": ("rejected", "tampered"),
+                       "cut.dtsnap": ("rejected", "truncated")}
+    kept = sorted(p.name for p in (inbox / "rejected").iterdir())
+    assert len(kept) == 4 and sum(n.endswith(".reason.txt") for n in kept) == 2
+    assert (store / "unit-4W-000003.dtsnap").read_bytes() == good
+
+
+def test_an_identical_older_copy_is_a_replay_and_a_good_copy_repairs_the_store(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    one = sealed_snapshot(tmp_path / "built", keys, sequence=1).read_bytes()
+    two = sealed_snapshot(tmp_path / "built", keys, sequence=2).read_bytes()
+    for seq, data in ((1, one), (2, two)):
+        (inbox / f"unit-4W-{seq:06d}.dtsnap").write_bytes(data)
+        process_inbox(inbox, store, keys.trusted)
+    (inbox / "old.dtsnap").write_bytes(one)  # the kept seq 1, pushed again
+    assert [(r.status, r.reason) for r in process_inbox(inbox, store, keys.trusted)] == \
+        [("rejected", "replayed")]
+    installed = store / "unit-4W-000002.dtsnap"
+    installed.write_bytes(two[:-20])  # the store copy damaged on disk
+    (inbox / "again.dtsnap").write_bytes(two)
+    assert [r.status for r in process_inbox(inbox, store, keys.trusted)] == ["installed"]
+    assert installed.read_bytes() == two
+    (inbox / "twice.dtsnap").write_bytes(two)  # what a kill before the inbox clean-up leaves
+    done = process_inbox(inbox, store, keys.trusted)
+    assert [r.status for r in done] == ["already-installed"] and not (inbox / "twice.dtsnap"
+                                                                       ).exists()
+    assert "unit-4W-000002.dtsnap" in str(done[0])

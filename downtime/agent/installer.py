@@ -64,6 +64,9 @@ class InstallResult:
         if self.status == "installed" and self.manifest:
             return (f"installed {self.installed.name} ({self.manifest.scope}, "
                     f"sequence {self.manifest.sequence})")
+        if self.status == "already-installed" and self.installed:
+            return (f"already-installed {self.source.name}: the same file is in the store as "
+                    f"{self.installed.name} (inbox copy removed)")
         return f"{self.status} {self.source.name}: {self.message or self.reason}"
 
 
@@ -105,15 +108,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _already_installed(store: Path, manifest: Manifest) -> Path | None:
+def _installed_copy(store: Path, manifest: Manifest) -> Path | None:
+    """The store file of the same name and snapshot id, if there is one."""
     target = Path(store) / file_name(manifest.scope, manifest.sequence)
     if target.exists():
         try:
             if read_manifest(target).snapshot_id == manifest.snapshot_id:
                 return target
         except SnapshotError:
-            return None
+            return target  # a damaged copy of it: the inbox file may repair it
     return None
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            chunk = fa.read(1 << 20)
+            if chunk != fb.read(1 << 20):
+                return False
+            if not chunk:
+                return True
 
 
 def reject(path: Path, inbox: Path, reason: str, message: str) -> Path:
@@ -148,16 +164,19 @@ def install_file(path: Path, store: Path, trusted_key: Ed25519PublicKey, *,
             return InstallResult(path, "waiting", e.reason, str(e))
         reject(path, inbox, e.reason, str(e))
         return InstallResult(path, "rejected", e.reason, str(e))
-    done = _already_installed(store, manifest)
-    if done is not None:
-        try:
-            verify(done, trusted_key)
+    floor = newest_installed(store, manifest.scope)
+    done = _installed_copy(store, manifest)
+    if done is not None and manifest.sequence == floor:
+        # What a kill between the install and the inbox clean-up leaves: the very same bytes,
+        # installed and whole. Anything else under that name is verified below like any file:
+        # a tampered or cut copy is rejected (kept as evidence, never silently deleted), a good
+        # one repairs a damaged store copy. An older sequence is a replay, identical or not.
+        if _same_bytes(done, path) and _verifies(done, trusted_key):
             path.unlink(missing_ok=True)
             return InstallResult(path, "already-installed", manifest=manifest, installed=done)
-        except SnapshotError:
-            done.unlink()  # a damaged copy from an interrupted install: replace it below
+        floor = manifest.sequence - 1
     try:
-        verify(path, trusted_key, newer_than=newest_installed(store, manifest.scope))
+        verify(path, trusted_key, newer_than=floor)
     except SnapshotError as e:
         if e.reason == "truncated" and _young(path, settle_seconds):
             return InstallResult(path, "waiting", e.reason, str(e), manifest)
@@ -186,6 +205,14 @@ def install_file(path: Path, store: Path, trusted_key: Ed25519PublicKey, *,
         except Exception:  # a failing hook must not undo or block an install
             log.exception("on_install hook failed for %s", target.name)
     return InstallResult(path, "installed", manifest=manifest, installed=target)
+
+
+def _verifies(path: Path, trusted_key: Ed25519PublicKey) -> bool:
+    try:
+        verify(path, trusted_key)
+        return True
+    except SnapshotError:
+        return False
 
 
 def _young(path: Path, settle_seconds: float) -> bool:
