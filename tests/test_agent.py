@@ -219,3 +219,41 @@ def test_an_identical_older_copy_is_a_replay_and_a_good_copy_repairs_the_store(t
     assert [r.status for r in done] == ["already-installed"] and not (inbox / "twice.dtsnap"
                                                                        ).exists()
     assert "unit-4W-000002.dtsnap" in str(done[0])
+
+
+def test_cli_bad_folders_are_one_line(tmp_path, keys):
+    key = _pem(keys, tmp_path / "builder.pub")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for inbox, store in ((blocker / "in", tmp_path / "s"), (tmp_path / "in", blocker / "s")):
+        result = CliRunner().invoke(cli, ["agent", "--inbox", str(inbox), "--store",
+                                          str(store), "--trusted-key", str(key), "--once"])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert str(blocker) in result.output and "Traceback" not in result.output
+    stale = CliRunner().invoke(cli, ["agent", "status", "--store", str(tmp_path),
+                                     "--stale-minutes", "-5"])
+    assert stale.exit_code == 2 and "-5" in stale.output
+
+
+def test_watch_loop_outlives_a_pass_that_fails(tmp_path, keys):
+    """The store's folder replaced by a file (a share unmounted, a disk trouble): the loop
+    logs it and installs once the folder is back, instead of the service dying."""
+    inbox, store = _dirs(tmp_path)
+    store.write_text("not a folder")
+    stop, installed = threading.Event(), threading.Event()
+    thread = threading.Thread(target=run_agent, args=(inbox, store, keys.trusted),
+                              kwargs={"stop": stop, "debounce_seconds": 0.05,
+                                      "rescan_seconds": 0.2,
+                                      "on_install": lambda p, m: installed.set()}, daemon=True)
+    thread.start()
+    try:
+        sealed_snapshot(tmp_path, keys, sequence=3).rename(inbox / "unit-4W-000003.dtsnap")
+        time.sleep(0.6)
+        assert thread.is_alive() and not installed.is_set()
+        store.unlink()
+        store.mkdir()
+        assert installed.wait(5)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
