@@ -21,10 +21,11 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,17 +139,58 @@ class VerifyResult:
             return f"audit log intact: {self.entries} entries; note: {self.why}"
         if self.ok:
             return f"audit log intact: {self.entries} entries, hash chain and head match"
+        if not self.where:  # nothing to check: no file, or none readable
+            return self.why
         return f"audit log NOT intact at {self.where}: {self.why}"
 
 
-def read_entries(path: Path) -> list[dict]:
-    """Every entry, parsed, without checking the chain (for export after a verify)."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                out.append(json.loads(line))
-    return out
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def entry_problem(entry: object) -> str:
+    """Why `entry` is not an entry this module writes ('' when it is one)."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    seq = entry.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        return f"seq {seq!r:.20} is not a number"
+    if entry.get("action") not in ACTIONS:
+        return f"unknown action {entry.get('action')!r:.40}"
+    if not isinstance(entry.get("time"), str) or not _TIME.fullmatch(entry["time"]):
+        return f"time {entry.get('time')!r:.40} is not a UTC time"
+    if not isinstance(entry.get("user"), str):
+        return "user is not text"
+    for key in ("host", "patient_id", "snapshot_id", "detail"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            return f"{key} is not text"
+    for key in ("prev", "hash"):
+        if not isinstance(entry.get(key), str) or not _SHA256.fullmatch(entry[key]):
+            return f"{key} is not a SHA-256 hash"
+    return ""
+
+
+def read_entries(path: Path) -> tuple[list[dict], list[tuple[int, str]]]:
+    """Every well-formed entry, without checking the chain (for export after a verify), and
+    (line number, why) of every line that is not one: none is dropped without a word."""
+    entries, damaged = [], []
+    raws = Path(path).read_bytes().split(b"\n")
+    for number, raw in enumerate(raws, start=1):
+        if not raw.strip():
+            if number < len(raws):  # the empty string after the last newline is no line
+                damaged.append((number, "empty line"))
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            damaged.append((number, "not JSON (damaged or cut off)"))
+            continue
+        problem = entry_problem(entry)
+        if problem:
+            damaged.append((number, problem))
+        else:
+            entries.append(entry)
+    return entries, damaged
 
 
 def verify(path: Path) -> VerifyResult:
@@ -157,13 +199,24 @@ def verify(path: Path) -> VerifyResult:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return VerifyResult(False, 0, str(path), "no audit log at this path")
-    if data and not data.endswith(b"\n"):
-        lines = data.split(b"\n")
-        return VerifyResult(False, len(lines) - 1, f"line {len(lines)}",
+        return VerifyResult(False, 0, "", "no audit log at this path")
+    except OSError as e:
+        return VerifyResult(False, 0, "", f"cannot read the audit log ({e.strerror})")
+    raws = data.split(b"\n")
+    cut_off = raws.pop() != b""  # the last line has no newline: a write or a copy cut short
+    problem = _check_chain(raws)
+    if problem is not None:  # the first broken place, even when the end is cut off too
+        return problem
+    count = len(raws)
+    if cut_off:
+        return VerifyResult(False, count, f"line {count + 1}",
                             "last entry is cut off (truncated write or truncated file)")
+    return _check_head(path, raws)
+
+
+def _check_chain(raws: list[bytes]) -> VerifyResult | None:
+    """The first place where the complete lines do not chain, or None when they all do."""
     prev, seq, count = GENESIS, 0, 0
-    raws = data.split(b"\n")[:-1]
     for number, raw in enumerate(raws, start=1):
         where = f"line {number}"
         try:
@@ -190,7 +243,17 @@ def verify(path: Path) -> VerifyResult:
         if entry.get("seq") != seq + 1:
             return VerifyResult(False, count, where,
                                 f"seq {entry.get('seq')} where {seq + 1} was expected")
+        problem = entry_problem(entry)
+        if problem:  # chained and hashed, yet not what AuditLog writes: forged, or a bug
+            return VerifyResult(False, count, where, f"not a valid entry: {problem}")
         prev, seq, count = entry["hash"], entry["seq"], count + 1
+    return None
+
+
+def _check_head(path: Path, raws: list[bytes]) -> VerifyResult:
+    """The head witness against a chain of complete, well-chained lines."""
+    count = seq = len(raws)
+    prev = json.loads(raws[-1])["hash"] if raws else GENESIS
     try:
         head = json.loads(head_path(path).read_text())
     except FileNotFoundError:
@@ -198,7 +261,10 @@ def verify(path: Path) -> VerifyResult:
             return VerifyResult(True, 0)
         return VerifyResult(False, count, str(head_path(path)),
                             "head witness file is missing; cannot rule out a truncated log")
-    except ValueError:
+    except (ValueError, OSError):
+        head = None
+    if not isinstance(head, dict) or isinstance(head.get("seq"), bool) or \
+            not isinstance(head.get("seq"), int) or not isinstance(head.get("hash"), str):
         return VerifyResult(False, count, str(head_path(path)), "head witness file is damaged")
     if head.get("seq") != seq or head.get("hash") != prev:
         if head.get("seq") == seq - 1 and count and head.get("hash") == _prev_of_last(raws):
@@ -299,9 +365,16 @@ def audit_event(entry: dict) -> dict:
     return event
 
 
-def export_fhir(path: Path, out_file: Path) -> int:
-    """Write every entry as a FHIR R4 Bundle (type collection) of AuditEvent; return the count."""
-    entries = read_entries(path)
+@dataclass(frozen=True)
+class ExportResult:
+    count: int  # AuditEvents written
+    damaged: list[tuple[int, str]] = field(default_factory=list)  # lines left out, and why
+
+
+def export_fhir(path: Path, out_file: Path) -> ExportResult:
+    """Write every well-formed entry as a FHIR R4 Bundle (type collection) of AuditEvent; say
+    which lines could not be (they would make the Bundle invalid FHIR)."""
+    entries, damaged = read_entries(path)
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -312,4 +385,4 @@ def export_fhir(path: Path, out_file: Path) -> int:
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n")
-    return len(entries)
+    return ExportResult(len(entries), damaged)

@@ -157,7 +157,7 @@ def test_fhir_export_validates_against_schema_and_models(tmp_path):
     AuditLog(path).append("unlock-failed", "badge 12")
     AuditLog(path).append("lock", "badge 4411")
     out = tmp_path / "audit.json"
-    assert export_fhir(path, out) == 7
+    assert export_fhir(path, out).count == 7
     data = json.loads(out.read_text())
     Bundle.model_validate(data)
     schema = json.loads(SCHEMA.read_text())
@@ -182,3 +182,72 @@ def test_cli_verify_and_export(tmp_path):
     assert bad.exit_code == 1 and "line 3" in bad.output
     missing = runner.invoke(cli, ["audit", "verify", "--log", str(tmp_path / "none.log")])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+@pytest.mark.parametrize("head", ["[1]\n", '{"seq": "5", "hash": 3}\n', "null\n", "{}\n"])
+def test_a_head_witness_of_the_wrong_shape_is_damaged_not_a_crash(tmp_path, head):
+    path = _filled(tmp_path)
+    head_path(path).write_text(head)
+    result = verify(path)
+    assert not result.ok and result.where == str(head_path(path)) and "damaged" in result.why
+
+
+def _validate(data: dict) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    Bundle.model_validate(data)
+    jsonschema.validate(data, json.loads(SCHEMA.read_text()))
+
+
+def test_every_action_exports_as_valid_fhir(tmp_path):
+    from downtime.audit import ACTIONS
+
+    log = AuditLog(tmp_path / "audit.log", host="ws-4W-1")
+    for action in ACTIONS:
+        log.append(action, "badge 4411", patient_id="p1", snapshot_id="snap-1",
+                   detail=f"{action} — détail")
+    out = tmp_path / "all.json"
+    assert export_fhir(log.path, out).count == len(ACTIONS)
+    data = json.loads(out.read_text())
+    _validate(data)
+    assert [e["resource"]["subtype"][0]["code"] for e in data["entry"]][:3] == \
+        ["110122", "110122", "read"]
+
+
+def test_export_of_a_damaged_log_leaves_out_only_what_is_not_an_entry_and_says_so(tmp_path):
+    path = _filled(tmp_path)
+    lines = _lines(path)
+    lines[1] = "[1, 2]\n"  # an entry overwritten by something that is no entry
+    lines[3] = lines[3].replace('"chart-open"', '"hack"')
+    path.write_text("".join(lines) + '{"seq": 6, "ti')  # and a last line cut off
+    out = tmp_path / "e.json"
+    result = CliRunner().invoke(cli, ["audit", "export", "--log", str(path), "--fhir",
+                                      str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "line 2 not exported" in result.output and "line 4 not exported" in result.output
+    assert "line 6 not exported" in result.output and "NOT intact at line 2" in result.output
+    data = json.loads(out.read_text())
+    _validate(data)
+    assert [e["resource"]["entity"][-1]["detail"][0]["valueString"] for e in data["entry"]] \
+        == ["1", "3", "5"]
+
+
+def test_an_entry_chained_and_hashed_but_not_of_the_toolkit_is_refused(tmp_path):
+    from downtime.audit import entry_hash
+
+    path = _filled(tmp_path, n=3)
+    lines = _lines(path)
+    last = json.loads(lines[-1])
+    forged = {**last, "seq": 4, "action": "chart-open", "time": "yesterday", "prev": last["hash"]}
+    forged["hash"] = entry_hash(forged)
+    path.write_text("".join(lines) + json.dumps(forged) + "\n")
+    head_path(path).write_text(json.dumps({"seq": 4, "hash": forged["hash"]}) + "\n")
+    result = verify(path)
+    assert not result.ok and "line 4" in result.where and "time" in result.why
+
+
+def test_cli_says_where_a_missing_log_is_in_one_line(tmp_path):
+    for command in (["verify"], ["export", "--fhir", str(tmp_path / "o.json")]):
+        result = CliRunner().invoke(cli, ["audit", *command, "--log", str(tmp_path / "no.log")])
+        assert result.exit_code == 1 and result.output.count("\n") == 1
+        assert f"{tmp_path / 'no.log'}: no audit log at this path" in result.output

@@ -39,7 +39,10 @@ def verify_cmd(ctx: click.Context, log_file: Path | None) -> None:
     sys.exit(1)
 
 
-@audit.command("export")
+@audit.command("export", epilog="Exit status: 0 every entry exported from an intact log; 1 "
+               "the log is not intact or has lines that are not entries (the file is written "
+               "all the same, with every entry that could be read; the warnings say what is "
+               "missing and where).")
 @_log
 @click.option("--fhir", "out_file", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
@@ -49,15 +52,21 @@ def export_cmd(ctx: click.Context, log_file: Path | None, out_file: Path) -> Non
     """Export every entry as a FHIR R4 Bundle of AuditEvent (after checking the chain)."""
     path = _log_path(ctx, log_file)
     result = verify(path)
-    if not result.ok and not path.exists():
-        raise click.ClickException(f"{path}: no audit log at this path")
+    if not result.ok and not result.where:
+        raise click.ClickException(f"{path}: {result}")
     if not result.ok:
-        click.secho(f"warning: {result}; exporting what is there", fg="yellow", err=True)
+        click.secho(f"warning: {path}: {result}; exporting what is there", fg="yellow", err=True)
     try:
-        count = export_fhir(path, out_file)
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"{path}: cannot export ({e})") from None
-    click.echo(f"{count} AuditEvent(s) written to {out_file}")
+        exported = export_fhir(path, out_file)
+    except OSError as e:
+        where = e.filename or out_file
+        raise click.ClickException(f"{where}: cannot export ({e.strerror or e})") from None
+    for number, why in exported.damaged:
+        click.secho(f"warning: {path}: line {number} not exported: {why}", fg="yellow",
+                    err=True)
+    click.echo(f"{exported.count} AuditEvent(s) written to {out_file}")
+    if not result.ok or exported.damaged:
+        sys.exit(1)
 
 
 COMMANDS = [audit]
