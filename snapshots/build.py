@@ -26,9 +26,10 @@ from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
 from .settings import BuildSettings
 from .structure import attachment_faults
 
-MAPPED_TYPES = ("AllergyIntolerance", "Condition", "MedicationRequest",
-                "MedicationAdministration", "Observation", "Procedure", "DocumentReference",
-                "Flag")
+# A tuple, not a set: a resourceType of the wrong shape (a list) must not raise here. The two
+# types that make most of an export come first.
+MAPPED_TYPES = ("Observation", "MedicationAdministration", "MedicationRequest",
+                "AllergyIntolerance", "Condition", "Procedure", "DocumentReference", "Flag")
 FLUSH_ROWS = 20_000
 
 
@@ -66,6 +67,11 @@ class Builder:
         self.place_lineage: dict[str, dict] = {}  # Location id -> lineage of its resource
         self.exclusions: list[dict] = []
         self.source_census: list[str] = []
+        self.pending = 0  # rows pass 2 has put in `batches` since the last flush
+        s = settings
+        # Where the widest observation window and the vital-signs window begin (text).
+        self.observation_cutoffs = (self.ctx.cutoff(days=max(s.vitals_hours / 24, s.labs_days)),
+                                    self.ctx.window("vitals_hours")[0])
 
     # -- pass 1 -----------------------------------------------------------------------------
     def read_core(self, records: Iterable[Record]) -> list[Record]:
@@ -239,40 +245,46 @@ class Builder:
 
     # -- pass 2 -----------------------------------------------------------------------------
     def read_clinical(self, records: Iterable[Record]) -> None:
+        counts = self.stats.counts
         for rec in records:
             rtype = rec.resource.get("resourceType")
             if rtype not in MAPPED_TYPES:
-                if not isinstance(rtype, str) or not rtype:
-                    self._type_of(rec)
-                elif rtype in CORE_TYPES:
-                    self.stats.add(rtype, "read")
-                    self.ctx.gap(rec, "late-core-resource", f"{rtype} found after the census "
-                                 "was decided (misnamed file?); not used", "warning")
-                else:
-                    self.stats.add(rtype, "read")
-                    self.stats.add(rtype, "ignored")
-                    if rtype == DELETE:  # a DELETE entry: only a refresh applies them
-                        self.ctx.gap(rec, "delete-in-full-build", f"DELETE "
-                                     f"{str(rec.resource.get('url'))[:80]!r} not applied: a "
-                                     "full build reads the source as it is", "warning")
-                    elif not is_r4_type(rtype):
-                        self.ctx.gap(rec, "unknown-resource-type", f"resourceType {rtype!r} "
-                                     "is not an R4 resource type; not used", "warning")
-                    elif rtype == "Media":  # not on the downtime chart, but say if broken
-                        for part in as_list(rec.resource.get("content")):
-                            for fault in attachment_faults(part):
-                                self.ctx.gap(rec, "invalid-attachment", f"{fault} (Media is "
-                                             "not part of the downtime chart)", "warning")
+                self._not_mapped(rtype, rec)
                 continue
-            self.stats.add(rtype, "read")
+            tally = counts[rtype]  # TypeStats.add, inline: twice for every resource
+            tally["read"] += 1
             try:
                 outcome = self._clinical(rtype, rec)
             except Exception as e:  # noqa: BLE001 - one bad resource must not stop a build
                 unmappable(self.ctx, rec, e)
                 outcome = "rejected"
-            self.stats.add(rtype, outcome)
-            if sum(len(b) for b in self.batches.values()) >= FLUSH_ROWS:
+            tally[outcome] += 1
+            if self.pending >= FLUSH_ROWS:
                 self.flush()
+
+    def _not_mapped(self, rtype: object, rec: Record) -> None:
+        """A resource pass 2 does not map: counted, and a gap where it says something."""
+        if not isinstance(rtype, str) or not rtype:
+            self._type_of(rec)
+        elif rtype in CORE_TYPES:
+            self.stats.add(rtype, "read")
+            self.ctx.gap(rec, "late-core-resource", f"{rtype} found after the census "
+                         "was decided (misnamed file?); not used", "warning")
+        else:
+            self.stats.add(rtype, "read")
+            self.stats.add(rtype, "ignored")
+            if rtype == DELETE:  # a DELETE entry: only a refresh applies them
+                self.ctx.gap(rec, "delete-in-full-build", f"DELETE "
+                             f"{str(rec.resource.get('url'))[:80]!r} not applied: a "
+                             "full build reads the source as it is", "warning")
+            elif not is_r4_type(rtype):
+                self.ctx.gap(rec, "unknown-resource-type", f"resourceType {rtype!r} "
+                             "is not an R4 resource type; not used", "warning")
+            elif rtype == "Media":  # not on the downtime chart, but say if broken
+                for part in as_list(rec.resource.get("content")):
+                    for fault in attachment_faults(part):
+                        self.ctx.gap(rec, "invalid-attachment", f"{fault} (Media is "
+                                     "not part of the downtime chart)", "warning")
 
     def _clinical(self, rtype: str, rec: Record) -> str:
         ctx = self.ctx
@@ -294,25 +306,25 @@ class Builder:
             if rtype == "Observation":
                 rows = clinical.map_observations(ctx, rec, pid, encounter)
                 self.batches["observations"].extend(rows)
+                self.pending += len(rows)
                 return "kept"
             table, row = _MAPPERS[rtype](ctx, rec, pid, encounter)
         except clinical.OutsideWindow:
             return "outside-window"
         self.batches[table].append(row)
+        self.pending += 1
         return "kept"
 
     def _older_than_any_window(self, res: dict) -> bool:
         when = res.get("effectiveDateTime")
         if not isinstance(when, str) or len(when) != 20 or not when.endswith("Z"):
             return False
-        s = self.ctx.settings
-        widest = max(s.vitals_hours / 24, s.labs_days)
-        if when < self.ctx.cutoff(days=widest):
+        widest, vitals = self.observation_cutoffs
+        if when < widest:
             return True
         # Vital signs have the shorter window: a third of an export's observations are vitals
         # older than it, and would otherwise be checked and mapped only to be dropped.
-        return when < self.ctx.cutoff(hours=s.vitals_hours) and \
-            clinical.observation_category(res) == clinical.VITALS
+        return when < vitals and clinical.observation_category(res) == clinical.VITALS
 
     def flush(self) -> None:
         for table, rows in self.batches.items():
@@ -321,6 +333,7 @@ class Builder:
             except (sqlite3.Error, OverflowError, TypeError, ValueError):
                 self._insert_one_by_one(table, rows)
         self.batches.clear()
+        self.pending = 0
 
     def _insert_one_by_one(self, table: str, rows: list[dict]) -> None:
         """A batch failed (a value SQLite cannot store: a list or object where the mapper

@@ -44,15 +44,26 @@ def codings(cc: object) -> list[dict]:
     return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
 
 
+# The three readers below run several times on every resource of an export: they walk the
+# codings in place rather than through `codings`, which would build a list each time.
+
 def first_coding(cc: object) -> dict:
-    found = codings(cc)
-    return found[0] if found else {}
+    if isinstance(cc, dict):
+        found = cc.get("coding")
+        if isinstance(found, list):
+            for c in found:
+                if isinstance(c, dict):
+                    return c
+    return {}
 
 
 def code_of(cc: object, system: str | None = None) -> str | None:
-    for c in codings(cc):
-        if system is None or c.get("system") == system:
-            return c.get("code")
+    if isinstance(cc, dict):
+        found = cc.get("coding")
+        if isinstance(found, list):
+            for c in found:
+                if isinstance(c, dict) and (system is None or c.get("system") == system):
+                    return c.get("code")
     return None
 
 
@@ -60,13 +71,22 @@ def text_of(cc: object) -> str | None:
     """The human text of a CodeableConcept: its text, else the first coding's display/code."""
     if not isinstance(cc, dict):
         return None
-    if isinstance(cc.get("text"), str) and cc["text"].strip():
-        return cc["text"].strip()
-    for c in codings(cc):
-        if c.get("display"):
-            return str(c["display"])
-    c = first_coding(cc)
-    return str(c["code"]) if c.get("code") else None
+    text = cc.get("text")
+    if isinstance(text, str):
+        text = text.strip()
+        if text:
+            return text
+    found = cc.get("coding")
+    if not isinstance(found, list):
+        return None
+    head = None
+    for c in found:
+        if isinstance(c, dict):
+            if head is None:
+                head = c
+            if c.get("display"):
+                return str(c["display"])
+    return str(head["code"]) if head is not None and head.get("code") else None
 
 
 def first(items: object) -> dict:
@@ -124,12 +144,15 @@ def period_start(resource: dict, *keys: str) -> str | None:
     return None
 
 
+_NUMBER = (int, float)  # a tuple: isinstance with `int | float` builds the union every call
+
+
 def quantity(q: object) -> tuple[float | None, str | None]:
     if not isinstance(q, dict):
         return None, None
     value = q.get("value")
     unit = q.get("unit") or q.get("code")
-    return (float(value) if isinstance(value, int | float) else None), unit
+    return (float(value) if isinstance(value, _NUMBER) else None), unit
 
 
 def quantity_text(q: object) -> str | None:
@@ -143,9 +166,12 @@ def restricted(resource: dict) -> bool:
     meta = resource.get("meta")
     if not isinstance(meta, dict):
         return False
+    security = meta.get("security")
+    if security is None:  # most resources: no labels at all
+        return False
     return any(isinstance(s, dict) and s.get("code") in RESTRICTED_CODES
                and s.get("system", CONFIDENTIALITY) == CONFIDENTIALITY
-               for s in as_list(meta.get("security")))
+               for s in as_list(security))
 
 
 def human_name(names: object) -> tuple[str, str, str]:

@@ -32,15 +32,16 @@ class OutsideWindow(Exception):
     """The record is older than what the downtime chart keeps (not a gap: counted only)."""
 
 
-def _recent(ctx: MapContext, when: str | None, **window: float) -> None:
+def _recent(ctx: MapContext, when: str | None, setting: str) -> None:
+    """Raise OutsideWindow when `when` is before the window of `setting` ("vitals_hours"...)."""
+    start, since = ctx.window(setting)
     if when and len(when) == 20:  # canonical UTC form: compare as text, no parsing
-        if when < ctx.cutoff(**window):
+        if when < start:
             raise OutsideWindow
         return
     moment = to_datetime(when)
-    if moment is not None and moment < ctx.since(**window):
+    if moment is not None and moment < since:
         raise OutsideWindow
-
 
 
 def map_allergy(ctx: MapContext, record: Record, pid: str) -> dict:
@@ -90,17 +91,19 @@ def observation_category(res: dict) -> str:
     return "other"
 
 
+_OBSERVED_AT = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
+_WINDOW_OF = {VITALS: "vitals_hours", LABS: "labs_days"}
+
+
 def map_observations(ctx: MapContext, record: Record, pid: str,
                      encounter: str | None) -> list[dict]:
-    """One row per value: a blood-pressure panel gives a row per component."""
+    """One row per value: a blood-pressure panel gives a row per component. (Observations are
+    most of an export: each row is built as one dict, in the order the columns are listed.)"""
     res = record.resource
     category = observation_category(res)
-    when = period_start(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
-    if category == VITALS:
-        _recent(ctx, when, hours=ctx.settings.vitals_hours)
-    elif category == LABS:
-        _recent(ctx, when, days=ctx.settings.labs_days)
-    else:
+    when = period_start(res, *_OBSERVED_AT)
+    window = _WINDOW_OF.get(category)
+    if window is None:
         cats = res.get("category")
         if cats is not None and not (isinstance(cats, list) and
                                      all(isinstance(c, dict) for c in cats)):
@@ -108,24 +111,29 @@ def map_observations(ctx: MapContext, record: Record, pid: str,
             # not quietly counted as left out on purpose.
             raise ValueError("category is not an array of CodeableConcepts")
         raise OutsideWindow  # social history, surveys...: not part of the downtime chart
-    base = {"patient_id": pid, "encounter_id": encounter, "category": category,
-            "effective_at": when, "restricted": int(restricted(res)), **ctx.lineage(record)}
-    components = [c for c in as_list(res.get("component")) if isinstance(c, dict)]
+    _recent(ctx, when, window)
+    lineage = ctx.lineage(record)
+    masked = int(restricted(res))
+    found = res.get("component")
+    components = [c for c in as_list(found) if isinstance(c, dict)] if found is not None else []
     # A panel with its own value[x] is one row; asked only of panels (most have no components).
     has_value = bool(components) and any(k.startswith("value") for k in res)
     parts = components if components and not has_value else [res]
     rows = []
     for i, part in enumerate(parts):
-        coding = first_coding(part.get("code"))
-        row = {**base, "id": res["id"] if part is res else f"{res['id']}#{i}",
+        code = part.get("code")
+        coding = first_coding(code)
+        row = {"patient_id": pid, "encounter_id": encounter, "category": category,
+               "effective_at": when, "restricted": masked, **lineage,
+               "id": res["id"] if part is res else f"{res['id']}#{i}",
                "code": coding.get("code"), "system": coding.get("system"),
-               "display": text_of(part.get("code")), **_value(part), **_reference(part),
-               "flag": _interpretation(part) or _interpretation(res)}
+               "display": text_of(code), **_value(part), **_reference(part),
+               "flag": _interpretation(part) or (None if part is res else _interpretation(res))}
         if row.get("value_num") is None and row.get("value_text") is None and \
                 any(k.startswith("value") for k in part):
             ctx.gap(record, "unreadable-value", f"{row['id']}: value[x] of the wrong shape; "
                     "shown without a value", "warning", pid)
-        elif row["display"] is None and part.get("code") is not None:
+        elif row["display"] is None and code is not None:
             ctx.gap(record, "wrong-shape", f"{row['id']}: code is not a CodeableConcept "
                     "with text or a coding; shown without a name", "warning", pid)
         rows.append(row)
@@ -147,13 +155,16 @@ def _value(part: dict) -> dict:
             f"(no value: {text_of(part.get('dataAbsentReason'))})"}
 
 
+_NO_RANGE: dict = {}  # only ever unpacked into a row, never changed
+
+
 def _reference(part: dict) -> dict:
-    ranges = [r for r in as_list(part.get("referenceRange")) if isinstance(r, dict)]
-    if not ranges:
-        return {}
-    low, _ = quantity(ranges[0].get("low"))
-    high, _ = quantity(ranges[0].get("high"))
-    return {"ref_low": low, "ref_high": high, "ref_text": ranges[0].get("text")}
+    for first in as_list(part.get("referenceRange")):
+        if isinstance(first, dict):
+            low, _ = quantity(first.get("low"))
+            high, _ = quantity(first.get("high"))
+            return {"ref_low": low, "ref_high": high, "ref_text": first.get("text")}
+    return _NO_RANGE
 
 
 def _interpretation(part: dict) -> str | None:
@@ -167,7 +178,7 @@ def _interpretation(part: dict) -> str | None:
 def map_procedure(ctx: MapContext, record: Record, pid: str) -> dict:
     res = record.resource
     when = period_start(res, "performedDateTime", "performedPeriod")
-    _recent(ctx, when, days=ctx.settings.procedures_days)
+    _recent(ctx, when, "procedures_days")
     coding = first_coding(res.get("code"))
     return {"id": res["id"], "patient_id": pid, "code": coding.get("code"),
             "system": coding.get("system"), "display": text_of(res.get("code")) or "(procedure)",
@@ -181,7 +192,7 @@ def map_document(ctx: MapContext, record: Record, pid: str, encounter: str | Non
     attachment = next((c.get("attachment") for c in as_list(res.get("content"))
                        if isinstance(c, dict) and isinstance(c.get("attachment"), dict)), {})
     when = when or utc_time(attachment.get("creation"))
-    _recent(ctx, when, days=ctx.settings.notes_days)
+    _recent(ctx, when, "notes_days")
     content_type = attachment.get("contentType") or ""
     data, text = None, None
     if attachment.get("data"):

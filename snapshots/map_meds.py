@@ -92,7 +92,7 @@ def map_med_order(ctx: MapContext, record: Record, pid: str, encounter: str | No
     status, note = _status(ctx, record, pid)
     authored = utc_time(res.get("authoredOn"))
     if status not in CURRENT:
-        _recent(ctx, authored, days=ctx.settings.labs_days)
+        _recent(ctx, authored, "labs_days")
     dosages = res.get("dosageInstruction")
     dosage = first(dosages)
     if isinstance(dosages, list) and len(dosages) > 1:
@@ -141,7 +141,7 @@ def map_med_order(ctx: MapContext, record: Record, pid: str, encounter: str | No
 def map_administration(ctx: MapContext, record: Record, pid: str) -> dict:
     res = record.resource
     when = period_start(res, "effectiveDateTime", "effectivePeriod")
-    _recent(ctx, when, hours=ctx.settings.administrations_hours)
+    _recent(ctx, when, "administrations_hours")
     dosage = res.get("dosage") if isinstance(res.get("dosage"), dict) else {}
     performer = next((ctx.practitioners.get(ctx.resolver.ref_id(p.get("actor"), "Practitioner")
                                             or "") for p in as_list(res.get("performer"))
