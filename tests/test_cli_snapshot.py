@@ -369,3 +369,19 @@ def test_gaps_of_a_unit_snapshot_say_where_the_whole_register_is(site, tmp_path)
     assert "house snapshot" not in run(site, "snapshot", "report", str(path)).output
     body = json.loads(run(site, "snapshot", "report", str(path), "--gaps", "--json").output)
     assert body["scope"] == "unit:4W"
+
+
+def test_a_bad_config_is_json_when_the_command_line_asks_for_json(tmp_path):
+    """The real program (main() sees --json before the subcommand parses it)."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[paths]\nstroe = 'x'\n")
+    args = [sys.executable, "-c", "from downtime.cli import main; main()", "--config",
+            str(cfg), "snapshot", "info", "x.dtsnap"]
+    as_json = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=60)
+    body = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and body["reason"] == "config" and "stroe" in body["message"]
+    prose = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert prose.returncode == 1 and prose.stdout == "" and "stroe" in prose.stderr

@@ -7,6 +7,7 @@ never sees a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -29,9 +30,15 @@ class Context:
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:
     """Downtime toolkit: encrypted EHR snapshots, downtime forms, reconciliation, drills."""
+    # main() says whether the command line asks for --json: the subcommand has not parsed its
+    # options yet, and a script reading JSON must get its error as JSON too.
+    json_errors = isinstance(ctx.obj, dict) and ctx.obj.get("json_errors", False)
     try:
         ctx.obj = Context(load_config(config_file))
     except ConfigError as e:
+        if json_errors:
+            click.echo(json.dumps({"ok": False, "reason": "config", "message": str(e)}))
+            raise click.exceptions.Exit(1) from None
         raise click.ClickException(str(e)) from None
 
 
@@ -48,7 +55,7 @@ _register()
 
 def main() -> None:
     try:
-        cli(standalone_mode=True)
+        cli(standalone_mode=True, obj={"json_errors": "--json" in sys.argv[1:]})
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
