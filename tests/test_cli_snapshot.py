@@ -385,3 +385,10 @@ def test_a_bad_config_is_json_when_the_command_line_asks_for_json(tmp_path):
     assert as_json.returncode == 1 and body["reason"] == "config" and "stroe" in body["message"]
     prose = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert prose.returncode == 1 and prose.stdout == "" and "stroe" in prose.stderr
+
+
+def test_report_into_a_pipe_keeps_resource_type_names_whole(site, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    text = run(site, "snapshot", "build", "--out", str(site[0] / "store-wide")).output
+    rows = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│ ")]
+    assert "MedicationRequest" in rows and not any("…" in r for r in rows), rows

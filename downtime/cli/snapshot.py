@@ -152,7 +152,7 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
                                    {"path": str(p), "manifest": asdict(m)}
                                    for p, m in result.written]}, indent=2))
     else:
-        report.render(result.report, Console())
+        report.render(result.report, _console())
         for path, manifest in result.written:
             click.echo(f"wrote {path} ({manifest.scope}, sequence {manifest.sequence}, "
                        f"{manifest.counts.get('patients', 0)} patients, "
@@ -173,6 +173,15 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
             click.secho(f"--strict: {errors} error(s) in the gap register (snapshot written; "
                         "exit 2)", fg="red", err=True)
     ctx.exit(status)
+
+
+def _console() -> Console:
+    """A terminal's own width; 120 columns into a file, pipe or cron mail, where Rich's 80
+    would cut "MedicationRequest" and "MedicationAdministration" to the same "Medicat…"."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=120)
 
 
 def _writable(out: Path) -> None:
@@ -299,7 +308,7 @@ def report_cmd(ctx: click.Context, file: Path, identity: Path | None, trusted_ke
         click.echo(json.dumps({"scope": manifest.scope, "report": stored, "gaps": gaps},
                               indent=2))
         return
-    report.render(stored, Console())
+    report.render(stored, _console())
     for g in gaps:
         click.echo(f"{g['where']}: {g['reason']}: {g['detail']}")
     if show_gaps and manifest.unit:
