@@ -68,7 +68,7 @@ class UnlockScreen(Screen):
         widget.update(Text(text))
         widget.set_class(error, "error")
 
-    @work(thread=True, exclusive=True, group="unlock")
+    @work(thread=True, exclusive=True, group="unlock", description="unlock")  # not the passphrase
     def unlock(self, user: str, passphrase: str) -> None:
         app = self.app
         try:
