@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
+from downtime.tui.row_table import RowTable
 from downtime.tui.screens.break_glass import BreakGlassScreen
 from downtime.tui.screens.census import CensusScreen
 from downtime.tui.screens.chart import ChartScreen
@@ -51,6 +52,12 @@ def census_names(app) -> list[str]:
     return [r.name for r in app.screen.shown]
 
 
+def drawn_census(app) -> list[str]:
+    """The census lines as drawn on screen (header first), not the rows behind them."""
+    table = app.screen.query_one("#census", RowTable)
+    return [table.render_line(y).text.rstrip() for y in range(table.size.height)]
+
+
 def test_unlock_shows_the_census_and_logs_it(tmp_path):
     site = make_site(tmp_path)
 
@@ -61,7 +68,12 @@ def test_unlock_shows_the_census_and_logs_it(tmp_path):
             await unlock(app, pilot)
             assert census_names(app) == ["SMITH, John", "SMITH, Jon", "OKAFOR, Grace",
                                          "NGUYEN, Minh", "GARCÍA, Lucía"]
-            assert app.screen.query_one("#census", DataTable).row_count == 5
+            drawn = drawn_census(app)
+            assert drawn[0].split() == ["Bed", "Name", "Age", "MRN", "Attend.", "Alg", "Code",
+                                        "Iso"]
+            assert drawn[1].split() == ["4W-401-A", "⚠SMITH,", "John", "76y", "F",
+                                        "MRN0000101", "Quill", "ALG", "Full"]
+            assert "GARCÍA, Lucía" in drawn[5] and drawn[6:] == [""] * len(drawn[6:])
             assert "12 min old" in text_of(app.screen.query_one("#age"))
     run(go())
     entries = site.entries()
@@ -518,27 +530,37 @@ def test_names_with_brackets_are_shown_as_typed_not_as_markup(tmp_path):
         app = site.app()
         async with app.run_test(size=(80, 24)) as pilot:
             await unlock(app, pilot)
-            table = app.screen.query_one("#census", DataTable)
+            table = app.screen.query_one("#census", RowTable)
             names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
             assert "DOE, [b]Baby[/b…" in names
+            assert any("DOE, [b]Baby[/b…" in line for line in drawn_census(app))
     run(go())
 
 
-def test_a_huge_list_is_capped_and_says_how_to_narrow_it(tmp_path, monkeypatch):
-    from downtime.tui.screens import census
-
-    monkeypatch.setattr(census, "MAX_ROWS", 3)
+def test_a_list_longer_than_the_screen_is_listed_whole_and_scrolls_with_the_cursor(tmp_path):
     site = make_site(tmp_path)
 
     async def go():
         app = site.app()
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=(80, 10)) as pilot:  # room for the header and 2 rows
             await unlock(app, pilot)
-            title = text_of(app.screen.query_one("#census-title"))
-            assert "first 3 of 5" in title and "F3" in title
-            assert app.screen.query_one("#census", DataTable).row_count == 3
-            await type_text(app, pilot, "garcía")
-            await settle(app, pilot, lambda: census_names(app) == ["GARCÍA, Lucía"])
+            assert app.screen.query_one("#census", RowTable).row_count == 5
+            assert "5 of 5 patients" in text_of(app.screen.query_one("#census-title"))
+            drawn = drawn_census(app)
+            assert len(drawn) == 3 and "SMITH, John" in drawn[1]
+            await pilot.press("pagedown")  # past the end: the last row
+            await pilot.pause()
+            assert app.screen.current_patient() == "p5"
+            drawn = drawn_census(app)
+            assert "NGUYEN, Minh" in drawn[1] and "GARCÍA, Lucía" in drawn[2]
+            await pilot.press("pageup", "down")
+            await pilot.pause()
+            assert app.screen.current_patient() == "p2"
+            assert "SMITH, John" in drawn_census(app)[1]
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            assert app.screen.patient_id == "p2"
     run(go())
 
 

@@ -85,6 +85,7 @@ class Session:
     # newer snapshot files passed over because they did not open, with the reason
     passed_over: list[tuple[Path, str]] = field(default_factory=list)
     _where: dict[str, OpenedSnapshot] = field(default_factory=dict)
+    _units: tuple[list[chart.CensusRow], list[str]] | None = None
 
     @classmethod
     def open(cls, user: str, identity: Identity, store: Path, trusted_key: Ed25519PublicKey,
@@ -162,7 +163,10 @@ class Session:
 
     @property
     def units(self) -> list[str]:
-        return sorted({r.unit for r in self.census})
+        # asked on every census refresh: worked out once per census, not per keystroke
+        if self._units is None or self._units[0] is not self.census:
+            self._units = (self.census, sorted({r.unit for r in self.census}))
+        return self._units[1]
 
     def close(self) -> None:
         for snap in self.snapshots:

@@ -13,8 +13,14 @@ from .formatting import allergy_line
 class DataAgeBar(Static):
     """'data as of 14:05 — 38 min old' (turning into a warning past the threshold)."""
 
+    _shown: tuple | None = None
+
     def show(self, age: DataAge | None, where: str = "", user: str = "",
              notice: str | None = None) -> None:
+        same = (age, where, user, notice)
+        if same == self._shown:
+            return  # unchanged: no repaint (the census asks on every keystroke)
+        self._shown = same
         if age is None:
             self.update("no snapshot open")
             self.set_class(False, "stale")
@@ -28,7 +34,7 @@ class DataAgeBar(Static):
             tail = "  ".join(x for x in (where, user) if x)
             if tail:
                 text.append(f"  {tail}")
-        self.update(text)
+        self.update(text, layout=False)  # always one line high
         self.set_class(age.stale, "stale")
 
 
