@@ -1,8 +1,10 @@
-"""Where a passphrase comes from: `--passphrase-file`, else DOWNTIME_PASSPHRASE, else a prompt."""
+"""Where a passphrase comes from: `--passphrase-file`, else DOWNTIME_PASSPHRASE, else a prompt
+(or, when stdin is not a terminal, its first line)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -24,7 +26,19 @@ def get_passphrase(passphrase_file: Path | None, prompt: str = "Passphrase",
         return value
     if os.environ.get(ENV):
         return os.environ[ENV]
-    return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    if not sys.stdin.isatty():
+        # piped in (`... | downtime ...`): one line, no echo to hide, no getpass warning noise
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            raise click.ClickException(f"no passphrase given ({prompt.lower()}): stdin is not a "
+                                       f"terminal and had no line; pass --passphrase-file or "
+                                       f"set ${ENV}")
+        return value
+    try:
+        return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    except click.Abort:  # end of input (a script, cron) or Ctrl+C: say what was missing
+        raise click.ClickException(f"no passphrase given ({prompt.lower()}): type it at the "
+                                   f"prompt, or pass --passphrase-file or set ${ENV}") from None
 
 
 passphrase_option = click.option(

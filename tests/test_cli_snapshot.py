@@ -392,3 +392,15 @@ def test_report_into_a_pipe_keeps_resource_type_names_whole(site, monkeypatch):
     text = run(site, "snapshot", "build", "--out", str(site[0] / "store-wide")).output
     rows = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│ ")]
     assert "MedicationRequest" in rows and not any("…" in r for r in rows), rows
+
+
+def test_passphrase_from_a_pipe_and_none_at_all(site):
+    root = site[0]
+    house = json.loads(run(site, "snapshot", "build", "--json").output)["written"][0]["path"]
+    args = ["--config", str(root / "downtime.toml"), "snapshot", "verify", house, "--identity",
+            str(root / "keys" / "escrow.age")]
+    piped = CliRunner().invoke(cli, args, input=f"{PASS}\n", env={"DOWNTIME_PASSPHRASE": ""})
+    assert piped.exit_code == 0 and "decrypt" in piped.output, piped.output
+    none = CliRunner().invoke(cli, args, input="", env={"DOWNTIME_PASSPHRASE": ""})
+    assert none.exit_code == 1 and none.output.count("\n") == 1
+    assert "no passphrase given" in none.output and "--passphrase-file" in none.output
