@@ -257,3 +257,17 @@ def test_watch_loop_outlives_a_pass_that_fails(tmp_path, keys):
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_signed_scope_that_would_lead_out_of_the_store_is_rejected(tmp_path, keys):
+    from snapshots import sealed
+    from tests.factory import chart_db
+
+    inbox, store = _dirs(tmp_path)
+    sealed.seal(chart_db(), inbox / "odd.dtsnap", scope="unit:../../escaped", sequence=1,
+                as_of="2026-11-24T14:05:00Z", source="t", counts={"patients": 5},
+                recipients=[keys.unit.recipient], signing_key=keys.signing, units=["x"])
+    results = process_inbox(inbox, store, keys.trusted)
+    assert [(r.status, r.reason) for r in results] == [("rejected", "bad-scope")]
+    assert not list(tmp_path.rglob("*escaped*"))
+    assert len(list((inbox / "rejected").glob("*.reason.txt"))) == 1

@@ -164,6 +164,12 @@ def install_file(path: Path, store: Path, trusted_key: Ed25519PublicKey, *,
             return InstallResult(path, "waiting", e.reason, str(e))
         reject(path, inbox, e.reason, str(e))
         return InstallResult(path, "rejected", e.reason, str(e))
+    name = file_name(manifest.scope, manifest.sequence)
+    if Path(name).name != name or name.startswith(".") or "\x00" in name:
+        # the store file is named from the (signed) scope: it must not lead out of the store
+        why = f"scope {manifest.scope!r:.60} cannot name a file in the store"
+        reject(path, inbox, "bad-scope", why)
+        return InstallResult(path, "rejected", "bad-scope", why, manifest)
     floor = newest_installed(store, manifest.scope)
     done = _installed_copy(store, manifest)
     if done is not None and manifest.sequence == floor:
