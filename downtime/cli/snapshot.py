@@ -27,6 +27,7 @@ from snapshots.settings import BuildSettings, SettingsError
 
 from ..config import Config, ConfigError
 from ..passphrase import get_passphrase, passphrase_option
+from ..provision import KeyNameError, check_name
 from ..snapshot_jobs import BuildOptions, run_build
 
 
@@ -217,6 +218,11 @@ def config_recipients(config: Config) -> Recipients:
     if not isinstance(units, dict):
         raise ConfigError(f"{where}: [recipients] units must be a table (unit code = "
                           "[recipients])")
+    for unit in units:  # a unit code names its snapshot file in the store
+        try:
+            check_name(str(unit), "unit code")
+        except KeyNameError as e:
+            raise ConfigError(f"{where}: [recipients.units] {e}") from None
     recipients = Recipients(escrow=resolve("escrow", table.get("escrow", [])),
                             pharmacy=resolve("pharmacy", table.get("pharmacy", [])),
                             builder=resolve("builder", table.get("builder", [])),
