@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -156,6 +157,11 @@ def test_cli_once_and_status(tmp_path, keys):
     old = runner.invoke(cli, ["agent", "status", "--store", str(store), "--trusted-key",
                               str(key), "--stale-minutes", "5"])
     assert old.exit_code == 1 and "NOT READY" in old.output
+    body = runner.invoke(cli, ["agent", "status", "--store", str(store), "--trusted-key",
+                               str(key), "--stale-minutes", "5", "--json"])
+    data = json.loads(body.output)
+    assert body.exit_code == 1 and data["ready"] is False and data["scopes"][0]["stale"]
+    assert data["scopes"][0]["verified"] is True and "min old" in data["problems"][0]
     nokey = runner.invoke(cli, ["agent", "--inbox", str(inbox), "--store", str(store),
                                 "--once"])
     assert nokey.exit_code != 0 and "trusted builder key" in nokey.output

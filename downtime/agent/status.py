@@ -40,6 +40,14 @@ class StatusReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def as_dict(self) -> dict:
+        return {"ready": self.ok, "store": str(self.store), "problems": self.problems,
+                "rejected": len(self.rejected),
+                "scopes": [{"scope": s.scope, "sequence": s.sequence, "file": str(s.path),
+                            "as_of": s.as_of, "minutes_old": s.minutes_old,
+                            "patients": s.patients, "stale": s.stale, "verified": s.verified,
+                            "problem": s.problem} for s in self.scopes]}
+
     def lines(self) -> list[str]:
         out = [f"store {self.store}"]
         for s in self.scopes:

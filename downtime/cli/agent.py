@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -61,6 +63,8 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     inbox = _path(ctx, "inbox", inbox, "--inbox")
     store = _path(ctx, "store", store, "--store")
     key = _trusted(ctx, trusted_key)
+    _usable_folder(inbox, "inbox")
+    _usable_folder(store, "store")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stdout)
     hook = None
@@ -72,7 +76,11 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
             raise click.ClickException(str(e)) from None
         hook = prerender_hook(identity, key, store)
     if once:
-        results = process_inbox(inbox, store, key, keep, on_install=hook)
+        try:
+            results = process_inbox(inbox, store, key, keep, on_install=hook)
+        except OSError as e:
+            raise click.ClickException(f"{e.filename or inbox}: {e.strerror or e} (the pass "
+                                       "stopped; what it installed is in place)") from None
         for r in results:
             click.echo(str(r))
         if not results:
@@ -86,21 +94,38 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         pass
 
 
+def _usable_folder(path: Path, what: str) -> None:
+    """Create the folder, or fail with one line before watching anything."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise click.ClickException(f"{path}: cannot use as the {what} folder "
+                                   f"({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise click.ClickException(f"{path}: cannot write to the {what} folder")
+
+
 @agent.command("status")
 @_store
 @_key
 @click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
               help="Inbox (to count rejected files; default: paths.inbox if set).")
-@click.option("--stale-minutes", type=int, help="Warn past this age (default: config, 30).")
+@click.option("--stale-minutes", type=click.IntRange(min=1),
+              help="Warn past this age (default: config, 30).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (for a monitoring "
+              "check): {\"ready\": ..., \"scopes\": [...], \"problems\": [...]}.")
 @click.pass_context
 def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
-               inbox: Path | None, stale_minutes: int | None) -> None:
+               inbox: Path | None, stale_minutes: int | None, as_json: bool) -> None:
     """Readiness check: newest snapshot per scope, age, patients; exit 1 if not ready."""
     store = _path(ctx, "store", store, "--store")
     key = _trusted(ctx, trusted_key, required=False)
     inbox = _path(ctx, "inbox", inbox, "--inbox", required=False)
     threshold = stale_minutes if stale_minutes is not None else ctx.obj.config.stale_minutes
     report = status(store, threshold, key, inbox=inbox)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        sys.exit(0 if report.ok else 1)
     for line in report.lines():
         colour = "red" if line.startswith(("WARNING", "NOT READY")) else None
         click.secho(line, fg=colour, err=False)
