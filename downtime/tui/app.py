@@ -146,13 +146,29 @@ class DowntimeApp(App):
 
     def audit(self, action: str, *, user: str | None = None, patient_id: str | None = None,
               detail: str | None = None) -> None:
-        who = user or (self.session.user if self.session else "")
         try:
-            self.audit_log.append(action, who, patient_id=patient_id, detail=detail,
-                                  snapshot_id=self.session.snapshot_ids if self.session
-                                  else None)
+            self._append_audit(action, user, patient_id, detail)
         except AuditError as e:
-            self.notify(f"AUDIT LOG NOT WRITTEN: {e}", severity="error", timeout=15)
+            self._audit_failed(e)
+
+    def audit_from_thread(self, action: str, *, patient_id: str | None = None,
+                          detail: str | None = None) -> None:
+        """audit() for a worker thread (each entry is fsynced: too slow for the event loop
+        when a chart is opening)."""
+        try:
+            self._append_audit(action, None, patient_id, detail)
+        except AuditError as e:
+            self.call_from_thread(self._audit_failed, e)
+
+    def _append_audit(self, action: str, user: str | None, patient_id: str | None,
+                      detail: str | None) -> None:
+        session = self.session
+        self.audit_log.append(action, user or (session.user if session else ""),
+                              patient_id=patient_id, detail=detail,
+                              snapshot_id=session.snapshot_ids if session else None)
+
+    def _audit_failed(self, error: AuditError) -> None:
+        self.notify(f"AUDIT LOG NOT WRITTEN: {error}", severity="error", timeout=15)
 
     # --- data age -----------------------------------------------------------------------------
 
@@ -190,9 +206,8 @@ class DowntimeApp(App):
     def open_chart(self, patient_id: str) -> None:
         if self.session is None:
             return
-        self.audit("chart-open", patient_id=patient_id)
         chart = self.chart_screen
-        chart.open(patient_id)
+        chart.open(patient_id)  # logs chart-open in its worker, before reading the chart
         if not chart.is_mounted:  # not prewarmed yet: mount it, it loads on mount
             self.push_screen(chart)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -37,21 +37,30 @@ class ChartScreen(Screen):
         self.patient_id = ""
         self.data: ChartData | None = None
         self.loads = 0  # completed loads of this patient (tests and benchmarks wait on it)
+        self._styled_with: object = None  # the stylesheet rules this screen was styled with
+        self._note_shown: tuple = ()
 
     def open(self, patient_id: str) -> None:
         """Show another patient: one screen is reused, so opening a chart mounts nothing.
-        A mounted screen reads the chart in a worker and pushes itself when it is filled."""
+        A mounted screen logs and reads the chart in a worker and pushes itself when it is
+        filled (every part of it, so nothing of the previous patient is ever seen)."""
         self.patient_id = patient_id
         self.data = None
         self.loads = 0
         if self.is_mounted:
-            self.query_one("#patient-header", PatientHeader).update("loading…")
-            for table in self.query(DataTable):
-                table.clear()
-            self.query_one("#summary-text", Static).update("")
-            self.query_one("#note-text", Static).update("")
-            self.query_one("#tabs", TabbedContent).active = "summary"
-            self.load()
+            if self.is_current:  # on screen (not so from the census): say it is changing
+                self.query_one("#patient-header", PatientHeader).update("loading…")
+            self.load(audit=True)
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles every widget of a screen each time it is pushed: ~20 ms of a chart
+        # open, for a screen that is reused and styled the same way each time. Class changes
+        # are restyled when they happen, on stage or off, so only a changed stylesheet (a new
+        # theme) calls for it again. (Runs before Screen's own handler, which reads the flag.)
+        rules = self.app.stylesheet.rules
+        if rules is self._styled_with:
+            event.refresh_styles = False
+        self._styled_with = rules
 
     def compose(self) -> ComposeResult:
         yield PatientHeader("loading…", id="patient-header")
@@ -75,7 +84,7 @@ class ChartScreen(Screen):
 
     def on_mount(self) -> None:
         self._columns()
-        self.load()
+        self.load(audit=bool(self.patient_id))  # mounted to open a chart, not prewarmed
 
     def _columns(self) -> None:
         def cols(table_id: str, *columns: tuple[str, int]) -> None:
@@ -96,11 +105,15 @@ class ChartScreen(Screen):
     # --- loading ------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="chart")
-    def load(self) -> None:
+    def load(self, audit: bool = False) -> None:
+        """Read the chart (and first log `chart-open`, unless this is a reload of the one on
+        screen) off the event loop: the audit log is fsynced, the snapshot queried."""
         app = self.app
         session, patient = app.session, self.patient_id
         if session is None or not patient:
             return
+        if audit:  # before the chart is read: nothing is shown that is not in the log
+            app.audit_from_thread("chart-open", patient_id=patient)
         try:
             data = read_chart(session.db_for(patient), patient, app.clock())
         except KeyError as e:
@@ -119,6 +132,7 @@ class ChartScreen(Screen):
         self.loads += 1
         if self not in self.app.screen_stack:
             # filled off stage, then shown: one screen switch, no "loading…" in between
+            self.query_one("#tabs", TabbedContent).active = "summary"
             self.app.push_screen(self)
 
     @property
@@ -327,6 +341,13 @@ class ChartScreen(Screen):
             return
         rows = [n for n in d.notes if n["has_text"]]
         row = next((n for n in rows if n["id"] == note_id), rows[0] if rows else None)
+        # filling the notes table highlights its first row, which asks for the note shown
+        # already: a second update would lay the whole screen out again
+        shown = (d, row["id"] if row else None, self.unlocked)
+        if len(self._note_shown) == 3 and self._note_shown[0] is d \
+                and self._note_shown[1:] == shown[1:]:
+            return
+        self._note_shown = shown
         if row is None:
             target.update("")
             return
