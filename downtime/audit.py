@@ -384,5 +384,8 @@ def export_fhir(path: Path, out_file: Path) -> ExportResult:
     }
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n")
+    # owner-only, like the log itself: patient ids and break-glass reasons are in it
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n")
     return ExportResult(len(entries), damaged)

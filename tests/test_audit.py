@@ -208,6 +208,7 @@ def test_every_action_exports_as_valid_fhir(tmp_path):
                    detail=f"{action} — détail")
     out = tmp_path / "all.json"
     assert export_fhir(log.path, out).count == len(ACTIONS)
+    assert out.stat().st_mode & 0o077 == 0  # patient ids and reasons: owner only
     data = json.loads(out.read_text())
     _validate(data)
     assert [e["resource"]["subtype"][0]["code"] for e in data["entry"]][:3] == \
