@@ -11,9 +11,14 @@ by a command-line flag. Relative paths are taken relative to the config file's f
     signing_key = "keys/builder.pem"
     audit_log = "audit.log"
 
+    registry = "forms-registry"      # the encrypted register of printed forms
     [thresholds]
     stale_minutes = 30               # data older than this is shown as a warning
     idle_lock_minutes = 5
+
+    [print]                          # this workstation's defaults for printing from browse
+    printer = "4W-nurses"            # a CUPS queue
+    paper = "Letter"                 # or "A4"
 
     [build]                          # see snapshots.settings.BuildSettings for every field
     encounter_status = ["in-progress"]
@@ -37,6 +42,10 @@ from typing import Any
 
 PATH_KEYS = ("source", "store", "inbox", "keys", "identity", "trusted_builder_key",
              "signing_key", "audit_log", "registry")
+THRESHOLD_KEYS = ("stale_minutes", "idle_lock_minutes")
+# A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
+# the stale warning silently stays at its default).
+TABLES = ("paths", "thresholds", "build", "recipients", "print")
 
 
 class ConfigError(Exception):
@@ -86,14 +95,17 @@ def load_config(path: Path | str | None = None) -> Config:
             from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    for name in ("paths", "thresholds", "build", "recipients"):
+    for name in TABLES:
         if not isinstance(raw.get(name, {}), dict):
             raise ConfigError(f"{path}: [{name}] must be a table, not "
                               f"{type(raw[name]).__name__} {raw[name]!r:.40}")
     base = path.resolve().parent
-    unknown = set(raw.get("paths", {})) - set(PATH_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [paths]: {', '.join(sorted(unknown))}")
+    for table, known in ((None, TABLES), ("paths", PATH_KEYS), ("thresholds", THRESHOLD_KEYS)):
+        unknown = set(raw if table is None else raw.get(table, {})) - set(known)
+        if unknown:
+            where = "at the top level" if table is None else f"in [{table}]"
+            raise ConfigError(f"{path}: unknown key(s) {where}: {', '.join(sorted(unknown))} "
+                              f"(known: {', '.join(known)})")
     for key, value in raw.get("paths", {}).items():
         if not isinstance(value, str):
             raise ConfigError(f"{path}: paths.{key} must be a path (a string), not {value!r:.40}")

@@ -220,6 +220,8 @@ def test_unwritable_out_is_one_line(site, tmp_path):
     ("recipients = 3\n", "[recipients]"), ("[thresholds]\nstale_minutes = 'soon'\n",
                                            "thresholds.stale_minutes"),
     ("[paths]\nstore = 5\n", "paths.store"),
+    ("[threshold]\nstale_minutes = 5\n", "unknown key(s) at the top level: threshold"),
+    ("[thresholds]\nstale_minute = 5\n", "unknown key(s) in [thresholds]: stale_minute"),
 ])
 def test_config_tables_of_the_wrong_type(tmp_path, text, key):
     from downtime.config import ConfigError, load_config
