@@ -43,7 +43,12 @@ def run_agent(inbox: Path, store: Path, trusted_key: Ed25519PublicKey, keep: int
     log.info("watching %s, installing into %s", inbox, store)
     try:
         while not stop.is_set():
-            results = process_inbox(inbox, store, trusted_key, keep, on_install, settle_seconds)
+            try:
+                results = process_inbox(inbox, store, trusted_key, keep, on_install,
+                                        settle_seconds)
+            except OSError as e:  # a share gone, a disk full: say so, try again next rescan
+                log.error("pass stopped: %s: %s", e.filename or inbox, e.strerror or e)
+                results = []
             if on_results is not None and results:
                 on_results(results)
             woke = _wait(wake, stop, rescan_seconds)
