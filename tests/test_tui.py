@@ -226,6 +226,88 @@ def test_tabs_show_meds_vitals_problems_notes_documents(tmp_path):
     run(go())
 
 
+def _row_keys(table: DataTable) -> list[str]:
+    return [str(key.value) for key in table.rows]
+
+
+def test_a_tab_never_shows_the_previous_patients_rows(tmp_path, monkeypatch):
+    """Tabs other than the summary are filled after the chart is on screen (or when shown):
+    shown through the tab bar before that, a tab is filled for this patient at once."""
+    from downtime.tui.screens import chart as chart_screen
+
+    monkeypatch.setattr(chart_screen, "FILL_REST_AFTER", 600)  # only showing a tab fills it
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")  # SMITH, John (p1)
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            chart = app.screen
+            meds = chart.query_one("#meds-table", DataTable)
+            await pilot.press("2", "5")
+            assert sorted(_row_keys(meds)) == ["mo-p1-1", "mo-p1-2", "mo-p1-3"]
+            await pilot.press("escape", "down", "enter")  # SMITH, Jon (p2)
+            await settle(app, pilot, lambda: app.screen is chart and chart.loads == 1)
+            assert chart.query_one("#tabs", TabbedContent).active == "summary"
+            assert "mo-p1-1" in _row_keys(meds)  # hidden, not yet filled
+            chart.query_one("#tabs", TabbedContent).active = "meds"  # as the tab bar does
+            assert sorted(_row_keys(meds)) == ["mo-p2-1", "mo-p2-2", "mo-p2-3"]  # no repaint yet
+            chart.query_one("#tabs", TabbedContent).active = "notes"
+            notes = _row_keys(chart.query_one("#notes-table", DataTable))
+            assert notes and all("p2" in key for key in notes)
+            await pilot.pause()
+            assert "SMITH, Jon" in text_of(chart.query_one("#patient-header"))
+    run(go())
+
+
+def test_the_other_tabs_are_filled_soon_after_the_chart_is_shown(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter", "2")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            chart = app.screen
+            await pilot.press("escape", "down", "enter")
+            await settle(app, pilot, lambda: app.screen is chart and chart.loads == 1)
+            meds = chart.query_one("#meds-table", DataTable)
+            await settle(app, pilot, lambda: "mo-p2-1" in _row_keys(meds), tries=200)
+    run(go())
+
+
+def test_a_new_theme_restyles_the_reused_chart_screen(tmp_path):
+    """The chart screen skips Textual's restyle on each push; not after the stylesheet
+    changed."""
+    from downtime.tui.widgets import KeysBar
+
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            chart = app.screen
+            dark = chart.query_one(KeysBar).rich_style.bgcolor
+            await pilot.press("escape")
+            app.theme = "textual-light"
+            await pilot.pause()
+            light = app.screen.query_one(KeysBar).rich_style.bgcolor
+            assert light != dark
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: app.screen is chart and chart.loads == 1)
+            assert chart.query_one(KeysBar).rich_style.bgcolor == light
+    run(go())
+
+
 def test_restricted_medication_order_is_masked_but_its_due_time_stays(tmp_path):
     site = make_site(tmp_path)
     conn = stable_db()

@@ -39,30 +39,41 @@ def _check(name: str, svg: str) -> None:
         pytest.fail(f"screen {name} changed: compare {stored} with {new}")
 
 
+async def _shot(app, pilot) -> str:
+    """The screen with the input cursors shown steadily: a blinking one is caught on or off
+    depending on how busy the machine is."""
+    from textual.widgets import Input
+
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+    return app.export_screenshot()
+
+
 async def _screens(site) -> dict[str, str]:
     shots = {}
     app = site.app()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        shots["unlock"] = app.export_screenshot()
+        shots["unlock"] = await _shot(app, pilot)
         await unlock(app, pilot)
-        shots["census"] = app.export_screenshot()
+        shots["census"] = await _shot(app, pilot)
         await type_text(app, pilot, "smith")
         await settle(app, pilot, lambda: len(app.screen.shown) == 2)
-        shots["census_filtered"] = app.export_screenshot()
+        shots["census_filtered"] = await _shot(app, pilot)
         await pilot.press("enter")
         await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
                      and app.screen.loads == 1)
-        shots["chart_summary"] = app.export_screenshot()
+        shots["chart_summary"] = await _shot(app, pilot)
         await pilot.press("2")
         await pilot.pause()
-        shots["chart_meds"] = app.export_screenshot()
+        shots["chart_meds"] = await _shot(app, pilot)
         await pilot.press("3")
         await pilot.pause()
-        shots["chart_vitals_labs"] = app.export_screenshot()
+        shots["chart_vitals_labs"] = await _shot(app, pilot)
         await pilot.press("b")
         await pilot.pause()
-        shots["break_glass"] = app.export_screenshot()
+        shots["break_glass"] = await _shot(app, pilot)
     return shots
 
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, DataTable, Static, TabbedContent, TabPane
 
 from snapshots import chart
 
@@ -18,6 +18,7 @@ from ..formatting import flag_text, lab_name, masked, short, sparkline, vital_na
 from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
+FILL_REST_AFTER = 0.05  # seconds after a chart is filled: past its first repaint
 TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
 
@@ -39,6 +40,7 @@ class ChartScreen(Screen):
         self.loads = 0  # completed loads of this patient (tests and benchmarks wait on it)
         self._styled_with: object = None  # the stylesheet rules this screen was styled with
         self._note_shown: tuple = ()
+        self._unfilled: set[str] = set()  # tabs still showing an older patient or state
 
     def open(self, patient_id: str) -> None:
         """Show another patient: one screen is reused, so opening a chart mounts nothing.
@@ -84,6 +86,8 @@ class ChartScreen(Screen):
 
     def on_mount(self) -> None:
         self._columns()
+        self.watch(self.query_one("#tabs ContentSwitcher", ContentSwitcher), "current",
+                   self._tab_shown, init=False)
         self.load(audit=bool(self.patient_id))  # mounted to open a chart, not prewarmed
 
     def _columns(self) -> None:
@@ -126,13 +130,15 @@ class ChartScreen(Screen):
                 or not self.is_mounted:
             return  # a load for the previous patient (or before a lock) finished late
         self.data = data
+        opening = self not in self.app.screen_stack
+        if opening:
+            self.query_one("#tabs", TabbedContent).active = "summary"  # a chart opens there
         self.query_one("#patient-header", PatientHeader).show(data.header)
         self.render_tabs()
         self.refresh_age()
         self.loads += 1
-        if self not in self.app.screen_stack:
+        if opening:
             # filled off stage, then shown: one screen switch, no "loading…" in between
-            self.query_one("#tabs", TabbedContent).active = "summary"
             self.app.push_screen(self)
 
     @property
@@ -141,14 +147,34 @@ class ChartScreen(Screen):
         return bool(session and self.patient_id in session.broken_glass)
 
     def render_tabs(self) -> None:
-        data, now = self.data, self.app.clock()
+        """Fill the summary and the tab on screen now, the other tabs a moment after the chart
+        is on screen: an open waits only for what it shows (filling and measuring the hidden
+        tables was a third of it). A tab still holding the previous patient's rows is filled
+        the instant it is made visible, whichever way (see _tab_shown), before any repaint."""
+        data = self.data
         if data is None:
             return
-        self._summary(data, now)
-        self._meds(data, now)
-        self._obs(data, now)
-        self._problems(data, now)
-        self._notes(data, now)
+        self._summary(data, self.app.clock())
+        self._unfilled = set(FILLERS)
+        self._fill(self.query_one("#tabs", TabbedContent).active)
+        self.set_timer(FILL_REST_AFTER, lambda: self._fill_rest(data))
+
+    def _tab_shown(self, tab: str | None) -> None:
+        """The ContentSwitcher shows another tab (keys 1-6, the tab bar, a click): called
+        synchronously as it changes, so stale rows never reach the screen."""
+        if tab:
+            self._fill(tab)
+
+    def _fill(self, tab: str) -> None:
+        if tab in self._unfilled and self.data is not None:
+            fill = FILLERS[tab]
+            fill(self, self.data, self.app.clock())
+            self._unfilled -= {t for t, f in FILLERS.items() if f is fill}
+
+    def _fill_rest(self, data: ChartData) -> None:
+        if data is self.data and self.is_mounted:  # not replaced by another patient since
+            for tab in list(self._unfilled):
+                self._fill(tab)
 
     def _summary(self, d: ChartData, now) -> None:
         h = d.header
@@ -397,3 +423,9 @@ class ChartScreen(Screen):
 
     def action_print(self) -> None:
         self.app.open_print(self.patient_id)
+
+
+# what fills each tab other than the summary (notes and documents come from one list)
+FILLERS = {"meds": ChartScreen._meds, "obs": ChartScreen._obs,
+           "problems": ChartScreen._problems, "notes": ChartScreen._notes,
+           "docs": ChartScreen._notes}
