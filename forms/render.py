@@ -1,36 +1,26 @@
-"""Rendering downtime forms from an opened snapshot to PDF.
+"""Downtime forms from an opened snapshot: what each form holds, as HTML from the templates.
 
-Each form (a census, one patient's MAR, ...) is its own WeasyPrint document, so that "page x
-of y" counts that form's pages; a packet is the forms' pages joined into one PDF. The
-stylesheet is parsed once per process and the fonts configured once.
+Each form (a census, one patient's MAR, ...) is its body, its page header and its stamp (QR
+code, form id, footer); forms.compose lays them out and writes the PDF.
 """
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-import jinja2
 
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
+from .compose import TEMPLATES, Layers, Stamp, compose_pdf, environment
 from .header import allergy_items, fit_header, label_allergies, label_name_style
 from .margrid import grid_image, hours_image, ruled_image, schedule, times_text
 from .qr import QrPayload, new_form_id, qr_data_uri
 from .registry import FormRecord, now_text
 
-if TYPE_CHECKING:
-    from weasyprint import CSS
-    from weasyprint.text.fonts import FontConfiguration
-
-TEMPLATES = Path(__file__).parent / "templates"
+__all__ = ["TEMPLATES", "Form", "FormContext", "FormError", "patient_form", "plan",
+           "render_pdf", "unit_form"]
 PATIENT_KINDS = ("facesheet", "mar", "orders", "note", "vitals", "labels", "medlist")
 UNIT_KINDS = ("census", "medlist", "registration", "packet")
 KINDS = ("census", "facesheet", "mar", "medlist", "orders", "note", "vitals", "registration",
@@ -48,28 +38,11 @@ class FormError(Exception):
 
 @dataclass
 class Form:
-    """One form ready to render: its registry record and its HTML."""
+    """One form ready to render: its registry record, the paper, and its layers' HTML."""
 
     record: FormRecord
-    html: str
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              autoescape=jinja2.select_autoescape(["j2", "html"]),
-                              undefined=jinja2.StrictUndefined)
-
-
-@cache
-def _stylesheet() -> tuple[CSS, FontConfiguration]:
-    # WeasyPrint is imported here, not at the top: it takes about half a second, and a
-    # pre-rendered packet, the agent and the CLI's other commands never lay anything out.
-    from weasyprint import CSS
-    from weasyprint.text.fonts import FontConfiguration
-
-    fonts = FontConfiguration()
-    return CSS(filename=str(TEMPLATES / "print.css"), font_config=fonts), fonts
+    paper: str
+    layers: Layers
 
 
 @dataclass
@@ -86,6 +59,9 @@ class FormContext:
     # Downtime MRNs the registry says were already issued (forms.jobs fills it): a
     # registration form takes the next one of the pool that is not among them.
     used_downtime_ids: frozenset[str] = frozenset()
+    # page headers made in this job, by patient (or "" for the unit): the same HTML for every
+    # form of the patient, so it is laid out once (forms.compose)
+    heads: dict[str, str] = field(default_factory=dict)
 
     @property
     def db(self):
@@ -119,15 +95,30 @@ def _record(ctx: FormContext, kind: str, patient_id: str = "", encounter_id: str
 
 def _page(ctx: FormContext, template: str, record: FormRecord,
           header: chart.Header | None = None, **values: object) -> Form:
-    qr = qr_data_uri(QrPayload(record.form_id, record.kind, record.patient_id,
-                               record.encounter_id))
-    html = _environment().get_template(template).render(
-        title=TITLES[record.kind], form_id=record.form_id, qr=qr, header=header,
-        fit=fit_header(header, ctx.paper) if header else None,
-        unit=ctx.unit, age_text=ctx.age_text(), printed_at=ctx.now.astimezone().strftime(
-            "%d %b %Y %H:%M"), printed_by=ctx.printed_by, paper=ctx.paper,
-        snapshot_id=ctx.snapshot.manifest.snapshot_id, kind=record.kind, **values)
-    return Form(record, html)
+    common = {"title": TITLES[record.kind], "unit": ctx.unit, "paper": ctx.paper,
+              "kind": record.kind, "age_text": ctx.age_text()}
+    body = environment().get_template(template).render(
+        header=header, form_id=record.form_id, **common, **values)
+    stamp = Stamp(TITLES[record.kind], record.form_id, qr_data_uri(QrPayload(
+        record.form_id, record.kind, record.patient_id, record.encounter_id)),
+        _footer(ctx, record))
+    return Form(record, ctx.paper, Layers(body, _head(ctx, header, common, values), stamp))
+
+
+def _head(ctx: FormContext, header: chart.Header | None, common: dict, values: dict) -> str:
+    key = header.patient_id if header else ""
+    if key not in ctx.heads:
+        ctx.heads[key] = environment().get_template("head.html.j2").render(
+            header=header, fit=fit_header(header, ctx.paper) if header else None,
+            unit_name=values.get("unit_name", ""),
+            patients_count=values.get("patients_count", 0), **common)
+    return ctx.heads[key]
+
+
+def _footer(ctx: FormContext, record: FormRecord) -> str:
+    return (f"DOWNTIME COPY — {ctx.age_text()} · form {record.form_id} · printed "
+            f"{ctx.now.astimezone():%d %b %Y %H:%M} by {ctx.printed_by or '?'} · snapshot "
+            f"{ctx.snapshot.manifest.snapshot_id[:8]}")
 
 
 def _meds(ctx: FormContext, patient_id: str) -> list[dict]:
@@ -237,51 +228,13 @@ def plan(ctx: FormContext, kind: str, patient_ids: Sequence[str] | None) -> list
     return [lambda pid=pid: patient_form(ctx, kind, pid) for pid in ids]
 
 
-_VOID = re.compile(r"<(meta|br|img)\b([^>]*?)/?>")
-
-
-def _document(html: str):
-    """A WeasyPrint HTML document from one of our forms' HTML. Our templates are well formed
-    but for the void elements (meta, br, img) and one &nbsp;, so they are made XML and parsed
-    with the C parser of xml.etree: WeasyPrint's pure-Python HTML5 parser took about 4% of a
-    packet's time. Anything the XML parser refuses goes through WeasyPrint's own parser."""
-    import cssselect2
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
-
-    try:
-        root = ElementTree.fromstring(_VOID.sub(r"<\1\2/>", html.replace(
-            "<!doctype html>", "", 1).replace("&nbsp;", "&#160;")))
-    except ElementTree.ParseError:
-        return HTML(string=html, base_url=str(TEMPLATES))
-    # what HTML.__init__ sets after parsing (WeasyPrint 70)
-    document = HTML.__new__(HTML)
-    document.base_url = str(TEMPLATES)
-    document.url_fetcher = URLFetcher()
-    document.media_type = "print"
-    document.wrapper_element = cssselect2.ElementWrapper.from_html_root(
-        root, content_language=None)
-    document.etree_element = document.wrapper_element.etree_element
-    return document
-
-
 def render_pdf(forms: Sequence[Form], progress: Callable[[int], None] | None = None
                ) -> tuple[bytes, int]:
-    """Lay out each form as its own document (so "page x of y" counts that form's pages) and
-    join the pages into one PDF. `progress(n)` is called after each form is laid out: layout
-    is most of a job's time. Images (QR codes, MAR grids) are cached across the forms."""
-    css, fonts = _stylesheet()
-    images: dict = {}
-    documents = []
-    for n, form in enumerate(forms, 1):
-        documents.append(_document(form.html).render(
-            stylesheets=[css], font_config=fonts, cache=images))
-        if progress:
-            progress(n)
-    if not documents:
+    """Lay out the forms (each its own document, so "page x of y" counts that form's pages)
+    and write one PDF of their pages. `progress(n)` is called after each form is laid out."""
+    if not forms:
         raise FormError("nothing to print: no patients on this unit")
-    pages = [p for d in documents for p in d.pages]
-    return documents[0].copy(pages).write_pdf(), len(pages)
+    return compose_pdf([f.layers for f in forms], forms[0].paper, progress)
 
 
 def now_utc() -> datetime:

@@ -4,10 +4,11 @@ core), and a pre-rendered packet from the command to the job handed to CUPS.
 
 Naive path (what a developer writes first, on the same data and forms, page breaks between
 forms): one WeasyPrint document per patient (face sheet, MAR, orders and note, each starting a
-new page) plus one for the census; the stylesheet parsed again for every document; automatic
-table layout (the CSS default); the MAR grid as a table with a cell per hour; blank forms as a
-row or a line per writing line; QR codes as SVG (segno's default). Both paths are warmed up
-(one patient rendered) before anything is timed.
+new page) plus one for the census; the page header a running element in the top margin, laid
+out on every page, the footer and page numbers margin boxes; the stylesheet parsed again for
+every document; automatic table layout (the CSS default); the MAR grid as a table with a cell
+per hour; blank forms as a row or a line per writing line; QR codes as SVG (segno's default).
+Both paths are warmed up (one patient rendered) before anything is timed.
 """
 
 from __future__ import annotations
@@ -47,8 +48,20 @@ _GRID = re.compile(r'<td class="grid" style="background-image: url\([^)]*\)"></t
 _HOURS = re.compile(r'<th class="hours" style="background-image: url\([^)]*\)"></th>')
 _RULED_TD = re.compile(r'<tr>(<td class="ruled"[^>]*></td>)+</tr>')
 _RULED_DIV = re.compile(r'<div class="ruled"[^>]*></div>')
-_QR = re.compile(r'<img src="data:image/png;base64,[^"]*" alt="QR (DT-[A-Z0-9]+)">')
 _BODY = re.compile(r"<body>(.*)</body>", re.S)
+_IDBOX = '<td class="idbox"></td>'
+# the page header as a running element repeated in every page's top margin, the footer and
+# page numbers in margin boxes: the obvious way to put them on every page
+_NAIVE_PAGE = """
+@page { margin: 41mm 11mm 16mm 11mm;
+  @top-center { content: element(formhead); width: 100%; vertical-align: top; }
+  @bottom-left { content: string(footer); font: 7.5pt "DejaVu Sans", sans-serif; width: 150mm; }
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); width: 38mm;
+                  font: bold 10pt "DejaVu Sans", sans-serif; text-align: right; } }
+.formhead { position: running(formhead); width: 100%; height: auto; }
+.footer { string-set: footer content(); visibility: hidden; height: 0; margin: 0; }
+.idbox img { width: 21mm; height: 21mm; float: left; margin-right: 1.5mm; }
+"""
 # `downtime` as its entry point runs it, timing the identity unlock inside the same process
 _TIMED_CLI = """
 import sys, time
@@ -84,12 +97,21 @@ def _house(work: Path, conn, keys: Keys) -> Path:
 # -- the naive path ----------------------------------------------------------------------------
 
 def _naive_css() -> str:
-    return (TEMPLATES / "print.css").read_text().replace("table-layout: fixed;", "")
+    return (TEMPLATES / "print.css").read_text().replace("table-layout: fixed;", "") \
+        + _NAIVE_PAGE
 
 
 def _naive_html(form) -> str:
-    """Our form's HTML, written the first way: cells per hour, rows per line, an SVG QR."""
-    html = form.html
+    """Our form's HTML, written the first way: header, QR code and footer in the document
+    (repeated on every page by the margin boxes), cells per hour, rows per line, an SVG QR."""
+    layers, record = form.layers, form.record
+    svg = segno.make_qr(QrPayload(record.form_id, record.kind, record.patient_id,
+                                  record.encounter_id).text(), error="m").svg_data_uri(scale=4)
+    idbox = (f'<td class="idbox"><img src="{svg}" alt="QR {record.form_id}"><div class="kind">'
+             f'{layers.stamp.title}</div><div class="fid">{record.form_id}</div></td>')
+    head = layers.head.replace(_IDBOX, idbox)
+    footer = f'<div class="footer">{layers.stamp.footer}</div>'
+    html = layers.body.replace("<body>", "<body>" + head + footer, 1)
     slots = re.findall(r"due ([0-9: ·]+)</span>", html)
     rows = iter(slots)
 
@@ -102,13 +124,9 @@ def _naive_html(form) -> str:
     html = _HOURS.sub("".join(f"<th>{h:02d}</th>" for h in range(24)), html)
     html = _RULED_TD.sub("".join('<tr><td style="height:10mm"></td><td></td><td></td><td></td>'
                                  "</tr>" for _ in range(20)), html)
-    html = _RULED_DIV.sub('<div>' + "".join('<div style="border-bottom:.6pt solid #000;'
+    return _RULED_DIV.sub('<div>' + "".join('<div style="border-bottom:.6pt solid #000;'
                                             'height:7.5mm"></div>' for _ in range(24))
                           + "</div>", html)
-    record = form.record
-    svg = segno.make_qr(QrPayload(record.form_id, record.kind, record.patient_id,
-                                  record.encounter_id).text(), error="m").svg_data_uri(scale=4)
-    return _QR.sub(f'<img src="{svg}" alt="QR {record.form_id}">', html)
 
 
 def _naive_document(forms) -> int:
