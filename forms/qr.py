@@ -41,10 +41,16 @@ class QrPayload:
         return cls(*parts[1:])
 
 
+# Every mask pattern makes a valid code; choosing the "best" of the eight (segno's default)
+# costs about 4 ms a code, a packet's forms many times over, for no gain in reading printed
+# codes (all eight decode alike; the tests decode every page's code).
+MASK = 2
+
+
 def qr_data_uri(payload: QrPayload) -> str:
     """The QR code as a small 1-bit PNG data URI (error correction M, quiet zone 4). A PNG is
     placed as one image; an SVG of the same code is drawn module by module on every page."""
-    code = segno.make_qr(payload.text(), error="m")
+    code = segno.make_qr(payload.text(), error="m", mask=MASK)
     # one pixel a module: the page scales it up without smoothing (image-rendering: pixelated
     # in print.css), so it prints as sharp as a vector and is the smallest image to embed
     return code.png_data_uri(scale=1, border=4)
