@@ -4,6 +4,7 @@ after, so it never claims paper that did not come out."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -170,7 +171,7 @@ def _deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: i
         registry.append(records)
     try:
         if request.pdf_path:
-            Path(request.pdf_path).write_bytes(pdf)
+            write_private(Path(request.pdf_path), pdf)
             destination = str(request.pdf_path)
         else:
             job = send_pdf(pdf, request.printer, _title(request), media=request.paper)
@@ -182,6 +183,17 @@ def _deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: i
         raise
     registry.append([registry.event(r, "printed", destination) for r in records])
     return PrintResult(pages, records, destination, prerendered)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read: a saved PDF is plaintext patient data."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+    finally:
+        os.close(fd)
 
 
 def _title(request: PrintRequest) -> str:

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from downtime.audit import AuditLog, export_fhir, head_path, verify
+from downtime.audit import AuditItem, AuditLog, export_fhir, head_path, verify
 from downtime.cli import cli
 from tests.shared import SHARED
 
@@ -40,6 +40,20 @@ def test_chain_is_intact_and_linked(tmp_path):
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert all(b["prev"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
     assert entries[2]["detail"] == "Patient in crisis, need psych history"
+
+
+def test_a_batch_is_chained_like_single_appends(tmp_path):
+    path = _filled(tmp_path, n=3)
+    written = AuditLog(path).append_many("print", "rn.kim", [
+        AuditItem("p1", "snap-1", "mar DT-AAAAAAAAAA"), AuditItem("p2", "snap-1", "note")])
+    AuditLog(path).append("lock", "rn.kim")
+    result = verify(path)
+    assert result.ok and result.entries == 6, str(result)
+    entries = [json.loads(x) for x in _lines(path)]
+    assert [e["seq"] for e in written] == [4, 5]
+    assert entries[4]["prev"] == entries[3]["hash"] and entries[5]["prev"] == entries[4]["hash"]
+    assert entries[3]["patient_id"] == "p1" and entries[4]["detail"] == "note"
+    assert AuditLog(path).append_many("print", "rn.kim", []) == []
 
 
 def test_unknown_action_is_refused(tmp_path):

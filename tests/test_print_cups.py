@@ -4,6 +4,7 @@ never claims a form printed that did not reach the printer."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pypdfium2 as pdfium
@@ -164,3 +165,26 @@ def test_whole_hospital_packet_from_the_command(site, invoke, tmp_path):
                     str(site / "keys" / "escrow.age"))
     assert result.exit_code == 1 and "whole hospital's packets only" in result.output
     assert not out.exists()
+
+
+def test_saved_pdf_is_owner_only_and_audited_without_a_configured_log(site, tmp_path):
+    """A saved PDF is plaintext patient data: readable by its owner only. With no audit log
+    in the config the print goes to the workstation's default log, the one browse uses."""
+    config = tmp_path / "no-audit.toml"
+    config.write_text((site / "downtime.toml").read_text().replace('audit_log = "audit.log"\n',
+                                                                   "").replace(
+        '"store"', f'"{site / "store"}"').replace('"keys/', f'"{site / "keys"}/').replace(
+        '"registry"', f'"{tmp_path / "registry"}"'))
+    out = tmp_path / "mar.pdf"
+    out.write_bytes(b"old")
+    out.chmod(0o644)
+    result = CliRunner().invoke(cli, ["--config", str(config), "print", "mar", "--unit", "4W",
+                                      "--patient", "p1", "--pdf", str(out)],
+                                env={"DOWNTIME_PASSPHRASE": PASS,
+                                     "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600 and out.read_bytes().startswith(b"%PDF")
+    log = tmp_path / "state" / "downtime" / "audit.log"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["action"], e["patient_id"]) for e in entries] == [("print", "p1")]
+    assert entries[0]["detail"].startswith("mar DT-")

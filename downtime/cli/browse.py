@@ -9,6 +9,8 @@ import platformdirs
 
 from snapshots.keys import KeyFileError, read_recipient
 
+from ..audit import default_audit_log
+
 _path = click.Path(path_type=Path)
 
 
@@ -16,10 +18,6 @@ def default_trusted_key() -> Path:
     """Where a workstation keeps the pinned builder key when no config names it (installed
     by IT with the workstation, e.g. /etc/xdg/downtime/builder.pub)."""
     return platformdirs.site_config_path("downtime") / "builder.pub"
-
-
-def default_audit_log() -> Path:
-    return platformdirs.user_state_path("downtime") / "audit.log"
 
 
 @click.command("browse")

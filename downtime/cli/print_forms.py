@@ -15,7 +15,7 @@ from snapshots.keys import KeyFileError, load_identity, load_public_key, read_re
 from snapshots.sealed import SnapshotError, open_snapshot
 from snapshots.store import newest_per_scope
 
-from ..audit import AuditLog
+from ..audit import AuditError, AuditItem, AuditLog, default_audit_log
 from ..config import ConfigError
 from ..passphrase import get_passphrase, passphrase_option
 
@@ -81,13 +81,15 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
     except (ConfigError, KeyFileError, SnapshotError, FormError, PrintError,
             RegistryError) as e:
         raise click.ClickException(str(e)) from None
-    audit = config.path("audit_log", None, required=False)
-    if audit:
-        for form in result.forms:
-            AuditLog(audit).append("print", request.printed_by, patient_id=form.patient_id or
-                                   None, snapshot_id=snapshot.manifest.snapshot_id,
-                                   detail=f"{form.kind} {form.form_id}")
     click.echo(f"{result.pages} pages, {len(result.forms)} forms -> {result.destination}")
+    audit = config.path("audit_log", None, required=False) or default_audit_log()
+    try:
+        AuditLog(audit).append_many("print", request.printed_by, [
+            AuditItem(form.patient_id or None, snapshot.manifest.snapshot_id,
+                      f"{form.kind} {form.form_id}") for form in result.forms])
+    except AuditError as e:  # the paper is out: say loudly that its record is not
+        raise click.ClickException(f"printed, but not recorded in the audit log: {e}") \
+            from None
 
 
 COMMANDS = [print_forms]
