@@ -15,7 +15,7 @@ import pyrage
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
-from .hospital import ALL_UNITS, render_hospital
+from .parallel import ALL_UNITS, parallel_worth_it, render_hospital, render_packets
 from .prerender import take_prerendered
 from .printing import PrintError, check_printer, send_pdf
 from .registry import FormRecord, FormRegistry, issued_downtime_ids, read_registry
@@ -105,6 +105,12 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
             if progress:
                 progress(1, 1)
             return _deliver(request, registry, pdf, pages, records, prerendered=True)
+    if request.kind == "packet" and not request.patient_id and \
+            parallel_worth_it(snapshot, request.unit):
+        pdf, pages, records = render_packets(
+            snapshot, [(request.unit, len(chart.census(snapshot.db, request.unit)))],
+            request.paper, request.printed_by, now, progress)
+        return _deliver(request, registry, pdf, pages, records)
     ctx = FormContext(snapshot, request.unit, request.printed_by, now, request.paper)
     steps = plan(ctx, request.kind, [request.patient_id] if request.patient_id else None)
     total = 2 * len(steps)
@@ -135,7 +141,7 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
 
 def _print_hospital(snapshot: OpenedSnapshot, request: PrintRequest, registry: FormRegistry,
                     progress: Progress | None, now: datetime | None) -> PrintResult:
-    """Every unit's packet, laid out on every core (forms.hospital)."""
+    """Every unit's packet, laid out on every core (forms.parallel)."""
     if request.kind != "packet" or request.patient_id:
         raise FormError(f"--unit {ALL_UNITS} prints the whole hospital's packets only "
                         "(kind packet, no --patient)")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from forms.hospital import ALL_UNITS
 from forms.jobs import PrintRequest, resolve_patient, run_print_job
+from forms.parallel import ALL_UNITS
 from forms.printing import PrintError
 from forms.registry import FormRegistry, RegistryError
 from forms.render import KINDS, FormError

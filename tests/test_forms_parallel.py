@@ -1,13 +1,16 @@
-"""The whole-hospital packet (`--unit ALL`): every unit's packet laid out by a process pool,
-joined in order (biggest unit first), every form registered once."""
+"""Packets laid out by a process pool: the whole hospital (`--unit ALL`), every unit's packet
+joined in order (biggest unit first), and a big unit's packet; every form registered once."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import timedelta
 
 import pytest
 
+import forms.jobs
+import forms.parallel
 from forms.jobs import PrintRequest, run_print_job
 from forms.registry import FormRegistry, printed_forms, read_registry
 from forms.render import FormError
@@ -49,3 +52,41 @@ def test_all_units_in_one_pdf_rendered_in_parallel(tmp_path):
     with pytest.raises(FormError, match="whole hospital's packets only"):
         run_print_job(snap, PrintRequest("census", "ALL", pdf_path=tmp_path / "x.pdf"),
                       registry, now=NOW)
+
+
+def _pages(pdf) -> list[str]:
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    return [" ".join(p.split()) for p in text.split("\f") if p.strip()]
+
+
+def test_a_big_unit_packet_on_every_core_is_the_one_process_packet(tmp_path, monkeypatch):
+    conn = chart_db()
+    added = forms.parallel.PARALLEL_PATIENTS
+    for i in range(added):
+        add_patient(conn, f"q{i}", f"LUND{chr(65 + i)}, Per", f"4W-{100 + i}-A", nka=True)
+    conn.commit()
+    keys = Keys()
+    snap = open_snapshot(sealed_snapshot(tmp_path, keys, conn), keys.trusted, [keys.unit])
+    assert forms.parallel.parallel_worth_it(snap, "4W")
+    registry = FormRegistry(tmp_path / "registry", [keys.unit.recipient])
+    pooled = []
+    real = forms.jobs.render_packets
+    monkeypatch.setattr(forms.jobs, "render_packets",
+                        lambda *a, **k: pooled.append(a[1]) or real(*a, **k))
+    both = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "both.pdf"),
+                         registry, now=NOW)
+    assert pooled == [[("4W", 5 + added)]]
+    monkeypatch.setattr(forms.parallel, "PARALLEL_PATIENTS", 10_000)
+    one = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "one.pdf"),
+                        registry, now=NOW)
+    assert len(pooled) == 1  # the second in one process
+    patients = 5 + added
+    assert len(both.forms) == len(one.forms) == 1 + 4 * patients
+    assert [(f.kind, f.patient_id) for f in both.forms] == \
+        [(f.kind, f.patient_id) for f in one.forms]
+    form_ids = re.compile(r"DT-[A-Z2-9]{10}")  # new ids each time; all else alike
+    assert [form_ids.sub("DT-", p) for p in _pages(tmp_path / "both.pdf")] == \
+        [form_ids.sub("DT-", p) for p in _pages(tmp_path / "one.pdf")]
+    printed = printed_forms(read_registry(tmp_path / "registry", [keys.unit.secret]))
+    assert {f.form_id for f in both.forms + one.forms} <= set(printed)

@@ -1,11 +1,14 @@
-"""Whole-hospital packets (`downtime print packet --unit ALL`): every unit's packet, laid out
-in parallel by a pool of os.cpu_count() worker processes, joined into one PDF in unit order.
+"""Packets laid out on every core: a unit's packet (`downtime print packet --unit 4W`, when the
+unit has enough patients to be worth it) or every unit's (`--unit ALL`), laid out in parallel
+by a pool of os.cpu_count() worker processes and joined into one PDF in unit order.
 
 WeasyPrint is pure Python for layout, so one process uses one core. Each unit's packet is cut
 into chunks of a few patients (the unit's census goes with its first chunk), every form being
 its own document either way: whole units (a 1,000-patient house has units of 99 to 222
 patients) left one of two workers idle for the last tenth of the run, small chunks keep every
-worker busy to the end. The workers get the snapshot's database image once, through the pool's
+worker busy to the end. Starting the pool costs about a second (each worker imports
+WeasyPrint), so a unit of fewer than PARALLEL_PATIENTS patients is laid out in the caller's
+process instead (forms.jobs). The workers get the snapshot's database image once, through the pool's
 pipe (memory to memory, nothing on disk, no keys handed over), and send back each chunk's PDF
 and form records; the parent joins the PDFs in unit and patient order with pdfium and
 registers and prints as for any job. Progress counts
@@ -51,6 +54,7 @@ def _tick(_: int) -> None:
 
 
 CHUNK_PATIENTS = 8  # patients a chunk: small enough that no worker waits long at the end
+PARALLEL_PATIENTS = 2 * CHUNK_PATIENTS  # a unit packet smaller than this stays in one process
 
 
 def _render_chunk(unit: str, patient_ids: list[str], census: bool, paper: str,
@@ -89,16 +93,32 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def parallel_worth_it(snapshot: OpenedSnapshot, unit: str) -> bool:
+    """Whether a unit's packet is big enough to lay out on several cores (this machine has
+    them, and the unit enough patients to pay for starting the workers)."""
+    return (os.cpu_count() or 1) > 1 and len(chart.census(snapshot.db, unit)) >= \
+        PARALLEL_PATIENTS
+
+
 def render_hospital(snapshot: OpenedSnapshot, paper: str, printed_by: str, now: datetime,
                     progress: Callable[[int, int], None] | None = None,
                     workers: int | None = None, stats: dict[str, float] | None = None
                     ) -> tuple[bytes, int, list[FormRecord]]:
-    """Every unit's packet, rendered in parallel, joined in unit order (biggest first).
-    `stats`, if given, gets the workers' CPU seconds ("worker_cpu_s") and their number: on a
-    shared machine that says whether the cores were ours."""
+    """Every unit's packet, rendered in parallel, joined in unit order (biggest first)."""
     units = occupied_units(snapshot)
     if not units:
         raise FormError("nothing to print: no unit in this snapshot has patients")
+    return render_packets(snapshot, units, paper, printed_by, now, progress, workers, stats)
+
+
+def render_packets(snapshot: OpenedSnapshot, units: Sequence[tuple[str, int]], paper: str,
+                   printed_by: str, now: datetime,
+                   progress: Callable[[int, int], None] | None = None,
+                   workers: int | None = None, stats: dict[str, float] | None = None
+                   ) -> tuple[bytes, int, list[FormRecord]]:
+    """The packets of `units` ((unit, patients) pairs), in that order, laid out in parallel.
+    `stats`, if given, gets the workers' CPU seconds ("worker_cpu_s") and their number: on a
+    shared machine that says whether the cores were ours."""
     total = sum(1 + 4 * n for _, n in units)  # a packet: census, then 4 forms a patient
     chunks = []  # (unit, patient ids, with the census), in the packet's order
     for unit, _ in units:
