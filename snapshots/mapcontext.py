@@ -12,6 +12,7 @@ import orjson
 
 from .fhirdata import codings, is_valid_id, known_system
 from .gaps import GapRegister
+from .r4model import element_kinds, is_model_name
 from .reading import Record
 from .references import Resolver
 from .settings import BuildSettings
@@ -70,31 +71,32 @@ def present(resource: dict, element: str) -> bool:
         return value is not None and (bool(value) or not isinstance(value, _EMPTIABLE))
     if element.endswith("[x]"):
         stem = element[:-3]
+        # The usual types first, looked up by name; only without one are all keys scanned
+        # (an export's own type, e.g. medicationFoo, counts as present too).
+        for name in _usual_choices(stem):
+            value = resource.get(name)
+            if value is not None and (bool(value) or not isinstance(value, _EMPTIABLE)):
+                return True
         return any(k.startswith(stem) and k[len(stem):][:1].isupper() and resource[k]
                    not in (None, "", [], {}) for k in resource)
     return resource.get(element) not in (None, "", [], {})
 
 
 @cache
-def allowed_elements(rtype: str) -> frozenset[str]:
-    """The element names R4 allows at the top level of a resource type (from the R4B models)."""
-    from fhir.resources.R4B import get_fhir_model_class
+def _usual_choices(stem: str) -> tuple[str, ...]:
+    return tuple(stem + kind for kind in ("CodeableConcept", "Reference", "DateTime", "Period"))
 
-    fields = get_fhir_model_class(rtype).model_fields
-    names = {f.alias or name for name, f in fields.items()} - {"fhir_comments"}
-    return frozenset(names | {"resourceType"})
+
+@cache
+def allowed_elements(rtype: str) -> frozenset[str]:
+    """The element names R4 allows at the top level of a resource type (snapshots.r4model)."""
+    return frozenset(element_kinds(rtype)) | {"resourceType"}
 
 
 @cache
 def is_r4_type(rtype: str) -> bool:
     """Whether R4 has a resource type of that name (cached: asked once per type)."""
-    from fhir.resources.R4B import get_fhir_model_class
-
-    try:
-        get_fhir_model_class(rtype)
-    except (KeyError, ValueError, AttributeError, ImportError):
-        return False
-    return True
+    return is_model_name(rtype)
 
 
 @dataclass

@@ -38,11 +38,12 @@ class Resolver:
         """("Type", "id") for a Reference object or string; None when it cannot resolve."""
         if isinstance(reference, dict):
             reference = reference.get("reference")
+        if isinstance(reference, str):
+            cached = self._parsed.get(reference)  # only ever holds what resolved
+            if cached is not None:
+                return cached
         if not isinstance(reference, str) or not reference or reference.startswith("#"):
             return None
-        cached = self._parsed.get(reference)
-        if cached is not None:
-            return cached
         found = self._parse_text(reference)
         if found is not None and not reference.startswith(("urn:", )) and "?" not in reference:
             self._parsed[reference] = found
@@ -85,6 +86,8 @@ class Resolver:
     def patient_id(self, reference: object) -> str | None:
         """The surviving chart's id for a Patient reference, following merges."""
         pid = self.ref_id(reference, "Patient")
+        if pid not in self.replaced_by:  # nearly always: no merge to follow
+            return pid
         seen = set()
         while pid in self.replaced_by and pid not in seen:
             seen.add(pid)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from functools import cache
 
 from .fhirdata import is_valid_id
+from .r4model import element_kinds
 
 # Required bindings of `status` for the types the build maps (R4).
 STATUS_CODES: dict[str, frozenset[str]] = {
@@ -32,26 +32,10 @@ STATUS_CODES: dict[str, frozenset[str]] = {
     "Flag": frozenset({"active", "inactive", "entered-in-error"}),
 }
 
-_PRIMITIVE = (str, int, float, bool)
 _UNSAFE_MARKUP = re.compile(r"<\s*/?\s*(script|iframe|object|embed|form)\b|\son\w+\s*=|"
                             r"javascript:", re.IGNORECASE)
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z!]")
 _XML_ENTITY = re.compile(r"&(?!(amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)")
-
-
-@cache
-def element_kinds(rtype: str) -> dict[str, type | tuple[type, ...]]:
-    """Top-level element -> the Python type its JSON must have (list, dict or a primitive)."""
-    from fhir.resources.R4B import get_fhir_model_class
-
-    kinds: dict[str, type | tuple[type, ...]] = {}
-    for name, f in get_fhir_model_class(rtype).model_fields.items():
-        if name == "fhir_comments":
-            continue
-        text = str(f.annotation)
-        kinds[f.alias or name] = list if "List[" in text else dict if "abc." in text \
-            else _PRIMITIVE
-    return kinds
 
 
 def shape_faults(res: dict, rtype: str) -> list[str]:
