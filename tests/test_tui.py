@@ -186,6 +186,27 @@ def test_open_chart_shows_header_with_allergies_and_logs(tmp_path):
     assert opened == ["p1", "p3", "p2"]
 
 
+def test_a_chart_open_the_audit_log_cannot_take_says_so(tmp_path):
+    from downtime.audit import AuditLog
+
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            said = []
+            notify = app.notify
+            app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))
+            app.audit_log = AuditLog(site.audit / "under-a-file.log")  # cannot be created
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            assert any("AUDIT LOG NOT WRITTEN" in m for m in said), said
+    run(go())
+    assert site.actions() == ["unlock"]
+
+
 def test_tabs_show_meds_vitals_problems_notes_documents(tmp_path):
     site = make_site(tmp_path)
 

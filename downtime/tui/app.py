@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class DowntimeApp(App):
         self.identity_path = Path(identity_path)
         self.trusted_key = load_public_key(trusted_key_path)
         self.audit_log = AuditLog(audit_log)
+        self._audit_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
         self.stale_minutes = stale_minutes
         self.idle_lock_minutes = idle_lock_minutes
         self.clock: Clock = clock or utc_now
@@ -155,10 +157,16 @@ class DowntimeApp(App):
         except AuditError as e:
             self._audit_failed(e)
 
-    def audit_from_thread(self, action: str, *, patient_id: str | None = None,
-                          detail: str | None = None) -> None:
-        """audit() for a worker thread (each entry is fsynced: too slow for the event loop
-        when a chart is opening)."""
+    def audit_soon(self, action: str, *, patient_id: str | None = None,
+                   detail: str | None = None) -> Future[None]:
+        """audit() from a worker, written by the audit thread (each entry is fsynced: too slow
+        for the event loop, and worth overlapping with a chart read); entries keep the order
+        they were asked for. The future is done once the entry is written (or the failure
+        shown)."""
+        return self._audit_writer.submit(self._audit_from_thread, action, patient_id, detail)
+
+    def _audit_from_thread(self, action: str, patient_id: str | None,
+                           detail: str | None) -> None:
         try:
             self._append_audit(action, None, patient_id, detail)
         except AuditError as e:

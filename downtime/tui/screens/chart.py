@@ -116,13 +116,16 @@ class ChartScreen(Screen):
         session, patient = app.session, self.patient_id
         if session is None or not patient:
             return
-        if audit:  # before the chart is read: nothing is shown that is not in the log
-            app.audit_from_thread("chart-open", patient_id=patient)
+        # logged while the chart is read (the fsync waits on the disk, not on the CPU)
+        logged = app.audit_soon("chart-open", patient_id=patient) if audit else None
         try:
             data = read_chart(session.db_for(patient), patient, app.clock())
         except KeyError as e:
             app.call_from_thread(app.notify, str(e), severity="error")
             return
+        finally:
+            if logged is not None:
+                logged.result()  # nothing is shown that is not in the log
         app.call_from_thread(self.show, data)
 
     def show(self, data: ChartData) -> None:
