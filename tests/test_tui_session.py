@@ -52,8 +52,19 @@ def test_session_opens_searches_and_closes(tmp_path):
 
 
 def test_unranked_search_finds_what_the_read_model_finds():
-    from downtime.tui.session import search_ids
+    from downtime.tui.session import SearchIndex, search_ids
 
     conn = chart_db()
-    for text in ("smi", "SMITH jo", "4W-40", "okafor", "garc", "MRN", "zz", "", "  "):
-        assert sorted(search_ids(conn, text)) == sorted(chart.search_patient_ids(conn, text))
+    add_patient(conn, "x1", "SMITH, Joan", "4W-410-A", mrn="ZZ0000001")
+    conn.execute("INSERT INTO patient_search(patient_id, encounter_id, name, mrns, bed) "
+                 "VALUES ('x1', 'old-enc', 'Joan SMITH', 'ZZ0000001', '4W-410-A')")
+    conn.commit()
+    index = SearchIndex.read(conn)
+    assert len(index.patient_of) > len(index.everyone)  # a patient with two index rows
+    for text in ("smi", "SMITH jo", "4W-40", "okafor", "garc", "MRN", "m", "zz", "", "  ",
+                 "s", "4w"):
+        expected = sorted(chart.search_patient_ids(conn, text))
+        assert sorted(search_ids(conn, text)) == expected, text
+        assert sorted(index.search(text)) == expected, text
+    # every row matches "4w" (every bed): answered from the count, each patient once
+    assert index.search("4w") is index.everyone and len(set(index.everyone)) == 6
