@@ -5,10 +5,9 @@ opened with the pharmacy identity: the largest census a workstation shows). The 
 headless (Textual's test driver) at 80x24; each figure is measured from the user's key press
 to the screen's own "updated" counter (polled every millisecond) AND the next repaint after it
 (a callback Textual runs after its next refresh), so it includes the worker thread, the query,
-rebuilding the table and the repaint that puts it on screen. (Rows past the first page are
-added in later refreshes and are not waited for: they are below the fold.) Pass or fail is
-judged on the 95th percentile, not the median: a nurse notices the slow keystroke, not the
-typical one.
+rebuilding the table and the repaint that puts it on screen. (The whole census is in the
+table at once; rows are drawn as they come on screen.) Pass or fail is judged on the 95th
+percentile, not the median: a nurse notices the slow keystroke, not the typical one.
 
 - unlock to census: Enter on the unlock screen -> census table filled, with an instant KDF
   injected; the real scrypt KDF of an identity file is reported on its own row.
@@ -17,7 +16,10 @@ typical one.
   the previous one's table fill).
   (No naive column: the obvious alternative, `chart.census(patient_ids=...)` per keystroke,
   is reported in the row name as the query time alone, without any screen update.)
-- chart open: Enter on a census row -> chart header and all tabs filled and painted.
+- chart open: Enter on a census row -> chart header and summary filled and painted (the
+  other tabs are filled 50 ms later, or the instant one is shown, so they are not on screen
+  before that); the cost this moves is measured too: "2" pressed at once after the chart is
+  painted -> medications tab filled for this patient and painted (reported, no target).
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ async def _unlock(app, pilot) -> float:
 
 
 async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
-    out: dict = {"unlock": [], "chart": []}
+    out: dict = {"unlock": [], "chart": [], "tab": []}
     for _ in range(3):
         app = _app(work, store, keys)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -140,6 +142,11 @@ async def _session_1000(work: Path, store: Path, keys: Keys) -> dict:
                 out["chart"].append(await _painted(
                     app, lambda a=app: isinstance(a.screen, ChartScreen)
                     and a.screen.loads == 1, t0))
+                chart_screen = app.screen
+                t0 = time.perf_counter()
+                _key(app, "2")
+                out["tab"].append(await _painted(
+                    app, lambda c=chart_screen: c.shown_tab() == "meds", t0))
                 await pilot.press("escape")
         app.session.close()
     return out
@@ -195,6 +202,11 @@ def run() -> list[BenchRow]:
                              f"{len(r['chart'])}; median {statistics.median(r['chart']) * 1000:.0f}"
                              f" ms, worst {max(r['chart']) * 1000:.0f} ms)",
                              chart_p95 * 1000, "ms", None, "< 100 ms", chart_p95 < 0.1))
+        tab_p95 = _p95(r["tab"])
+        rows.append(BenchRow(f"medications tab at once after a chart open (p95 of "
+                             f"{len(r['tab'])}; median {statistics.median(r['tab']) * 1000:.0f}"
+                             f" ms, worst {max(r['tab']) * 1000:.0f} ms)",
+                             tab_p95 * 1000, "ms", None, "reported", None))
         store5 = _build(work, 5000, keys)
         from snapshots.sealed import open_snapshot
         from snapshots.store import newest_per_scope

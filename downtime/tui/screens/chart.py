@@ -162,6 +162,11 @@ class ChartScreen(Screen):
         self._fill(self.query_one("#tabs", TabbedContent).active)
         self.set_timer(FILL_REST_AFTER, lambda: self._fill_rest(data))
 
+    def shown_tab(self) -> str | None:
+        """The tab on screen, once it shows this chart's data (benchmarks wait on it)."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        return tab if self.data is not None and tab not in self._unfilled else None
+
     def _tab_shown(self, tab: str | None) -> None:
         """The ContentSwitcher shows another tab (keys 1-6, the tab bar, a click): called
         synchronously as it changes, so stale rows never reach the screen."""
