@@ -94,6 +94,14 @@ def allowed_elements(rtype: str) -> frozenset[str]:
 
 
 @cache
+def _plan(rtype: str) -> tuple[frozenset[str], tuple[str, ...], bool]:
+    """What `check` asks of every resource of a type: the allowed elements, the required ones
+    and whether those are all plain names (no value[x] choice)."""
+    required = REQUIRED.get(rtype, ())
+    return allowed_elements(rtype), required, all(e[-1] != "]" for e in required)
+
+
+@cache
 def is_r4_type(rtype: str) -> bool:
     """Whether R4 has a resource type of that name (cached: asked once per type)."""
     return is_model_name(rtype)
@@ -195,7 +203,7 @@ class MapContext:
             self.gap(record, "oversized", f"{size:,} bytes: over the {MAX_RESOURCE_BYTES:,}-byte "
                                           "limit for one resource")
             return False
-        allowed = allowed_elements(rtype)
+        allowed, required, plain = _plan(rtype)
         if not allowed.issuperset(res):
             unknown = set(res) - allowed
             self.gap(record, "unknown-element",
@@ -208,7 +216,9 @@ class MapContext:
                 self.gap(record, "invalid-code", fault, "warning")
             for fault in narrative_faults(res):
                 self.gap(record, "unsafe-narrative", fault, "warning")
-        missing = [e for e in REQUIRED.get(rtype, ()) if not present(res, e)]
+        # Every required value truthy is every required element present: asked first, in C.
+        missing = [] if plain and all(map(res.get, required)) else \
+            [e for e in required if not present(res, e)]
         for element in missing:
             key = (rtype, element)
             self.missing[key] = self.missing.get(key, 0) + 1
