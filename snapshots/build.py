@@ -68,6 +68,7 @@ class Builder:
         self.exclusions: list[dict] = []
         self.source_census: list[str] = []
         self.pending = 0  # rows pass 2 has put in `batches` since the last flush
+        self.targets: dict[str, str] = {}  # table -> where its rows go instead (parallel_map)
         s = settings
         # Where the widest observation window and the vital-signs window begin (text).
         self.observation_cutoffs = (self.ctx.cutoff(days=max(s.vitals_hours / 24, s.labs_days)),
@@ -329,7 +330,7 @@ class Builder:
     def flush(self) -> None:
         for table, rows in self.batches.items():
             try:
-                insert_rows(self.conn, table, rows)
+                insert_rows(self.conn, table, rows, self.targets.get(table))
             except (sqlite3.Error, OverflowError, TypeError, ValueError):
                 self._insert_one_by_one(table, rows)
         self.batches.clear()
@@ -341,7 +342,7 @@ class Builder:
         failed: set[tuple[str, str]] = set()
         for row in rows:
             try:
-                insert_rows(self.conn, table, [row])
+                insert_rows(self.conn, table, [row], self.targets.get(table))
             except (sqlite3.Error, OverflowError, TypeError, ValueError) as e:
                 rtype, rid = str(row.get("src_type") or ""), str(row.get("src_id") or "")
                 bad = [c for c, v in row.items() if not _storable(v)]

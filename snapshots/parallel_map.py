@@ -22,6 +22,8 @@ import multiprocessing
 import os
 import pickle
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from .build import Builder
 
 OFFLOADED_TYPE = "Observation"
+OFFLOADED_TABLE = "observations"
+ASIDE = "aside"  # the attached in-memory database of the parent's own observation rows
 # The build report's counters a child adds to (MapContext fields).
 COUNTERS = ("missing", "systems", "unknown_systems", "timestamp_issues")
 # What pass 2 writes: the only tables whose rows a child's database can add.
@@ -108,13 +112,18 @@ def read_clinical(builder: Builder, source: Source, workers: int | None = None) 
     child.start()
     send.close()
     builder.read_clinical(source.rest(skip=set(paths)))
-    builder.read_clinical(_records(source, own_part))
-    result = _receive(receive)
-    child.join()
-    if result is None:  # the child failed: map its share here
-        builder.read_clinical(_records(source, child_part))
-        return
-    database, rest = result
+    with _set_aside(builder):
+        builder.read_clinical(_records(source, own_part))
+        result = _receive(receive)
+        child.join()
+        if result is None:  # the child failed: map its share here (before ours, as in the file)
+            builder.read_clinical(_records(source, child_part))
+            builder.flush()
+        else:
+            _take_child(builder, *result)
+
+
+def _take_child(builder: Builder, database: bytes, rest: dict) -> None:
     builder.flush()
     _copy_rows(builder.conn, database, CLINICAL_TABLES)
     builder.ctx.gaps.gaps.extend(rest["gaps"])
@@ -125,6 +134,32 @@ def read_clinical(builder: Builder, source: Source, workers: int | None = None) 
         mine: dict = getattr(builder.ctx, name)
         for key, n in rest[name].items():
             mine[key] = mine.get(key, 0) + n
+
+
+@contextmanager
+def _set_aside(builder: Builder) -> Iterator[None]:
+    """The parent's own observation rows go to a side table while the child works, so that
+    the child's rows, which come first in the file, can be copied into the still empty table
+    page by page (SQLite's transfer optimisation: no row is decoded, no index searched); the
+    parent's then follow as one INSERT OR REPLACE, so a resource found in both shares ends as
+    the later line, as in one process. The side table is made by CREATE TABLE AS: the same
+    columns with the same affinities, without the keys and indexes it does not need."""
+    conn = builder.conn
+    conn.execute(f"ATTACH DATABASE ':memory:' AS {ASIDE}")
+    try:
+        conn.execute(f'CREATE TABLE {ASIDE}."{OFFLOADED_TABLE}" AS '
+                     f'SELECT * FROM main."{OFFLOADED_TABLE}" WHERE 0')
+        builder.targets[OFFLOADED_TABLE] = f'{ASIDE}."{OFFLOADED_TABLE}"'
+        yield
+        builder.flush()
+        del builder.targets[OFFLOADED_TABLE]
+        conn.execute(f'INSERT OR REPLACE INTO main."{OFFLOADED_TABLE}" '
+                     f'SELECT * FROM {ASIDE}."{OFFLOADED_TABLE}"')
+        conn.commit()
+    finally:
+        builder.targets.pop(OFFLOADED_TABLE, None)
+        conn.rollback()  # nothing is open by now unless something above failed
+        conn.execute(f"DETACH DATABASE {ASIDE}")
 
 
 def _receive(receive) -> tuple[bytes, dict] | None:
@@ -168,12 +203,18 @@ def _map_in_child(builder: Builder, source: Source, slices: list[Slice], send) -
 
 def _copy_rows(conn: sqlite3.Connection, database: bytes, tables: frozenset[str]
                ) -> None:
-    """Every row of the child's clinical tables into the same tables here (one schema)."""
+    """Every row of the child's clinical tables into the same tables here (one schema). Into
+    an empty table (the observations: the parent's are set aside) a plain INSERT … SELECT is
+    copied page by page; a table the parent has rows in too (a resource filed in the wrong
+    NDJSON file) takes the child's rows with INSERT OR REPLACE."""
     conn.execute("ATTACH DATABASE ':memory:' AS offloaded")
     try:
         conn.deserialize(database, name="offloaded")
         for table in sorted(tables):
-            conn.execute(f'INSERT INTO main."{table}" SELECT * FROM offloaded."{table}"')
+            empty = conn.execute(f'SELECT NOT EXISTS (SELECT 1 FROM main."{table}")'
+                                 ).fetchone()[0]
+            verb = "INSERT" if empty else "INSERT OR REPLACE"
+            conn.execute(f'{verb} INTO main."{table}" SELECT * FROM offloaded."{table}"')
         conn.commit()
     except BaseException:
         conn.rollback()

@@ -332,14 +332,16 @@ def _not_null(table: str) -> set[str]:
     return set(pk) if isinstance(pk, tuple) else {pk}
 
 
-def insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict]) -> None:
-    """Bulk insert-or-replace rows (dicts keyed by column name) into a canonical table."""
+def insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict],
+                into: str | None = None) -> None:
+    """Bulk insert-or-replace rows (dicts keyed by column name) into a canonical table, or
+    into `into` (a table of the same columns, e.g. in an attached database)."""
     if not rows:
         return
     columns = list(TABLES[table])
     placeholders = ", ".join("?" for _ in columns)
     names = ", ".join(f"[{c}]" for c in columns)
     conn.executemany(
-        f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({placeholders})",
+        f"INSERT OR REPLACE INTO {into or table} ({names}) VALUES ({placeholders})",
         (tuple(map(row.get, columns)) for row in rows),  # streamed: no second list of rows
     )

@@ -62,6 +62,28 @@ def test_a_failing_child_leaves_the_work_to_the_parent(source, monkeypatch):
     assert _everything(build_database(source, BuildSettings(as_of=AS_OF), workers=2)) == one
 
 
+def test_a_resource_in_both_shares_ends_as_its_later_line(source, tmp_path):
+    """A re-sent observation (same id, newer value) in the child's share and again in the
+    parent's: the later line wins, as in one process (it used to stop the build with a UNIQUE
+    constraint error when the child's rows were copied in)."""
+    import shutil
+
+    folder = tmp_path / "hospital"
+    shutil.copytree(source, folder)
+    path = folder / "Observation.ndjson"
+    lines = path.read_bytes().splitlines()
+    first = next(json.loads(x) for x in lines[:len(lines) // 4]
+                 if b'"valueQuantity"' in x and b'"2026-11-25T' in x)
+    again = {**first, "valueQuantity": {**first["valueQuantity"], "value": 999.5}}
+    path.write_bytes(b"\n".join([*lines, json.dumps(again).encode()]) + b"\n")
+    one = build_database(folder, BuildSettings(as_of=AS_OF), workers=1)
+    two = build_database(folder, BuildSettings(as_of=AS_OF), workers=2)
+    query = "SELECT value_num FROM observations WHERE id = ?"
+    assert one.conn.execute(query, (first["id"],)).fetchall() == [(999.5,)]
+    assert two.conn.execute(query, (first["id"],)).fetchall() == [(999.5,)]
+    assert _everything(one) == _everything(two)
+
+
 def test_small_exports_stay_in_one_process(source):
     observations = [source / "Observation.ndjson"]
     assert observations[0].stat().st_size < parallel_map.MIN_BYTES
