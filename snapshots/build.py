@@ -24,6 +24,7 @@ from .mapcontext import MapContext, is_r4_type
 from .reading import CORE_TYPES, DELETE, MALFORMED_ENCOUNTER, Record, Source
 from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
 from .settings import BuildSettings
+from .sourcecensus import SourceCensus
 from .structure import attachment_faults
 
 # A tuple, not a set: a resourceType of the wrong shape (a list) must not raise here. The two
@@ -66,7 +67,7 @@ class Builder:
         self.places: dict[str, core.Place] = {}
         self.place_lineage: dict[str, dict] = {}  # Location id -> lineage of its resource
         self.exclusions: list[dict] = []
-        self.source_census: list[str] = []
+        self.source_census = SourceCensus()
         self.pending = 0  # rows pass 2 has put in `batches` since the last flush
         self.targets: dict[str, str] = {}  # table -> where its rows go instead (parallel_map)
         s = settings
@@ -123,8 +124,7 @@ class Builder:
             return  # already taken or excluded before the fault
         if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
             return
-        if key not in self.source_census:
-            self.source_census.append(key)
+        self.source_census.add(key)
         why = "; ".join(f"{g.reason}: {g.detail}" for g in self.ctx.gaps.gaps[mark:]
                         if g.severity == "error") or "failed the structural checks"
         pid = self.ctx.resolver.patient_id(res.get("subject")) or ""
@@ -188,8 +188,7 @@ class Builder:
         if not core.is_census_encounter(res, s.encounter_status, s.encounter_class):
             self.stats.add("Encounter", "not-in-census")
             return
-        if res["id"] not in self.source_census:
-            self.source_census.append(res["id"])
+        self.source_census.add(res["id"])
         pid = self.ctx.resolver.patient_id(res.get("subject"))
         reason = None
         if pid is None:
@@ -466,7 +465,9 @@ def scalar_row(row: dict) -> dict:
     """The row, if every value is one SQLite can store; else ValueError naming the fields.
     Used for the census-deciding rows (a few per patient), checked as they are mapped so a bad
     one is rejected before it can leave a patient half in the census."""
-    bad = [k for k, v in row.items() if not _storable(v)]
+    # Text and nulls (most values) are storable without asking.
+    bad = [k for k, v in row.items() if v is not None and type(v) is not str
+           and not _storable(v)]
     if bad:
         raise ValueError(f"{', '.join(bad)}: a structured value where text or a number belongs")
     return row

@@ -30,6 +30,7 @@ from .reading import DELETE, Record, Source
 from .schema import FTS_TABLE, PATIENT_TABLES, TABLES
 from .sealed import SnapshotError, load_database, verify
 from .settings import BuildSettings
+from .sourcecensus import SourceCensus
 
 TABLE_OF = {"Patient": "patients", "Encounter": "encounters", "Practitioner": "practitioners",
             "AllergyIntolerance": "allergies", "Condition": "problems",
@@ -86,7 +87,7 @@ class Refresher(Builder):
         # Census encounters of the previous build count in this one's source census (they are
         # still active unless the delta says otherwise), and its exclusions still stand until
         # the delta brings the encounter again.
-        self.source_census = list(self.census.values())
+        self.source_census = SourceCensus(self.census.values())
         for eid, pid, reason in conn.execute("SELECT encounter_id, patient_id, reason FROM "
                                              "census_exclusions"):
             self.exclusions.append({"encounter_id": eid, "patient_id": pid, "reason": reason})
