@@ -30,6 +30,8 @@ class FittedHeader:
     allergies_left_out: int
     status_text: str  # isolation and name alert, shortened to their line budget
     also_text: str  # other facilities' MRNs, on one line, "…" when cut
+    ids_pt: float = 8.0  # the MRN/DOB and bed/code-status lines, set smaller to fit whole
+    bed_unit: str = ""  # " (4W)" after the bed, unless the bed's name starts with the unit
 
 
 def allergy_items(items: tuple[Allergy, ...]) -> list[str]:
@@ -56,7 +58,40 @@ def fit_header(header: Header, paper: str) -> FittedHeader:
     also = "also MRN " + ", ".join(header.other_mrns) if header.other_mrns else ""
     return FittedHeader(name_size(header.name, width), label, text, left_out,
                         fit_text(status, width, 2, 8.5, bold=True) if status else "",
-                        fit_text(also, width, 1, 8.0) if also else "")
+                        fit_text(also, width, 1, 8.0) if also else "",
+                        ids_size(header, width), ids_unit(header))
+
+
+IDS_SIZES_PT = (8.0, 7.5, 7.0, 6.5)
+
+
+def ids_lines(header: Header) -> tuple[tuple[tuple[str, bool], ...], ...]:
+    """The two identification lines as head.html.j2 prints them, as (text, bold) pieces."""
+    unit = f" ({header.unit})" if header.unit and not (header.bed or "").startswith(
+        header.unit) else ""  # "4W-401-A (4W)" says the unit twice
+    return ((("MRN ", False), (header.mrn, True), (" · DOB ", False),
+             (header.birth_date or "?", True), (f" ({header.age} {header.sex})", False)),
+            (("Bed ", False), (header.bed or "—", True), (f"{unit} · Code status: ", False),
+             (header.code_status or "NOT RECORDED", True)))
+
+
+def ids_unit(header: Header) -> str:
+    """The unit after the bed, unless the bed's name already starts with it."""
+    return ids_lines(header)[1][2][0].split(" · ")[0]
+
+
+def line_width_mm(pieces: tuple[tuple[str, bool], ...], size_pt: float) -> float:
+    return sum(text_width_mm(text, size_pt, bold) for text, bold in pieces)
+
+
+def ids_size(header: Header, width_mm: float) -> float:
+    """The largest size at which both lines fit on one line each: MRN, DOB and age must never
+    be cut. The smallest size is a floor; past it a line's end is clipped (an MRN or code
+    status that long is not met in practice)."""
+    lines = ids_lines(header)
+    return next((pt for pt in IDS_SIZES_PT
+                 if all(line_width_mm(line, pt) <= width_mm for line in lines)),
+                IDS_SIZES_PT[-1])
 
 
 def label_name_style(name: str) -> str:

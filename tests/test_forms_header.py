@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 from datetime import timedelta
 
 import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 
+from forms.header import fit_header, ids_lines, line_width_mm, who_width_mm
 from forms.jobs import PrintRequest, run_print_job
 from forms.qr import QrPayload
 from forms.registry import FormRegistry
+from snapshots import chart
 from snapshots.schema import insert_rows
 from snapshots.sealed import open_snapshot
 from tests.factory import AS_OF, Keys, _lineage, add_patient, chart_db, sealed_snapshot
@@ -80,6 +83,22 @@ def test_long_header_stays_on_every_page(stress, tmp_path, paper):
                  if c.format == zxingcpp.BarcodeFormat.QRCode]
         assert codes, f"{paper}: no QR code on page {index + 1}"
         assert QrPayload.parse(codes[0].text).form_id in ids
+
+
+@pytest.mark.parametrize("paper", ["Letter", "A4"])
+def test_id_lines_are_set_to_fit_whole(stress, paper):
+    """MRN, DOB, age/sex and bed/code status are never cut: the lines are set smaller until
+    they fit the header's name box (pdftotext would read a clipped line whole, so this is
+    measured as the layout does)."""
+    _, snap, _ = stress
+    header = chart.header(snap.db, "p1")
+    header = replace(header, mrn="MRN0012345678", code_status="DNR/DNI, comfort care")
+    fit = fit_header(header, paper)
+    for line in ids_lines(header):
+        assert line_width_mm(line, fit.ids_pt) <= who_width_mm(paper), line
+    assert fit.bed_unit == ""  # "4W-401-A" says its unit
+    if paper == "A4":
+        assert fit.ids_pt < 8.0  # this one had to be set smaller
 
 
 def test_face_sheet_lists_every_allergy_and_mar_repeats_its_headers(stress, tmp_path):
