@@ -18,7 +18,7 @@ from ..formatting import flag_text, lab_name, masked, short, sparkline, vital_na
 from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
-FILL_REST_AFTER = 0.05  # seconds after a chart is filled: past its first repaint
+FILL_REST_AFTER = 0.05  # seconds after the chart's first repaint
 TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
 
@@ -150,8 +150,8 @@ class ChartScreen(Screen):
         return bool(session and self.patient_id in session.broken_glass)
 
     def render_tabs(self) -> None:
-        """Fill the summary and the tab on screen now, the other tabs a moment after the chart
-        is on screen: an open waits only for what it shows (filling and measuring the hidden
+        """Fill the summary and the tab on screen now, the other tabs 50 ms after the chart is
+        painted: an open waits only for what it shows (filling and measuring the hidden
         tables was a third of it). A tab still holding the previous patient's rows is filled
         the instant it is made visible, whichever way (see _tab_shown), before any repaint."""
         data = self.data
@@ -160,7 +160,10 @@ class ChartScreen(Screen):
         self._summary(data, self.app.clock())
         self._unfilled = set(FILLERS)
         self._fill(self.query_one("#tabs", TabbedContent).active)
-        self.set_timer(FILL_REST_AFTER, lambda: self._fill_rest(data))
+        # counted from the repaint, not from now: on a busy machine the repaint can take
+        # longer than the delay, and the fill would hold it up
+        self.call_after_refresh(lambda: self.set_timer(FILL_REST_AFTER,
+                                                       lambda: self._fill_rest(data)))
 
     def shown_tab(self) -> str | None:
         """The tab on screen, once it shows this chart's data (benchmarks wait on it)."""
