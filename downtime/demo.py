@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from forms.prerender import prerender_packet, prerendered_folder
 from snapshots.build import build_database
 from snapshots.keys import WrongPassphrase, load_identity, load_public_key, load_signing_key
 from snapshots.manifest import Manifest
@@ -36,6 +37,7 @@ class DemoResult:
     written: list[tuple[Path, Manifest]] = field(default_factory=list)
     report: dict = field(default_factory=dict)
     unit: str = "4W"  # the unit whose workstation the config is for
+    packet: Path | None = None  # that unit's pre-rendered packet (encrypted)
 
 
 def demo_passphrase() -> tuple[str, bool]:
@@ -94,14 +96,20 @@ def run_demo(directory: Path, patients: int = 150, seed: int = 1,
         raise DemoError(f"{keys}: no workstation key for unit {first_unit}; delete {keys} to "
                         "make a complete new set")
     identity = load_identity(keys / f"{workstation_name(first_unit, 1)}.age", passphrase)
-    open_snapshot(unit_file, trusted, [identity]).close()
+    snapshot = open_snapshot(unit_file, trusted, [identity])
+    try:  # as `downtime agent --prerender` does on the workstation, so `print packet` is quick
+        progress(f"pre-rendering unit {first_unit}'s downtime packet (encrypted)")
+        packet = prerender_packet(snapshot, first_unit, prerendered_folder(directory / "store"),
+                                  [identity.recipient])
+    finally:
+        snapshot.close()
 
     config = directory / "downtime.toml"
     config.write_text(_config_text(first_unit, table))
     (directory / "inbox").mkdir(exist_ok=True)
     return DemoResult(directory, config, from_env, summary.inpatients,
                       sum(summary.resources.values()), units, written, result.report,
-                      first_unit)
+                      first_unit, packet)
 
 
 def _existing_signing_key(keys: Path, passphrase: str,

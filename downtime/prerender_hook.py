@@ -22,13 +22,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from forms.prerender import day_of, packet_path, prerender_packet
+from forms.prerender import day_of, packet_path, prerender_packet, prerendered_folder
 from snapshots.keys import Identity
 from snapshots.manifest import Manifest
 from snapshots.sealed import SnapshotError, open_snapshot
 from snapshots.store import newest_per_scope
 
-PRERENDERED = "prerendered"
 log = logging.getLogger("downtime.agent.prerender")
 
 
@@ -47,7 +46,7 @@ class PrerenderHook:
     def __init__(self, identity: Identity, trusted_key: Ed25519PublicKey, store: Path,
                  papers: Sequence[str] = ("Letter",), poll_seconds: float = 60.0):
         self.identity, self.trusted_key = identity, trusted_key
-        self.folder = Path(store) / PRERENDERED
+        self.folder = prerendered_folder(store)
         self.papers = tuple(papers)
         self.poll_seconds = poll_seconds
         self.current: dict[str, tuple[Path, str]] = {}  # unit -> (snapshot file, id)

@@ -30,6 +30,13 @@ from snapshots.sealed import OpenedSnapshot
 from .registry import FormRecord
 from .render import FormContext, plan, render_pdf
 
+FOLDER = "prerendered"  # in the snapshot store, beside the snapshots
+
+
+def prerendered_folder(store: Path) -> Path:
+    """Where a store's pre-rendered packets are kept (the agent writes, print reads)."""
+    return Path(store) / FOLDER
+
 
 def day_of(moment: datetime) -> str:
     """The local calendar day a packet is for, as in its MAR heading."""

@@ -8,8 +8,9 @@ import time
 from datetime import UTC, datetime
 
 from downtime.agent import process_inbox
-from downtime.prerender_hook import PRERENDERED, prerender_hook
+from downtime.prerender_hook import prerender_hook
 from forms.jobs import PrintRequest, run_print_job
+from forms.prerender import FOLDER as PRERENDERED
 from forms.prerender import day_of, load_prerendered
 from forms.registry import FormRegistry
 from snapshots.sealed import open_snapshot

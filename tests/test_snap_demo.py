@@ -71,6 +71,8 @@ def test_every_command_the_demo_suggests_works(tmp_path, monkeypatch):
     assert len(commands) == 5 and all(c[:2] == ["--config", "site/downtime.toml"]
                                       for c in commands)
     assert "--unit" in commands[-1] and commands[-1][commands[-1].index("--unit") + 1] == "ICU"
+    packets = list((tmp_path / "site" / "store" / "prerendered").glob("packet-ICU-*.age"))
+    assert len(packets) == 1 and packets[0].read_bytes().startswith(b"age-encryption.org/v1")
     for args in commands:
         if "browse" in args:
             continue
@@ -78,3 +80,4 @@ def test_every_command_the_demo_suggests_works(tmp_path, monkeypatch):
         assert result.exit_code == 0, (args, result.output)
         assert "Traceback" not in result.output
     assert (tmp_path / "packet.pdf").stat().st_size > 1000
+    assert not packets[0].exists()  # `print packet` took the pre-rendered one

@@ -45,6 +45,9 @@ def demo(directory: Path, patients: int, seed: int) -> None:
                f"{census['source_active_inpatient_encounters']} active inpatient encounters; "
                f"{result.report['gaps']['errors']} records in the gap register as errors, "
                f"{result.report['gaps']['warnings']} as warnings")
+    if result.packet:
+        click.echo(f"  packet     {result.packet}  (unit {result.unit}'s downtime packet, "
+                   "pre-rendered and encrypted: `print packet` sends it at once)")
     if not census["complete"]:
         click.secho("  census INCOMPLETE: see `snapshot report` on the house snapshot",
                     fg="red", bold=True)

@@ -8,6 +8,7 @@ import click
 
 from forms.jobs import PrintRequest, resolve_patient, run_print_job
 from forms.parallel import ALL_UNITS
+from forms.prerender import prerendered_folder
 from forms.printing import PrintError
 from forms.registry import FormRegistry, RegistryError
 from forms.render import KINDS, FormError
@@ -18,8 +19,6 @@ from snapshots.store import newest_per_scope
 from ..audit import AuditError, AuditItem, AuditLog, default_audit_log
 from ..config import ConfigError
 from ..passphrase import get_passphrase, passphrase_option
-
-PRERENDERED = "prerendered"  # beside the snapshots: packets the agent rendered ahead
 
 
 @click.command("print")
@@ -76,7 +75,7 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
                 bar.length = total
                 bar.update(done - bar.pos)
             result = run_print_job(snapshot, request, registry, progress,
-                                   prerendered=(store / PRERENDERED, [ident.secret]),
+                                   prerendered=(prerendered_folder(store), [ident.secret]),
                                    identities=[ident.secret])
     except (ConfigError, KeyFileError, SnapshotError, FormError, PrintError,
             RegistryError) as e:
