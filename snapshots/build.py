@@ -54,13 +54,16 @@ class BuildResult:
 
 
 class Builder:
-    def __init__(self, settings: BuildSettings):
+    def __init__(self, settings: BuildSettings, conn: sqlite3.Connection | None = None):
+        """A build into a fresh database, or into `conn` (a refresh: the previous one)."""
         self.ctx = MapContext(settings)
         self.stats = TypeStats()
-        self.conn = memory_connection(check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
-        create_schema(self.conn)
+        if conn is None:
+            conn = memory_connection(check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            create_schema(conn)
+        self.conn = conn
         self.batches: dict[str, list[dict]] = defaultdict(list)
         self.census: dict[str, str] = {}
         self.patients: dict[str, tuple[dict, list[dict]]] = {}

@@ -53,9 +53,7 @@ class Refresher(Builder):
 
     def __init__(self, settings: BuildSettings, conn: sqlite3.Connection,
                  previous_sequence: int = 0):
-        super().__init__(settings)
-        self.conn.close()
-        self.conn = conn
+        super().__init__(settings, conn)
         conn.row_factory = None
         conn.execute("PRAGMA temp_store = MEMORY")  # no plaintext sort spills on disk
         self.previous_sequence = previous_sequence
