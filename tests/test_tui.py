@@ -81,6 +81,32 @@ def test_unlock_shows_the_census_and_logs_it(tmp_path):
     assert entries[0]["user"] == "badge 4411" and entries[0]["snapshot_id"]
 
 
+def test_the_chart_screen_mounted_at_unlock_is_never_drawn_before_a_chart_opens(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        drawn = []  # what would reach the terminal (headless, nothing does)
+        display = app._display
+
+        def record(screen, update):
+            if update is not None and not app._batch_count:  # as App._display decides
+                drawn.append(type(screen).__name__)
+            display(screen, update)
+        app._display = record
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await settle(app, pilot, lambda: app.chart_screen.is_mounted)
+            await pilot.pause(0.2)
+            assert "CensusScreen" in drawn and "ChartScreen" not in drawn
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
+                         and app.screen.loads == 1)
+            await pilot.pause()
+            assert "ChartScreen" in drawn
+    run(go())
+
+
 def test_wrong_passphrase_is_a_plain_message(tmp_path):
     site = make_site(tmp_path)
 

@@ -112,11 +112,12 @@ class DowntimeApp(App):
         if chart is None or chart.is_mounted or not isinstance(self.screen, CensusScreen):
             return
         focused = self.focused
-        await self.push_screen(chart)
-        if self.screen is chart and not chart.patient_id:
-            await self.pop_screen()
-            if focused is not None and focused.is_mounted:
-                focused.focus()
+        with self.batch_update():  # mounted and styled, never drawn: no empty chart flashes
+            await self.push_screen(chart)
+            if self.screen is chart and not chart.patient_id:
+                await self.pop_screen()
+                if focused is not None and focused.is_mounted:
+                    focused.focus()
         freeze_long_lived()
 
     def action_lock(self) -> None:
