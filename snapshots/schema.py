@@ -16,6 +16,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlite_utils
 
+# Python's sqlite3 binds int, float, str and bytearray as they are, but sends None and bytes
+# through its adapter protocol first: a registry miss, then two attribute lookups, about a
+# microsecond a value, and a build binds millions of them (many columns are often NULL, every
+# row carries its hash as bytes). An adapter registered for each that returns the value
+# itself turns that into one registry hit; what is stored does not change (None is NULL, bytes
+# a BLOB), in this connection or any other of the process.
+sqlite3.register_adapter(type(None), {}.get)  # {}.get(None) is None: an identity, in C
+sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b
+
 SCHEMA_VERSION = 2  # 2: src_hash is a 16-byte BLOB (was 32 hex digits as TEXT)
 
 # Every clinical row remembers where it came from, so a clinician or an auditor can trace a
