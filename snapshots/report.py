@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from .schema import TABLES
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .build import Builder
 
 OUTCOMES = ("read", "kept", "used", "not-in-census", "outside-window", "ignored", "rejected")
@@ -60,6 +59,11 @@ def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
 
 def render(report: dict[str, Any], console: Console | None = None) -> None:
     """Print the report as tables a person can read at a glance."""
+    # rich is loaded here, not with the module: a build makes the report but may never print
+    # it, and loading rich costs a tenth of a second.
+    from rich.console import Console
+    from rich.table import Table
+
     console = console or Console()
     if not isinstance(report.get("census"), dict) or "as_of" not in report:
         console.print("(no build report stored in this snapshot)")

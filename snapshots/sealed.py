@@ -136,10 +136,23 @@ def _atomic_write(path: Path, head: bytes, payload: BinaryIO) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     with open(tmp, "wb") as f:
         f.write(head)
-        shutil.copyfileobj(payload, f, CHUNK)
+        _append(payload, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _append(src: BinaryIO, dst: BinaryIO) -> None:
+    """The rest of `src` after what `dst` holds: copied by the kernel (copy_file_range) where
+    it can, else through a buffer."""
+    dst.flush()
+    try:
+        copied = os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30)
+    except (AttributeError, OSError):  # not on this system, or not between these files
+        shutil.copyfileobj(src, dst, CHUNK)  # nothing was copied: start from the beginning
+        return
+    while copied:
+        copied = os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30)
 
 
 def _head(path: Path, f: BinaryIO) -> tuple[bytes, int]:

@@ -235,3 +235,14 @@ def test_every_database_the_build_makes_keeps_temp_in_memory():
     memory = 2  # PRAGMA temp_store: 0 default, 1 file, 2 memory
     assert Builder(BuildSettings()).conn.execute("PRAGMA temp_store").fetchone()[0] == memory
     assert unit_database(chart_db(), "4W").execute("PRAGMA temp_store").fetchone()[0] == memory
+
+
+def test_sealed_the_same_without_copy_file_range(tmp_path, keys, monkeypatch):
+    """Where the kernel cannot copy between the two files, the payload is copied through a
+    buffer: the file opens all the same."""
+    def unsupported(*args):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    snap = sealed_snapshot(tmp_path, keys)
+    assert sealed.open_snapshot(snap, keys.trusted, [keys.unit]).manifest.sequence == 1
