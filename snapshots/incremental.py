@@ -67,13 +67,10 @@ class Refresher(Builder):
         conn = self.conn
         self.census = dict(conn.execute("SELECT patient_id, id FROM encounters"))
         cols = list(TABLES["patients"])
+        identifiers = self._previous_identifiers()
         for row in conn.execute(f"SELECT {', '.join(cols)} FROM patients"):
             patient = dict(zip(cols, row, strict=True))
-            icols = list(TABLES["identifiers"])
-            idents = [dict(zip(icols, r, strict=True))
-                      for r in conn.execute(f"SELECT {', '.join(icols)} FROM identifiers "
-                                            "WHERE patient_id = ?", (patient["id"],))]
-            self.patients[patient["id"]] = (patient, idents)
+            self.patients[patient["id"]] = (patient, identifiers.get(patient["id"], []))
             for old in filter(None, (patient["merged_from"] or "").split(",")):
                 self.ctx.resolver.replaced_by[old] = patient["id"]
         lineage = ("src_type", "src_id", "src_version", "src_updated", "src_hash")
@@ -92,6 +89,17 @@ class Refresher(Builder):
             self.source_census.append(eid)
         self.previous_census = set(self.census)
         self.stats.add("(previous snapshot)", "read", len(self.census))
+
+    def _previous_identifiers(self) -> dict[str, list[dict]]:
+        """Each patient's identifiers, in key order (as a search by patient gives them), read
+        in one query rather than one a patient."""
+        icols = list(TABLES["identifiers"])
+        found: dict[str, list[dict]] = {}
+        for r in self.conn.execute(f"SELECT {', '.join(icols)} FROM identifiers "
+                                   "ORDER BY patient_id, system, value"):
+            ident = dict(zip(icols, r, strict=True))
+            found.setdefault(ident["patient_id"], []).append(ident)
+        return found
 
     def _unknown_patient(self, pid: str) -> str:
         return (f"patient {pid} not in delta or previous snapshot: run a full build "
@@ -238,11 +246,11 @@ class Refresher(Builder):
 
         def cut(**delta: float) -> str:
             return (as_of - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Vital signs and labs in one pass over the observations (most of the rows).
+        self.conn.execute("DELETE FROM observations WHERE (category = 'vital-signs' AND "
+                          "effective_at < ?) OR (category = 'laboratory' AND effective_at < ?)",
+                          (cut(hours=s.vitals_hours), cut(days=s.labs_days)))
         for sql, limit in (
-                ("DELETE FROM observations WHERE category = 'vital-signs' AND effective_at < ?",
-                 cut(hours=s.vitals_hours)),
-                ("DELETE FROM observations WHERE category = 'laboratory' AND effective_at < ?",
-                 cut(days=s.labs_days)),
                 ("DELETE FROM administrations WHERE given_at < ?",
                  cut(hours=s.administrations_hours)),
                 ("DELETE FROM notes WHERE written_at < ?", cut(days=s.notes_days)),
