@@ -8,9 +8,11 @@ be taken goes to the gap register; whatever is left out on purpose is counted pe
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -542,13 +544,30 @@ def build_database(source: Path | Source, settings: BuildSettings,
     decides by the machine and the size of the export (snapshots.parallel_map)."""
     from .parallel_map import read_clinical
 
-    builder = Builder(settings)
-    if not isinstance(source, Source):
-        source = Source(source, builder.ctx.gaps.bad_input)
-    builder.attach(source)
-    for rec in source.bundle_records():  # urn:uuid references may point forward
-        builder.ctx.resolver.register(rec.resource, rec.full_url)
-    later = builder.read_core(source.core())
-    builder.read_clinical(later)
-    read_clinical(builder, source, workers)
-    return builder.finish(source.describe())
+    with collector_paused():
+        builder = Builder(settings)
+        if not isinstance(source, Source):
+            source = Source(source, builder.ctx.gaps.bad_input)
+        builder.attach(source)
+        for rec in source.bundle_records():  # urn:uuid references may point forward
+            builder.ctx.resolver.register(rec.resource, rec.full_url)
+        later = builder.read_core(source.core())
+        builder.read_clinical(later)
+        read_clinical(builder, source, workers)
+        return builder.finish(source.describe())
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration of a build. A build keeps
+    millions of objects alive (the census, references, batches of rows) and makes almost no
+    cycles (a few per rejected resource), yet each full collection walks them all: 0.25 s of
+    a 1,000-inpatient build in two processes, and in a forked child every object walked is a
+    page copied. The collector catches up when it is back on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import map_core as core
-from .build import Builder, BuildResult
+from .build import Builder, BuildResult, collector_paused
 from .fhirdata import utc_time
 from .keys import Identity
 from .reading import DELETE, Record, Source
@@ -310,6 +310,13 @@ def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
     if identity is None or trusted_key is None:
         raise SnapshotError("not-a-recipient", "an incremental build needs an identity that "
                                                "opens the previous snapshot and the trusted key")
+    with collector_paused():
+        return _refresh(previous, delta, settings, identity, trusted_key)
+
+
+def _refresh(previous: Path, delta: Path, settings: BuildSettings, identity: Identity,
+             trusted_key: Ed25519PublicKey) -> tuple[BuildResult, str]:
+    """refresh_database, with the garbage collector paused (see build.collector_paused)."""
     manifest, database = verify(previous, trusted_key, [identity])
     if manifest.scope != "house":
         raise SnapshotError("wrong-scope", f"{previous}: is a {manifest.scope} snapshot; an "

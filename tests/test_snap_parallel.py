@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from downtime.generator import generate
+from snapshots import build as build_module
 from snapshots import parallel_map
 from snapshots.build import BuildResult, build_database
 from snapshots.settings import BuildSettings
@@ -126,3 +127,30 @@ def test_the_split_gives_the_child_its_share_in_whole_lines(source):
 
 def _collector(into: list):
     return lambda *fault: into.append(fault)
+
+
+def test_the_collector_is_paused_for_a_build_and_back_after(source, monkeypatch):
+    import gc
+
+    seen = []
+    real = build_module.Builder.finish
+
+    def finish(self, text):
+        seen.append(gc.isenabled())
+        return real(self, text)
+
+    monkeypatch.setattr(build_module.Builder, "finish", finish)
+    assert gc.isenabled()
+    build_database(source, BuildSettings(as_of=AS_OF), workers=1)
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(build_module.Builder, "finish", lambda self, text: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        build_database(source, BuildSettings(as_of=AS_OF), workers=1)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that turned it off itself keeps it off
+        monkeypatch.setattr(build_module.Builder, "finish", real)
+        build_database(source, BuildSettings(as_of=AS_OF), workers=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
