@@ -121,10 +121,10 @@ def map_med_order(ctx: MapContext, record: Record, pid: str, encounter: str | No
                                               "resolve; shown as '(unnamed medication)'",
                 "warning", pid)
     prescriber = ctx.resolver.ref_id(res.get("requester"), "Practitioner")
+    coding = first_coding(res.get("medicationCodeableConcept"))
     return {
         "id": res["id"], "patient_id": pid, "encounter_id": encounter, "medication": medication,
-        "code": first_coding(res.get("medicationCodeableConcept")).get("code"),
-        "system": first_coding(res.get("medicationCodeableConcept")).get("system"),
+        "code": coding.get("code"), "system": coding.get("system"),
         "dose": dose, "dose_value": dose_value, "dose_unit": dose_unit, "rate": rate,
         "route": route, "frequency": frequency, "times": None if prn else times,
         "interval_hours": interval, "prn": int(prn), "prn_reason": text_of(prn_cc),
@@ -143,9 +143,12 @@ def map_administration(ctx: MapContext, record: Record, pid: str) -> dict:
     when = period_start(res, "effectiveDateTime", "effectivePeriod")
     _recent(ctx, when, "administrations_hours")
     dosage = res.get("dosage") if isinstance(res.get("dosage"), dict) else {}
-    performer = next((ctx.practitioners.get(ctx.resolver.ref_id(p.get("actor"), "Practitioner")
-                                            or "") for p in as_list(res.get("performer"))
-                      if isinstance(p, dict)), None)
+    performer = None
+    for p in as_list(res.get("performer")):
+        if isinstance(p, dict):  # the first performer entry names the one who gave it
+            performer = ctx.practitioners.get(ctx.resolver.ref_id(p.get("actor"),
+                                                                  "Practitioner") or "")
+            break
     return {
         "id": res["id"], "patient_id": pid,
         "order_id": ctx.resolver.ref_id(res.get("request"), "MedicationRequest"),
