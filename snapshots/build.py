@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from . import map_clinical as clinical
@@ -24,7 +25,7 @@ from .fhirdata import as_list, text_of, to_datetime, utc_time
 from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
 from .reading import CORE_TYPES, DELETE, MALFORMED_ENCOUNTER, Record, Source
-from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection
+from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection, row_dict
 from .settings import BuildSettings
 from .sourcecensus import SourceCensus
 from .structure import attachment_faults
@@ -66,7 +67,7 @@ class Builder:
             conn.execute("PRAGMA synchronous = OFF")
             create_schema(conn)
         self.conn = conn
-        self.batches: dict[str, list[dict]] = defaultdict(list)
+        self.batches: dict[str, list] = defaultdict(list)  # rows: dicts, or tuples (schema)
         self.census: dict[str, str] = {}
         self.patients: dict[str, tuple[dict, list[dict]]] = {}
         self.places: dict[str, core.Place] = {}
@@ -340,11 +341,11 @@ class Builder:
         self.batches.clear()
         self.pending = 0
 
-    def _insert_one_by_one(self, table: str, rows: list[dict]) -> None:
+    def _insert_one_by_one(self, table: str, rows: list[dict] | list[tuple]) -> None:
         """A batch failed (a value SQLite cannot store: a list or object where the mapper
         expected text). Insert row by row; each row that fails goes to the gap register."""
         failed: set[tuple[str, str]] = set()
-        for row in rows:
+        for row in map(partial(row_dict, table), rows):
             try:
                 insert_rows(self.conn, table, [row], self.targets.get(table))
             except (sqlite3.Error, OverflowError, TypeError, ValueError) as e:

@@ -96,9 +96,11 @@ _WINDOW_OF = {VITALS: "vitals_hours", LABS: "labs_days"}
 
 
 def map_observations(ctx: MapContext, record: Record, pid: str,
-                     encounter: str | None) -> list[dict]:
-    """One row per value: a blood-pressure panel gives a row per component. (Observations are
-    most of an export: each row is built as one dict, in the order the columns are listed.)"""
+                     encounter: str | None) -> list[tuple]:
+    """One row per value: a blood-pressure panel gives a row per component. Observations are
+    most of an export, so their rows are tuples, not dicts: the columns in the order of
+    TABLES["observations"], then where the record was read (for the gap register, should the
+    row not store)."""
     res = record.resource
     category = observation_category(res)
     when = period_start(res, *_OBSERVED_AT)
@@ -112,7 +114,7 @@ def map_observations(ctx: MapContext, record: Record, pid: str,
             raise ValueError("category is not an array of CodeableConcepts")
         raise OutsideWindow  # social history, surveys...: not part of the downtime chart
     _recent(ctx, when, window)
-    lineage = ctx.lineage(record)
+    lineage = ctx.lineage_values(record)
     masked = int(restricted(res))
     found = res.get("component")
     components = [c for c in as_list(found) if isinstance(c, dict)] if found is not None else []
@@ -121,49 +123,52 @@ def map_observations(ctx: MapContext, record: Record, pid: str,
     parts = components if components and not has_value else [res]
     rows = []
     for i, part in enumerate(parts):
+        rid = res["id"] if part is res else f"{res['id']}#{i}"
         code = part.get("code")
         coding = first_coding(code)
-        row = {"patient_id": pid, "encounter_id": encounter, "category": category,
-               "effective_at": when, "restricted": masked, **lineage,
-               "id": res["id"] if part is res else f"{res['id']}#{i}",
-               "code": coding.get("code"), "system": coding.get("system"),
-               "display": text_of(code), **_value(part), **_reference(part),
-               "flag": _interpretation(part) or (None if part is res else _interpretation(res))}
-        if row.get("value_num") is None and row.get("value_text") is None and \
-                any(k.startswith("value") for k in part):
-            ctx.gap(record, "unreadable-value", f"{row['id']}: value[x] of the wrong shape; "
+        display = text_of(code)
+        value_num, value_text, unit = _value(part)
+        low, high, ref_text = _reference(part)
+        flag = _interpretation(part) or (None if part is res else _interpretation(res))
+        if value_num is None and value_text is None and any(k.startswith("value") for k in part):
+            ctx.gap(record, "unreadable-value", f"{rid}: value[x] of the wrong shape; "
                     "shown without a value", "warning", pid)
-        elif row["display"] is None and code is not None:
-            ctx.gap(record, "wrong-shape", f"{row['id']}: code is not a CodeableConcept "
+        elif display is None and code is not None:
+            ctx.gap(record, "wrong-shape", f"{rid}: code is not a CodeableConcept "
                     "with text or a coding; shown without a name", "warning", pid)
-        rows.append(row)
+        rows.append((rid, pid, encounter, category, coding.get("code"), coding.get("system"),
+                     display, value_num, value_text, unit, when, low, high, ref_text, flag,
+                     masked, *lineage, record.where))
     return rows
 
 
-def _value(part: dict) -> dict:
+def _value(part: dict) -> tuple[float | None, str | None, str | None]:
+    """(value_num, value_text, unit)."""
     if isinstance(part.get("valueQuantity"), dict):
         value, unit = quantity(part["valueQuantity"])
-        return {"value_num": value, "unit": unit}
+        return value, None, unit
     for key in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
         if key in part and part[key] is not None:
             value = part[key]
-            return {"value_num": float(value) if key == "valueInteger" else None,
-                    "value_text": None if key == "valueInteger" else str(value)}
+            if key == "valueInteger":
+                return float(value), None, None
+            return None, str(value), None
     if isinstance(part.get("valueCodeableConcept"), dict):
-        return {"value_text": text_of(part["valueCodeableConcept"])}
-    return {"value_text": text_of(part.get("dataAbsentReason")) and
-            f"(no value: {text_of(part.get('dataAbsentReason'))})"}
+        return None, text_of(part["valueCodeableConcept"]), None
+    return None, (text_of(part.get("dataAbsentReason")) and
+                  f"(no value: {text_of(part.get('dataAbsentReason'))})"), None
 
 
-_NO_RANGE: dict = {}  # only ever unpacked into a row, never changed
+_NO_RANGE = (None, None, None)
 
 
-def _reference(part: dict) -> dict:
+def _reference(part: dict) -> tuple[float | None, float | None, object]:
+    """(ref_low, ref_high, ref_text) of the first reference range."""
     for first in as_list(part.get("referenceRange")):
         if isinstance(first, dict):
             low, _ = quantity(first.get("low"))
             high, _ = quantity(first.get("high"))
-            return {"ref_low": low, "ref_high": high, "ref_text": first.get("text")}
+            return low, high, first.get("text")
     return _NO_RANGE
 
 

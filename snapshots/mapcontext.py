@@ -148,6 +148,13 @@ class MapContext:
         return self.settings.as_of - timedelta(**delta)
 
     def lineage(self, record: Record) -> dict:
+        src_type, src_id, version, updated, digest = self.lineage_values(record)
+        return {"src_type": src_type, "src_id": src_id, "src_version": version,
+                "src_updated": updated, "src_hash": digest,
+                "_where": record.where}  # not a column: for the gap register if a row fails
+
+    def lineage_values(self, record: Record) -> tuple[object, object, str, str, bytes]:
+        """(src_type, src_id, src_version, src_updated, src_hash), the LINEAGE columns."""
         res = record.resource
         meta = res.get("meta")
         if not isinstance(meta, dict):
@@ -155,13 +162,11 @@ class MapContext:
         # Canonical JSON, not the source bytes: an unchanged resource re-exported with other
         # whitespace or key order must still be recognised as unchanged.
         body = _dumps(res, option=_SORTED)
-        return {"src_type": res.get("resourceType"), "src_id": res.get("id"),
-                "src_version": str(meta.get("versionId") or ""),
-                "src_updated": str(meta.get("lastUpdated") or ""),
+        return (res.get("resourceType"), res.get("id"), str(meta.get("versionId") or ""),
+                str(meta.get("lastUpdated") or ""),
                 # 16 raw bytes, not 32 hex digits: 16 bytes less on every row of a snapshot,
                 # which is opened in memory.
-                "src_hash": _sha256(body).digest()[:16],
-                "_where": record.where}  # not a column: for the gap register if a row fails
+                _sha256(body).digest()[:16])
 
     def gap(self, record: Record, reason: str, detail: str = "", severity: str = "error",
             patient_id: str = "") -> None:

@@ -114,6 +114,7 @@ def read_clinical(builder: Builder, source: Source, workers: int | None = None) 
     builder.read_clinical(source.rest(skip=set(paths)))
     with _set_aside(builder):
         builder.read_clinical(_records(source, own_part))
+        builder.flush()  # while the child may still be at work
         result = _receive(receive)
         child.join()
         if result is None:  # the child failed: map its share here (before ours, as in the file)

@@ -10,7 +10,9 @@ Booleans are 0/1 integers. `restricted` is 1 where the source carried confidenti
 
 from __future__ import annotations
 
+import operator
 import sqlite3
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -341,16 +343,37 @@ def _not_null(table: str) -> set[str]:
     return set(pk) if isinstance(pk, tuple) else {pk}
 
 
-def insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict],
+def insert_rows(conn: sqlite3.Connection, table: str, rows: list[dict] | list[tuple],
                 into: str | None = None) -> None:
-    """Bulk insert-or-replace rows (dicts keyed by column name) into a canonical table, or
-    into `into` (a table of the same columns, e.g. in an attached database)."""
+    """Bulk insert-or-replace rows into a canonical table, or into `into` (a table of the same
+    columns, e.g. in an attached database). Rows are dicts keyed by column name, or tuples of
+    the columns in order followed by anything else (only the columns are stored)."""
     if not rows:
         return
     columns = list(TABLES[table])
     placeholders = ", ".join("?" for _ in columns)
     names = ", ".join(f"[{c}]" for c in columns)
-    conn.executemany(
-        f"INSERT OR REPLACE INTO {into or table} ({names}) VALUES ({placeholders})",
-        (tuple(map(row.get, columns)) for row in rows),  # streamed: no second list of rows
-    )
+    if type(rows[0]) is tuple:
+        params = map(_leading(len(columns)), rows)  # in C: no Python call a row
+    else:
+        params = (tuple(map(row.get, columns)) for row in rows)  # streamed: no second list
+    conn.executemany(f"INSERT OR REPLACE INTO {into or table} ({names}) VALUES ({placeholders})",
+                     params)
+
+
+@cache
+def _leading(n: int) -> operator.itemgetter:
+    """What takes the first n items of a tuple row."""
+    return operator.itemgetter(slice(0, n))
+
+
+def row_dict(table: str, row: dict | tuple) -> dict:
+    """A row as a dict keyed by column; a tuple row's item after the columns (where the record
+    was read) under `_where`."""
+    if isinstance(row, dict):
+        return row
+    columns = list(TABLES[table])
+    found = dict(zip(columns, row, strict=False))
+    if len(row) > len(columns):
+        found["_where"] = row[len(columns)]
+    return found
