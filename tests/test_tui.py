@@ -458,7 +458,8 @@ def test_auto_lock_after_idle_closes_everything(tmp_path):
             assert isinstance(app.screen, UnlockScreen)
             assert app.session is None
             assert "Locked" in text_of(app.screen.query_one("#unlock-message"))
-            await pilot.press("ctrl+a")  # the user field still holds the name
+            assert app.screen.query_one("#user").value == "badge 4411"  # kept for going on
+            assert app.focused.id == "passphrase"
             await unlock(app, pilot, user="")
             assert app.session is not None and app.session.user == "badge 4411"
     run(go())

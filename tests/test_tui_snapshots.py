@@ -74,6 +74,9 @@ async def _screens(site) -> dict[str, str]:
         await pilot.press("b")
         await pilot.pause()
         shots["break_glass"] = await _shot(app, pilot)
+        await pilot.press("escape", "ctrl+l")
+        await settle(app, pilot, lambda: app.session is None)
+        shots["locked"] = await _shot(app, pilot)  # the name kept, the passphrase focused
     return shots
 
 
@@ -85,7 +88,8 @@ def shots(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["unlock", "census", "census_filtered", "chart_summary",
-                                  "chart_meds", "chart_vitals_labs", "break_glass"])
+                                  "chart_meds", "chart_vitals_labs", "break_glass",
+                                  "locked"])
 def test_screen_matches_stored_svg(shots, name):
     _check(name, shots[name])
 
@@ -94,3 +98,5 @@ def test_snapshots_show_what_matters(shots):
     assert "Penicillin" in shots["chart_summary"] and "ALLERGIES" in shots["chart_summary"]
     assert "12&#160;min&#160;old" in shots["census"] or "12 min old" in shots["census"]
     assert "BREAK&#160;GLASS" in shots["break_glass"] or "BREAK GLASS" in shots["break_glass"]
+    assert "go&#160;on&#160;as&#160;badge&#160;4411" in shots["locked"] or \
+        "go on as badge 4411" in shots["locked"]

@@ -131,6 +131,7 @@ class DowntimeApp(App):
         if self.session is None:
             return
         self.audit("lock", detail=why)
+        user = self.session.user
         self.session.close()
         self.session = None
         gc.unfreeze()  # the session's objects may go now, cycles among them too
@@ -140,7 +141,7 @@ class DowntimeApp(App):
         if self.chart_screen is not None:
             self.uninstall_screen("chart")
             self.chart_screen = None
-        self.unlock_screen.reset()
+        self.unlock_screen.reset(user)
 
     def check_idle_lock(self) -> None:
         if self.session is None:

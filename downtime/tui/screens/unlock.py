@@ -35,7 +35,7 @@ class UnlockScreen(Screen):
         yield DataAgeBar(id="age")
 
     def on_mount(self) -> None:
-        self.query_one("#user", Input).focus()
+        self.query_one("#user", Input).focus()  # the first unlock: nobody to go on as yet
         self.refresh_age()
 
     def refresh_age(self) -> None:
@@ -90,9 +90,14 @@ class UnlockScreen(Screen):
         field.value = ""
         field.focus()
 
-    def reset(self) -> None:
+    def reset(self, last_user: str) -> None:
+        """After a lock (Ctrl+L or idle): going on as `last_user` is typing the
+        passphrase, which has the focus, so what is typed at once goes into the hidden field;
+        someone else goes back to the name (Shift+Tab selects it, typing replaces it)."""
+        self.query_one("#user", Input).value = last_user
         self.query_one("#passphrase", Input).value = ""
         self.query_one("#unlock", Button).disabled = False
-        self.message("Locked. Unlock to continue.")
-        self.query_one("#user", Input).focus()
+        self.message(f"Locked. To go on as {last_user}, type the passphrase.\n"
+                     "Someone else: Shift+Tab, then your name.")
+        self.query_one("#passphrase", Input).focus()
         self.refresh_age()
