@@ -50,6 +50,28 @@ def fake_kdf(identity):
     return kdf
 
 
+@dataclass
+class RecordingKdf:
+    """fake_kdf that remembers what it was asked to try and on which thread: the KDF takes a
+    second or more, so it must never run on the event loop (the main thread in the tests)."""
+
+    identity: object
+    tried: list[str] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
+
+    def __call__(self, path: Path, passphrase: str):
+        import threading
+
+        self.tried.append(passphrase)
+        self.threads.append(threading.current_thread().name)
+        if passphrase != PASSPHRASE:
+            raise WrongPassphrase(f"{path}: wrong passphrase")
+        return self.identity
+
+    def on_event_loop(self) -> bool:
+        return "MainThread" in self.threads
+
+
 def stable_db():
     """Like factory.chart_db but with fixed MRNs (the factory's depend on hash seeds)."""
     import sqlite3

@@ -84,9 +84,13 @@ class DowntimeApp(App):
             self.last_activity = self.clock()
         await super().on_event(event)
 
-    def open_session(self, user: str, passphrase: str) -> Session:
-        """Blocking: the KDF, then decrypt and read the census. Called from a worker."""
-        identity = self.kdf(self.identity_path, passphrase)
+    def try_passphrase(self, passphrase: str) -> Identity:
+        """Blocking (the KDF, about a second): this workstation's identity, or WrongPassphrase.
+        Called from the unlock worker."""
+        return self.kdf(self.identity_path, passphrase)
+
+    def open_session(self, user: str, identity: Identity) -> Session:
+        """Blocking: decrypt the snapshots and read the census. Called from a worker."""
         return Session.open(user, identity, self.store, self.trusted_key,
                             today=self.clock().astimezone().date())
 

@@ -1,6 +1,23 @@
-"""Unlock: who you are, and the passphrase of this workstation's identity."""
+"""Unlock: who you are, and the passphrase of this workstation's identity.
+
+What is typed in the name field goes into the audit log (and its FHIR export); what is typed
+in the passphrase field must go nowhere. The two meet when someone types the passphrase into
+the name field, which is what a nurse does who types it straight away after a lock if the
+name field has the focus. So:
+
+- after a lock the last user's name stays filled in and the passphrase field has the focus:
+  going on is just typing the passphrase; someone else goes back (Shift+Tab) and types their
+  name over the old one;
+- a name is written to the log only once it is known not to be the passphrase: the
+  passphrase field opened the identity (and the name is not the same text), or the name
+  itself does not open it (a second KDF, in the worker, on a failed attempt only), or a
+  successful unlock has logged that name already. Otherwise the attempt is logged without
+  it, the name field is cleared (it shows the passphrase in clear) and the screen says why.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,9 +32,31 @@ from snapshots.sealed import SnapshotError
 
 from ..widgets import DataAgeBar
 
+if TYPE_CHECKING:
+    from ..session import Session
+
+# what the audit log holds as `user` instead of a name that is (or may be) the passphrase
+NOT_RECORDED = "(not recorded: the passphrase was typed in the name field)"
+SAME_AS_PASSPHRASE = "(not recorded: the name typed was the same as the passphrase typed)"
+NOT_CHECKED = "(not recorded: could not check that it was not the passphrase)"
+HIDDEN = (NOT_RECORDED, SAME_AS_PASSPHRASE)  # the name field showed a passphrase: clear it
+
+WRONG = "Wrong passphrase. Try again, or ask the charge nurse."
+IN_NAME_FIELD = ("That was the passphrase, typed in the name field. It was not recorded. "
+                 "Type your name or badge number, Tab, then the passphrase.")
+SAME_FIELDS = ("Not tried: the name and the passphrase were the same. Nothing typed was "
+               "recorded. Type your name or badge number, Tab, then the passphrase.")
+
 
 class UnlockScreen(Screen):
     BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", show=True)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        # names a successful unlock has written to the log: logging one again on a failed
+        # attempt tells nothing new, so it is logged without the second KDF (the common case
+        # of a mistyped passphrase after a lock costs one KDF, not two)
+        self.logged_users: set[str] = set()
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="unlock-box"):
@@ -49,46 +88,82 @@ class UnlockScreen(Screen):
     @on(Input.Submitted, "#passphrase")
     @on(Button.Pressed, "#unlock")
     def submit(self) -> None:
-        user = self.query_one("#user", Input).value.strip()
+        raw_name = self.query_one("#user", Input).value
         passphrase = self.query_one("#passphrase", Input).value
-        if not user:
+        if not raw_name.strip():
             self.message("Type your name or badge number first.", error=True)
             self.query_one("#user", Input).focus()
-            return
-        if not passphrase:
+        elif not passphrase:
             self.message("Type the workstation passphrase.", error=True)
             self.query_one("#passphrase", Input).focus()
-            return
-        self.message("Unlocking… (checking the passphrase takes a second)")
-        self.query_one("#unlock", Button).disabled = True
-        self.unlock(user, passphrase)
+        elif passphrase in (raw_name, raw_name.strip()):
+            # one of the two is a passphrase (right or wrong): neither may be logged, and
+            # trying it would log a session under the passphrase as the user's name
+            self._failed(SAME_AS_PASSPHRASE, SAME_FIELDS)
+        else:
+            self.message("Unlocking… (checking the passphrase takes a second)")
+            self.query_one("#unlock", Button).disabled = True
+            self.unlock(raw_name, passphrase)
 
     def message(self, text: str, error: bool = False) -> None:
         widget = self.query_one("#unlock-message", Static)
         widget.update(Text(text))
         widget.set_class(error, "error")
 
-    @work(thread=True, exclusive=True, group="unlock", description="unlock")  # not the passphrase
-    def unlock(self, user: str, passphrase: str) -> None:
+    # Textual names a worker after its arguments unless given a description: never the
+    # passphrase. Every exception is caught here: Textual's crash report would print it with
+    # the local variables of each frame, and the passphrase is one of them.
+    @work(thread=True, exclusive=True, group="unlock", description="unlock")
+    def unlock(self, raw_name: str, passphrase: str) -> None:
         app = self.app
         try:
-            session = app.open_session(user, passphrase)
+            identity = app.try_passphrase(passphrase)
         except WrongPassphrase:
-            app.call_from_thread(self._failed, user,
-                                 "Wrong passphrase. Try again, or ask the charge nurse.")
+            app.call_from_thread(self._failed, self.name_for_log(raw_name), WRONG)
             return
-        except (KeyFileError, SnapshotError, OSError) as e:
-            app.call_from_thread(self._failed, user, f"Cannot open: {e}")
+        except Exception as e:  # see above
+            app.call_from_thread(self._failed, self.name_for_log(raw_name), cannot_open(e))
             return
-        app.call_from_thread(app.unlocked, session)
+        name = raw_name.strip()  # the passphrase opened the identity: this is not it
+        try:
+            session = app.open_session(name, identity)
+        except Exception as e:  # see above
+            app.call_from_thread(self._failed, name, cannot_open(e))
+            return
+        app.call_from_thread(self._opened, session)
+
+    def name_for_log(self, raw_name: str) -> str:
+        """Blocking (called from the unlock worker, after a failed attempt): the name typed if
+        it is not the passphrase, else what the log holds in its place. The name is tried as
+        the passphrase as typed and trimmed (the trimmed form is what would be logged)."""
+        name = raw_name.strip()
+        if name in self.logged_users:
+            return name
+        for text in dict.fromkeys((name, raw_name)):
+            try:
+                self.app.try_passphrase(text)
+            except WrongPassphrase:
+                continue
+            except Exception:  # cannot tell, so it is not logged
+                return NOT_CHECKED
+            return NOT_RECORDED
+        return name
+
+    def _opened(self, session: Session) -> None:
+        self.logged_users.add(session.user)
+        self.app.unlocked(session)
 
     def _failed(self, user: str, text: str) -> None:
+        shown = IN_NAME_FIELD if user == NOT_RECORDED else text
         self.app.audit("unlock-failed", user=user, detail=text.split(".")[0])
-        self.message(text, error=True)
+        self.message(shown, error=True)
         self.query_one("#unlock", Button).disabled = False
-        field = self.query_one("#passphrase", Input)
-        field.value = ""
-        field.focus()
+        self.query_one("#passphrase", Input).value = ""
+        if user in HIDDEN:  # it showed a passphrase in clear: gone from the screen too
+            self.query_one("#user", Input).value = ""
+            self.query_one("#user", Input).focus()
+        else:
+            self.query_one("#passphrase", Input).focus()
 
     def reset(self, last_user: str) -> None:
         """After a lock (Ctrl+L or idle): going on as `last_user` is typing the
@@ -101,3 +176,12 @@ class UnlockScreen(Screen):
                      "Someone else: Shift+Tab, then your name.")
         self.query_one("#passphrase", Input).focus()
         self.refresh_age()
+
+
+def cannot_open(error: Exception) -> str:
+    """What the screen and the log say when the identity or the snapshots do not open. Only
+    the toolkit's own errors are quoted (they name files); anything else could quote what it
+    was given, so only its kind is named."""
+    if isinstance(error, KeyFileError | SnapshotError | OSError):
+        return f"Cannot open: {error}"
+    return f"Cannot open: unexpected {type(error).__name__}. Tell IT."
