@@ -234,3 +234,26 @@ def test_no_worker_description_or_notification_carries_the_passphrase(tmp_path):
     assert seen and all(PASSPHRASE not in s and "not it" not in s for s in seen)
     assert any("AUDIT LOG NOT WRITTEN" in n for n in notified)
     assert all(PASSPHRASE not in n and "not it" not in n for n in notified)
+
+
+def test_enter_pressed_twice_unlocks_once(tmp_path):
+    import threading
+
+    site = make_site(tmp_path)
+    kdf = RecordingKdf(site.keys.unit)
+    go_on = threading.Event()
+
+    def slow_kdf(path, passphrase: str):
+        go_on.wait(5)
+        return kdf(path, passphrase)
+
+    async def go():
+        app = site.app(kdf=slow_kdf)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(*"kim", "tab", *PASSPHRASE, "enter", "enter")
+            go_on.set()
+            await to_census(app, pilot)
+            await settle(app, pilot)
+    run(go())
+    assert kdf.tried == [PASSPHRASE]
+    assert logged(site) == [("unlock", "kim")]

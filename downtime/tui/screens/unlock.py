@@ -53,6 +53,7 @@ class UnlockScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
+        self.busy = False  # an unlock is running: another Enter must not start a second one
         # names a successful unlock has written to the log: logging one again on a failed
         # attempt tells nothing new, so it is logged without the second KDF (the common case
         # of a mistyped passphrase after a lock costs one KDF, not two)
@@ -88,6 +89,8 @@ class UnlockScreen(Screen):
     @on(Input.Submitted, "#passphrase")
     @on(Button.Pressed, "#unlock")
     def submit(self) -> None:
+        if self.busy:
+            return
         raw_name = self.query_one("#user", Input).value
         passphrase = self.query_one("#passphrase", Input).value
         if not raw_name.strip():
@@ -101,6 +104,7 @@ class UnlockScreen(Screen):
             # trying it would log a session under the passphrase as the user's name
             self._failed(SAME_AS_PASSPHRASE, SAME_FIELDS)
         else:
+            self.busy = True
             self.message("Unlocking… (checking the passphrase takes a second)")
             self.query_one("#unlock", Button).disabled = True
             self.unlock(raw_name, passphrase)
@@ -150,10 +154,12 @@ class UnlockScreen(Screen):
         return name
 
     def _opened(self, session: Session) -> None:
+        self.busy = False
         self.logged_users.add(session.user)
         self.app.unlocked(session)
 
     def _failed(self, user: str, text: str) -> None:
+        self.busy = False
         shown = IN_NAME_FIELD if user == NOT_RECORDED else text
         self.app.audit("unlock-failed", user=user, detail=text.split(".")[0])
         self.message(shown, error=True)
@@ -169,6 +175,7 @@ class UnlockScreen(Screen):
         """After a lock (Ctrl+L or idle): going on as `last_user` is typing the
         passphrase, which has the focus, so what is typed at once goes into the hidden field;
         someone else goes back to the name (Shift+Tab selects it, typing replaces it)."""
+        self.busy = False
         self.query_one("#user", Input).value = last_user
         self.query_one("#passphrase", Input).value = ""
         self.query_one("#unlock", Button).disabled = False
