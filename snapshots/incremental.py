@@ -56,6 +56,9 @@ class Refresher(Builder):
         super().__init__(settings, conn)
         conn.row_factory = None
         conn.execute("PRAGMA temp_store = MEMORY")  # no plaintext sort spills on disk
+        # As in a full build: no rollback journal (every page a refresh changes would first be
+        # copied into one). A refresh that fails is thrown away whole, never rolled back.
+        conn.execute("PRAGMA journal_mode = OFF")
         self.previous_sequence = previous_sequence
         self.leaving: set[str] = set()  # patients whose census encounter the delta ended
         self.forget: set[tuple[str, str]] = set()  # (type, id) brought again by the delta
