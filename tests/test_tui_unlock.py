@@ -1,6 +1,6 @@
 """Pilot tests of the unlock screen and what it writes: the passphrase, typed in the name
-field or in its own, never reaches the audit log, its FHIR export, a worker's description or
-a notification; after a lock, going on is typing the passphrase; who tried
+field or in its own, never reaches the audit log, its FHIR export, a worker's description, a
+notification or a crash report; after a lock, going on is typing the passphrase; who tried
 and who unlocked are still logged."""
 
 from __future__ import annotations
@@ -234,6 +234,27 @@ def test_no_worker_description_or_notification_carries_the_passphrase(tmp_path):
     assert seen and all(PASSPHRASE not in s and "not it" not in s for s in seen)
     assert any("AUDIT LOG NOT WRITTEN" in n for n in notified)
     assert all(PASSPHRASE not in n and "not it" not in n for n in notified)
+
+
+def test_a_crash_report_prints_no_local_variables(tmp_path, monkeypatch, capfd):
+    site = make_site(tmp_path)
+    secret = "-".join(["s3cret", "typed"])  # not as such in this source, which the report quotes
+
+    def broken_message(self, text, error=False):
+        raise RuntimeError("a fault while the passphrase is in a local variable")
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(*"kim", "tab", *secret)
+            monkeypatch.setattr(UnlockScreen, "message", broken_message)
+            await pilot.press("enter")
+            await pilot.pause()
+    with pytest.raises(RuntimeError, match="a fault"):
+        run(go())
+    report = capfd.readouterr().err
+    assert "RuntimeError" in report and "in submit" in report  # the report is still there
+    assert secret not in report
 
 
 def test_enter_pressed_twice_unlocks_once(tmp_path):

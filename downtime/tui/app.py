@@ -147,6 +147,21 @@ class DowntimeApp(App):
             self.chart_screen = None
         self.unlock_screen.reset(user)
 
+    def _fatal_error(self) -> None:
+        """Textual's crash report (the app exits on an unhandled exception), less the local
+        variables Textual prints for every frame: they hold what was typed (the passphrase
+        field's text) and patient data, and the report goes to the terminal and to whatever
+        keeps its output. Same report otherwise (Textual 8: App._fatal_error)."""
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        report = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(Segments(self.console.render(report,
+                                                                   self.console.options)))
+        self._close_messages_no_wait()
+
     def check_idle_lock(self) -> None:
         if self.session is None:
             return
