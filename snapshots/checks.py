@@ -18,34 +18,37 @@ def timestamp_checks(conn: sqlite3.Connection, ctx: MapContext) -> None:
     limit = (ctx.as_of + timedelta(minutes=ctx.settings.future_tolerance_minutes))
     limit_text = limit.strftime("%Y-%m-%dT%H:%M:%SZ")
     # One pass over each table finds both kinds. Birth dates are looked up in a keyed temporary
-    # copy (one b-tree search a row, where patients needs two: its key index, then the row).
+    # copy (one b-tree search, where patients needs two: its key index, then the row), and only
+    # for a time before the latest birth date of all: no other can be before its patient's.
     conn.execute("CREATE TEMP TABLE _births (id TEXT PRIMARY KEY, birth_date TEXT NOT NULL) "
                  "WITHOUT ROWID")
     try:
         conn.execute("INSERT INTO temp._births SELECT id, birth_date FROM main.patients "
                      "WHERE birth_date IS NOT NULL")
+        latest = conn.execute("SELECT max(birth_date) FROM temp._births").fetchone()[0]
         for table, column in TIMED_COLUMNS:
-            _table_times(conn, ctx, table, column, limit_text)
+            _table_times(conn, ctx, table, column, limit_text, latest)
     finally:
         conn.execute("DROP TABLE temp._births")
 
 
+_BORN = "(SELECT birth_date FROM temp._births WHERE id = t.patient_id)"
+
+
 def _table_times(conn: sqlite3.Connection, ctx: MapContext, table: str, column: str,
-                 limit_text: str) -> None:
+                 limit_text: str, latest: str | None) -> None:
     """Times after the as-of (future), then clinical times before the patient's birth, each in
     the table's row order."""
+    future = f"(length(t.{column}) > 10 AND t.{column} > ?1)"
+    before = f"(substr(t.{column}, 1, 10) < ?2 AND substr(t.{column}, 1, 10) < {_BORN})"
     early = []
-    for pid, when, born, src_type, src_id, future, before in conn.execute(
-            f"SELECT t.patient_id, t.{column}, b.birth_date, t.src_type, t.src_id, "
-            f"length(t.{column}) > 10 AND t.{column} > ?1, "
-            f"substr(t.{column}, 1, 10) < b.birth_date "
-            f"FROM main.{table} t LEFT JOIN temp._births b ON b.id = t.patient_id "
-            f"WHERE (length(t.{column}) > 10 AND t.{column} > ?1) "
-            f"OR substr(t.{column}, 1, 10) < b.birth_date", (limit_text,)):
-        if future:
+    for pid, when, born, src_type, src_id, is_future, is_before in conn.execute(
+            f"SELECT t.patient_id, t.{column}, {_BORN}, t.src_type, t.src_id, {future}, "
+            f"{before} FROM main.{table} t WHERE {future} OR {before}", (limit_text, latest)):
+        if is_future:
             _issue(ctx, "future", f"{src_type}/{src_id}", src_type, src_id, pid,
                    f"{column} {when} is after the build's as-of {limit_text[:16]}Z")
-        if before:
+        if is_before:
             early.append((pid, when, born, src_type, src_id))
     for pid, when, born, src_type, src_id in early:
         _issue(ctx, "before-birth", f"{src_type}/{src_id}", src_type, src_id, pid,
