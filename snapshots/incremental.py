@@ -135,8 +135,14 @@ class Refresher(Builder):
         table = TABLE_OF.get(rec.resource.get("resourceType") or "")
         if table is None or table == "locations" or not isinstance(rec.resource.get("id"), str):
             return False
-        row = self.conn.execute(f"SELECT src_hash FROM {table} WHERE {_made_by(table)} LIMIT 1",
-                                (rec.resource["id"],)).fetchone()
+        # The row keyed by the id itself first (most resources make one row), then the rows of
+        # its components (`<id>#<n>`): the row _made_by finds first, for about two thirds of
+        # the cost of asking for both in one OR (two searches of the key, then a merge).
+        rid = rec.resource["id"]
+        row = self.conn.execute(f"SELECT src_hash FROM {table} WHERE id = ?1 AND src_id = ?1",
+                                (rid,)).fetchone() or \
+            self.conn.execute(f"SELECT src_hash FROM {table} WHERE id >= ?1 || '#' AND "
+                              "id < ?1 || '$' AND src_id = ?1 LIMIT 1", (rid,)).fetchone()
         return bool(row) and row[0] == self.ctx.lineage(rec)["src_hash"]
 
     def apply_deletes(self, records: Iterable[Record]) -> list[Record]:
