@@ -223,3 +223,18 @@ def test_previous_snapshot_of_an_older_schema_needs_a_full_build(base, tmp_path)
         refresh_database(written[0][0], tmp_path / "delta", BuildSettings(as_of=LATER),
                          keys.unit, keys.trusted)
     assert err.value.reason == "schema-changed" and "full build" in str(err.value)
+
+
+def test_refresh_report_counts_the_gaps_it_carries(base, tmp_path):
+    """The report of a refresh counts the gaps the snapshot holds: those carried from the
+    previous build as well as the delta's own, so that --strict sees a carried error."""
+    root, keys, house = base
+    write_delta(tmp_path / "delta", lines(root / "src" / "Flag.ndjson")[:3])
+    result, _ = refresh_database(house, tmp_path / "delta", BuildSettings(as_of=LATER),
+                                 keys.unit, keys.trusted)
+    held = dict(result.conn.execute(
+        "SELECT substr(reason, 1, instr(reason, ':') - 1), count(*) FROM gaps GROUP BY 1"))
+    assert held.get("error", 0) > 0, "the generated hospital carries records in error"
+    assert result.report["gaps"]["errors"] == held["error"]
+    assert result.report["gaps"]["warnings"] == held.get("warning", 0)
+    assert sum(result.report["gaps"]["by_reason"].values()) == sum(held.values())
