@@ -47,14 +47,35 @@ class BuildSettings:
                 value = tuple(value)
             elif key == "as_of":
                 value = parse_as_of(value, "--as-of" if key in given else "[build] as_of")
-            elif key.endswith(("_hours", "_days", "_minutes")) or key in ("pool_size",
-                                                                       "downtime_range_start"):
-                try:
-                    value = type(getattr(cls(), key))(value)
-                except (TypeError, ValueError):
-                    raise SettingsError(f"[build] {key} must be a number, not {value!r}") from None
+            elif key in _NUMBERS:
+                value = _number(key, value, int if key in _WHOLE else float)
+            elif key.endswith("_prefix"):
+                if not isinstance(value, str) or not value.strip():
+                    raise SettingsError(f"[build] {key} must be a non-empty text, not {value!r}")
             values[key] = value
         return cls(**values)
+
+
+# Windows must be positive (a zero window would keep no vitals at all, silently); the pool
+# needs one MRN at least; numbering may start at 0.
+_NUMBERS = {"vitals_hours": 0, "labs_days": 0, "administrations_hours": 0, "notes_days": 0,
+            "procedures_days": 0, "future_tolerance_minutes": -1, "pool_size": 0,
+            "downtime_range_start": -1}
+_WHOLE = {"pool_size", "downtime_range_start"}
+
+
+def _number(key: str, value: Any, kind: type) -> float | int:
+    """A [build] number as TOML gives it: not a boolean, not text, whole where it counts
+    things, and above its floor (windows and the pool > 0, the others >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+            or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"[build] {key} must be a number, not {value!r}")
+    if kind is int and value != int(value):
+        raise SettingsError(f"[build] {key} must be a whole number, not {value!r}")
+    if value <= _NUMBERS[key]:
+        floor = "greater than 0" if _NUMBERS[key] == 0 else "0 or more"
+        raise SettingsError(f"[build] {key} must be {floor}, not {value!r}")
+    return kind(value)
 
 
 def parse_as_of(value: Any, name: str = "--as-of") -> datetime:

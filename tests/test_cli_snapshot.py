@@ -250,7 +250,13 @@ def test_recipients_of_the_wrong_type(site, tmp_path, table):
 
 @pytest.mark.parametrize("table,says", [('vitals_hours = "x"', "[build] vitals_hours"),
                                         ("bogus = 1", "bogus"),
-                                        ('as_of = "soon"', "[build] as_of")])
+                                        ('as_of = "soon"', "[build] as_of"),
+                                        ("vitals_hours = -4", "greater than 0"),
+                                        ("labs_days = 0", "greater than 0"),
+                                        ("notes_days = true", "[build] notes_days"),
+                                        ("pool_size = 2.5", "whole number"),
+                                        ("downtime_range_start = -1", "0 or more"),
+                                        ('downtime_mrn_prefix = ""', "non-empty")])
 def test_build_settings_errors_name_the_file(tmp_path, table, says):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[build]\n{table}\n")
