@@ -17,6 +17,11 @@ TIMED_COLUMNS = (("observations", "effective_at"), ("administrations", "given_at
 def timestamp_checks(conn: sqlite3.Connection, ctx: MapContext) -> None:
     limit = (ctx.as_of + timedelta(minutes=ctx.settings.future_tolerance_minutes))
     limit_text = limit.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The message names both times: a time within the tolerance of the as-of is not flagged,
+    # and a reader comparing the time with the as-of alone would wonder why this one was.
+    tolerance = f"{ctx.settings.future_tolerance_minutes:g}"
+    ceiling = (f"{limit_text[:16]}Z (the build's as-of {ctx.as_of.strftime('%Y-%m-%dT%H:%MZ')} "
+               f"+ {tolerance} min tolerance)")
     # One pass over each table finds both kinds. Birth dates are looked up in a keyed temporary
     # copy (one b-tree search, where patients needs two: its key index, then the row), and only
     # for a time before the latest birth date of all: no other can be before its patient's.
@@ -27,7 +32,7 @@ def timestamp_checks(conn: sqlite3.Connection, ctx: MapContext) -> None:
                      "WHERE birth_date IS NOT NULL")
         latest = conn.execute("SELECT max(birth_date) FROM temp._births").fetchone()[0]
         for table, column in TIMED_COLUMNS:
-            _table_times(conn, ctx, table, column, limit_text, latest)
+            _table_times(conn, ctx, table, column, limit_text, ceiling, latest)
     finally:
         conn.execute("DROP TABLE temp._births")
 
@@ -36,7 +41,7 @@ _BORN = "(SELECT birth_date FROM temp._births WHERE id = t.patient_id)"
 
 
 def _table_times(conn: sqlite3.Connection, ctx: MapContext, table: str, column: str,
-                 limit_text: str, latest: str | None) -> None:
+                 limit_text: str, ceiling: str, latest: str | None) -> None:
     """Times after the as-of (future), then clinical times before the patient's birth, each in
     the table's row order."""
     future = f"(length(t.{column}) > 10 AND t.{column} > ?1)"
@@ -47,7 +52,7 @@ def _table_times(conn: sqlite3.Connection, ctx: MapContext, table: str, column: 
             f"{before} FROM main.{table} t WHERE {future} OR {before}", (limit_text, latest)):
         if is_future:
             _issue(ctx, "future", f"{src_type}/{src_id}", src_type, src_id, pid,
-                   f"{column} {when} is after the build's as-of {limit_text[:16]}Z")
+                   f"{column} {when} is after {ceiling}")
         if is_before:
             early.append((pid, when, born, src_type, src_id))
     for pid, when, born, src_type, src_id in early:

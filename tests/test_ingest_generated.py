@@ -137,6 +137,8 @@ def test_timestamp_issues_are_reported(built):
     kinds = result.report["timestamps"]
     assert kinds.get("future") and kinds.get("admit-after-discharge") and \
         kinds.get("before-birth")
+    future = gaps(result, "timestamp-future")[0].detail
+    assert "the build's as-of" in future and "min tolerance" in future, future
 
 
 def test_no_code_status_is_shown_as_missing(built):
