@@ -4,6 +4,7 @@ timestamp consistency, gaps and census completeness. Stored in the snapshot (met
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from .schema import TABLES
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from .build import Builder
 
 OUTCOMES = ("read", "kept", "used", "not-in-census", "outside-window", "ignored", "rejected")
+_HEADINGS = {"not-in-census": "not in\ncensus", "outside-window": "outside\nwindow"}
 
 
 def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
@@ -73,6 +75,7 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     """Print the report as tables a person can read at a glance."""
     # rich is loaded here, not with the module: a build makes the report but may never print
     # it, and loading rich costs a tenth of a second.
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -80,12 +83,17 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     if not isinstance(report.get("census"), dict) or "as_of" not in report:
         console.print("(no build report stored in this snapshot)")
         return
-    types = Table(title=f"Build report — data as of {report['as_of']}", title_justify="left")
-    types.add_column("resource type")
+    # Eight columns must fit 80 terminal columns without cutting a type name or a count: no
+    # outer edge, one space between columns, and long names and headings wrapped at words
+    # ("Medication / Administration", "outside / window") rather than cut to "Medicat…".
+    types = Table(title=f"Build report — data as of {report['as_of']}", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0),
+                  collapse_padding=True)
+    types.add_column("resource type", overflow="fold")
     for outcome in OUTCOMES:
-        types.add_column(outcome, justify="right")
+        types.add_column(_HEADINGS.get(outcome, outcome), justify="right", overflow="fold")
     for rtype, counts in report["types"].items():
-        types.add_row(rtype, *[_n(counts.get(o)) for o in OUTCOMES])
+        types.add_row(_words(rtype), *[_n(counts.get(o)) for o in OUTCOMES])
     console.print(types)
 
     census = report["census"]
@@ -133,6 +141,12 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     console.print(f"Gap register: {gaps['errors']} errors (records not in the snapshot), "
                   f"{gaps['warnings']} warnings. `downtime snapshot report FILE --gaps` "
                   "lists them.")
+
+
+def _words(camel: str) -> str:
+    """ "MedicationAdministration" -> "Medication Administration", so a narrow column wraps it
+    at the word."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", camel)
 
 
 def _n(value: int | None) -> str:

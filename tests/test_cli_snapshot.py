@@ -397,11 +397,17 @@ def test_a_bad_config_is_json_when_the_command_line_asks_for_json(tmp_path):
     assert prose.returncode == 1 and prose.stdout == "" and "stroe" in prose.stderr
 
 
-def test_report_into_a_pipe_keeps_resource_type_names_whole(site, monkeypatch):
-    monkeypatch.delenv("COLUMNS", raising=False)
-    text = run(site, "snapshot", "build", "--out", str(site[0] / "store-wide")).output
-    rows = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│ ")]
-    assert "MedicationRequest" in rows and not any("…" in r for r in rows), rows
+@pytest.mark.parametrize("columns", [None, "80"])
+def test_report_keeps_resource_type_names_and_counts_whole(site, monkeypatch, columns):
+    """Into a pipe (no width) and in an 80-column terminal, no name or count is cut."""
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    else:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    text = run(site, "snapshot", "build", "--out", str(site[0] / f"store-{columns}")).output
+    table = text[text.index("resource type"):text.index("Census:")]
+    assert "Medication Request " in table and "Explanation Of Benefit " in table, table
+    assert "…" not in table and max(map(len, table.splitlines())) <= 80, table
 
 
 def test_passphrase_from_a_pipe_and_none_at_all(site):
