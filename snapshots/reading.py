@@ -185,6 +185,11 @@ class Source:
         self.looks_active: Callable[[bytes], bool] | None = None
         if not self.path.exists():
             raise SourceError(f"{self.path}: source does not exist")
+        if self.path.is_file() and not _is_fhir_file(self.path):
+            # A key file or a PDF given by mistake would otherwise be "read" as a broken
+            # Bundle and build an empty snapshot; the name is all a Bulk Data file has to go by.
+            raise SourceError(f"{self.path}: not a FHIR source file (.ndjson, .ndjson.gz or "
+                              ".json, or a folder of them)")
         files = [self.path] if self.path.is_file() else sorted(
             p for p in self.path.rglob("*") if p.is_file() and _is_fhir_file(p))
         if not files:

@@ -349,17 +349,31 @@ def test_keys_list_of_an_empty_or_missing_folder_fails(tmp_path):
     assert listed.exit_code == 0 and listed.output.startswith("ws-ICU-1 ")
 
 
-def test_a_source_with_no_active_inpatient_exits_2(site, tmp_path):
-    """A key file (or an empty export) given as --source reads as a hospital with nobody in
-    it: the scheduler must hear about it, not get exit 0 for an empty snapshot."""
+def test_a_source_that_is_not_fhir_is_refused_in_one_line(site, tmp_path):
+    """A key file or the config given as --source: refused before anything is built."""
     root = site[0]
     for wrong in (root / "keys" / "escrow.age", root / "downtime.toml"):
         result = run(site, "snapshot", "build", "--source", str(wrong), "--out",
                      str(tmp_path / "s"), ok=False)
-        assert result.exit_code == 2 and "census EMPTY" in result.output, result.output
-        data = json.loads(run(site, "snapshot", "build", "--source", str(wrong), "--out",
-                              str(tmp_path / "s"), "--json", ok=False).output)
-        assert data["census_empty"] and data["exit_status"] == 2 and not data["ok"]
+        assert result.exit_code == 1 and "not a FHIR source file" in result.output
+        assert str(wrong) in result.output and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").glob("*.dtsnap"))
+
+
+def test_a_source_with_no_active_inpatient_exits_2(site, tmp_path):
+    """An export with nobody in it (a wrong or half-written one) is built, but the scheduler
+    must hear about it, not get exit 0 for an empty snapshot."""
+    empty = tmp_path / "export"
+    empty.mkdir()
+    (empty / "Patient.ndjson").write_text("")
+    (empty / "Encounter.ndjson").write_text('{"resourceType": "Encounter", "id": "e1", '
+                                            '"status": "finished"}\n')
+    result = run(site, "snapshot", "build", "--source", str(empty), "--out",
+                 str(tmp_path / "s"), ok=False)
+    assert result.exit_code == 2 and "census EMPTY" in result.output, result.output
+    data = json.loads(run(site, "snapshot", "build", "--source", str(empty), "--out",
+                          str(tmp_path / "s"), "--json", ok=False).output)
+    assert data["census_empty"] and data["exit_status"] == 2 and not data["ok"]
 
 
 def test_gaps_of_a_unit_snapshot_say_where_the_whole_register_is(site, tmp_path):
