@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .keys import Identity, key_id
 from .manifest import (
+    FORMAT,
     MAX_MANIFEST_BYTES,
     Manifest,
     ManifestError,
@@ -155,6 +156,16 @@ def _append(src: BinaryIO, dst: BinaryIO) -> None:
         copied = os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30)
 
 
+# How every manifest line begins (its keys are sorted, "format" first).
+_ENVELOPE_START = b'{"format":"' + FORMAT.encode() + b'"'
+
+
+def _cut_manifest(head: bytes) -> bool:
+    """Whether these bytes, the whole file, are the start of a manifest line."""
+    return head.startswith(_ENVELOPE_START) or (len(head) >= 8 and
+                                                _ENVELOPE_START.startswith(head))
+
+
 def _head(path: Path, f: BinaryIO) -> tuple[bytes, int]:
     """The manifest line and how many payload bytes follow it."""
     try:
@@ -162,6 +173,11 @@ def _head(path: Path, f: BinaryIO) -> tuple[bytes, int]:
         size = os.fstat(f.fileno()).st_size - len(head)
     except OSError as e:
         raise SnapshotError("unreadable", f"{path}: cannot read ({e.strerror})") from None
+    if not head.endswith(b"\n") and size == 0 and len(head) < MAX_MANIFEST_BYTES \
+            and _cut_manifest(head):
+        # The file ends inside a snapshot's manifest line: a copy cut short, not another file.
+        raise SnapshotError("truncated", f"{path}: truncated: the file ends inside the manifest "
+                                         f"line, after {len(head)} bytes and before any payload")
     if not head.endswith(b"\n") or not head.startswith(b"{"):
         raise SnapshotError("not-a-snapshot", f"{path}: not a snapshot file (no manifest line)")
     return head, size

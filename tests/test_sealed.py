@@ -79,6 +79,23 @@ def test_truncated_file(snap, keys):
     refused(snap, keys, "truncated")
 
 
+@pytest.mark.parametrize("keep", [12, 200, -1])
+def test_file_cut_inside_the_manifest_line_is_truncated(snap, keys, keep):
+    """A copy that stopped before the payload began is a truncated snapshot, and says so."""
+    data = snap.read_bytes()
+    head = data.index(b"\n")
+    snap.write_bytes(data[: head + keep if keep < 0 else keep])
+    refused(snap, keys, "truncated")
+    with pytest.raises(sealed.SnapshotError) as err:
+        sealed.read_manifest(snap)
+    assert err.value.reason == "truncated" and "manifest line" in str(err.value)
+
+
+def test_other_json_is_not_a_snapshot(snap, keys):
+    snap.write_bytes(b'{"resourceType": "Bundle", "type": "collection"')
+    refused(snap, keys, "not-a-snapshot")
+
+
 def test_swapped_payload(tmp_path, keys):
     a = sealed_snapshot(tmp_path, keys, sequence=1)
     b = sealed_snapshot(tmp_path, keys, sequence=2)
