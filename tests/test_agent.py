@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pyrage
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
@@ -134,6 +135,43 @@ def test_status_reports_age_count_and_fails_when_stale_or_bad(tmp_path, keys):
     bad = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=10))
     assert not bad.ok and "failed to verify" in bad.problems[0]
     assert not status(tmp_path / "empty", 30).ok
+
+
+def test_status_is_not_ready_when_nothing_installed_opens_with_this_workstation(tmp_path, keys):
+    """Files signed and fresh, but none encrypted to this identity: browse could open none."""
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, keys, sequence=1)
+    process_inbox(inbox, store, keys.trusted)
+    soon = AS_OF + timedelta(minutes=10)
+    mine = status(store, 30, keys.trusted, now=soon, recipient=keys.unit.recipient)
+    assert mine.ok and mine.scopes[0].opens is True
+    stranger = pyrage.x25519.Identity.generate().to_public()
+    other = status(store, 30, keys.trusted, now=soon, recipient=str(stranger))
+    assert not other.ok and other.scopes[0].opens is False
+    assert "encrypted to this workstation" in other.problems[0]
+    assert "(not for this workstation)" in "\n".join(other.lines())
+    stale_elsewhere = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=45),
+                             recipient=str(stranger))
+    assert not any("min old" in p for p in stale_elsewhere.problems)
+
+
+def test_cli_status_reads_the_identity_public_half(tmp_path, keys):
+    inbox, store = _dirs(tmp_path)
+    key = _pem(keys, tmp_path / "builder.pub")
+    sealed_snapshot(inbox, keys, sequence=2)
+    process_inbox(inbox, store, keys.trusted)
+    ident = tmp_path / "ws-9X-1.age"
+    ident.write_bytes(b"age-encryption.org/v1\n")  # never opened: no passphrase is asked
+    (tmp_path / "ws-9X-1.age.pub").write_text(f"{pyrage.x25519.Identity.generate().to_public()}\n")
+    args = ["agent", "status", "--store", str(store), "--trusted-key", str(key),
+            "--stale-minutes", "100000000", "--identity", str(ident)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "NOT READY" in result.output
+    assert "not for this workstation" in result.output
+    (tmp_path / "ws-9X-1.age.pub").unlink()
+    missing = CliRunner().invoke(cli, args)
+    assert missing.exit_code == 1 and "ws-9X-1.age.pub" in missing.output
+    assert "Traceback" not in missing.output
 
 
 def _pem(keys: Keys, path: Path) -> Path:

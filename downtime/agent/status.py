@@ -27,6 +27,7 @@ class ScopeStatus:
     stale: bool
     verified: bool | None  # None: no trusted key given, not checked
     problem: str = ""
+    opens: bool | None = None  # encrypted to this workstation's identity; None: not known
 
 
 @dataclass
@@ -46,14 +47,15 @@ class StatusReport:
                 "scopes": [{"scope": s.scope, "sequence": s.sequence, "file": str(s.path),
                             "as_of": s.as_of, "minutes_old": s.minutes_old,
                             "patients": s.patients, "stale": s.stale, "verified": s.verified,
-                            "problem": s.problem} for s in self.scopes]}
+                            "problem": s.problem, "opens": s.opens} for s in self.scopes]}
 
     def lines(self) -> list[str]:
         out = [f"store {self.store}"]
         for s in self.scopes:
             check = {True: "verified", False: "FAILED VERIFY", None: "not verified"}[s.verified]
+            mine = {True: "", False: "  (not for this workstation)", None: ""}[s.opens]
             out.append(f"  {s.scope:<12} seq {s.sequence:<6} {s.patients:>5} patients  "
-                       f"{s.age_text}  {check}")
+                       f"{s.age_text}  {check}{mine}")
         if self.rejected:
             out.append(f"  {len(self.rejected)} file(s) in {REJECTED}/, newest: "
                        f"{self.rejected[0].name}")
@@ -65,8 +67,10 @@ class StatusReport:
 
 def status(store: Path, stale_minutes: int = 30,
            trusted_key: Ed25519PublicKey | None = None, now: datetime | None = None,
-           inbox: Path | None = None) -> StatusReport:
-    """Newest snapshot per scope, its age and patient count, and what is wrong."""
+           inbox: Path | None = None, recipient: str | None = None) -> StatusReport:
+    """Newest snapshot per scope, its age and patient count, and what is wrong. Given this
+    workstation's recipient (`age1...`), a store holding nothing encrypted to it is not ready:
+    the files are there, but at downtime `browse` and `print` could open none of them."""
     store = Path(store)
     report = StatusReport(store)
     if not store.is_dir():
@@ -89,10 +93,13 @@ def status(store: Path, stale_minutes: int = 30,
                 verified = True
             except SnapshotError as e:
                 verified, problem = False, str(e)
+        opens = None if recipient is None else recipient in m.recipients
         row = ScopeStatus(scope, m.sequence, snap.path, m.as_of, age.text, age.minutes_old,
-                          int(m.counts.get("patients", 0)), age.stale, verified, problem)
+                          int(m.counts.get("patients", 0)), age.stale, verified, problem, opens)
         report.scopes.append(row)
-        if age.stale:
+        # Another unit's file is not this workstation's concern when old (a failed verify is:
+        # it is a file in this store that someone altered).
+        if age.stale and opens is not False:
             report.problems.append(f"{scope}: newest snapshot is {age.minutes_old} min old "
                                    f"(threshold {stale_minutes} min)")
         if verified is False:
@@ -101,6 +108,10 @@ def status(store: Path, stale_minutes: int = 30,
         report.problems.append(f"{path.name}: unreadable: {why}")
     if not newest:
         report.problems.append(f"{store}: no snapshot installed")
+    elif recipient is not None and not any(s.opens for s in report.scopes):
+        report.problems.append(f"no installed snapshot is encrypted to this workstation's "
+                               f"identity ({recipient[:16]}...): browse and print could open "
+                               "none of them")
     if inbox is not None and (Path(inbox) / REJECTED).is_dir():
         report.rejected = sorted((Path(inbox) / REJECTED).glob("*.dtsnap"), reverse=True)
     return report

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from snapshots.keys import KeyFileError, load_identity, load_public_key
+from snapshots.keys import KeyFileError, load_identity, load_public_key, read_recipient
 
 from ..agent import process_inbox, run_agent, status
 from ..passphrase import get_passphrase, passphrase_option
@@ -105,6 +105,20 @@ def _usable_folder(path: Path, what: str) -> None:
         raise click.ClickException(f"{path}: cannot write to the {what} folder")
 
 
+def _workstation_recipient(identity: Path | None, given: bool) -> str | None:
+    """The public half of the identity, from the NAME.age.pub beside it. Without one, which
+    scopes the workstation opens is not checked (an error only when --identity was given)."""
+    if identity is None:
+        return None
+    public = identity.with_name(identity.name + ".pub")
+    if not public.exists() and not given:
+        return None
+    try:
+        return read_recipient(public)
+    except KeyFileError as e:
+        raise click.ClickException(f"{e} (the public half of {identity})") from None
+
+
 @agent.command("status")
 @_store
 @_key
@@ -112,17 +126,23 @@ def _usable_folder(path: Path, what: str) -> None:
               help="Inbox (to count rejected files; default: paths.inbox if set).")
 @click.option("--stale-minutes", type=click.IntRange(min=1),
               help="Warn past this age (default: config, 30).")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="This workstation's identity (default: paths.identity): its NAME.age.pub "
+                   "tells which snapshots it can open; no passphrase is asked.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable (for a monitoring "
               "check): {\"ready\": ..., \"scopes\": [...], \"problems\": [...]}.")
 @click.pass_context
 def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
-               inbox: Path | None, stale_minutes: int | None, as_json: bool) -> None:
+               inbox: Path | None, stale_minutes: int | None, identity: Path | None,
+               as_json: bool) -> None:
     """Readiness check: newest snapshot per scope, age, patients; exit 1 if not ready."""
     store = _path(ctx, "store", store, "--store")
     key = _trusted(ctx, trusted_key, required=False)
     inbox = _path(ctx, "inbox", inbox, "--inbox", required=False)
     threshold = stale_minutes if stale_minutes is not None else ctx.obj.config.stale_minutes
-    report = status(store, threshold, key, inbox=inbox)
+    recipient = _workstation_recipient(_path(ctx, "identity", identity, "--identity",
+                                             required=False), given=identity is not None)
+    report = status(store, threshold, key, inbox=inbox, recipient=recipient)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         sys.exit(0 if report.ok else 1)
