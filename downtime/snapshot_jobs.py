@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from snapshots.build import build_database
 from snapshots.keys import Identity
 from snapshots.manifest import Manifest
+from snapshots.pruning import prune
 from snapshots.publish import Recipients, publish
 from snapshots.settings import BuildSettings
 
@@ -26,6 +27,7 @@ class BuildOptions:
     signing_key: Ed25519PrivateKey | None = None
     identity: Identity | None = None  # opens `previous`
     trusted_key: Ed25519PublicKey | None = None  # verifies `previous`
+    keep: int = 3  # snapshots kept per scope in `out` (older ones pruned after the build)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class BuildJobResult:
     report: dict
     written: list[tuple[Path, Manifest]]
     units_without_keys: list[str]
+    pruned: list[Path] = field(default_factory=list)
 
 
 def run_build(options: BuildOptions) -> BuildJobResult:
@@ -52,7 +55,10 @@ def run_build(options: BuildOptions) -> BuildJobResult:
                       signing_key=options.signing_key, as_of=as_of,
                       source=result.report["source"], per_unit=options.per_unit,
                       previous_id=previous_id)
+    pruned = [path for scope in sorted({m.scope for _, m in written})
+              for path in prune(options.out, scope, options.signing_key.public_key(),
+                                keep=options.keep, whole_file=False)]
     units = sorted(result.report["units"])
     missing = [u for u in units if options.per_unit and not options.recipients.units.get(u)]
     result.conn.close()
-    return BuildJobResult(result.report, written, missing)
+    return BuildJobResult(result.report, written, missing, pruned)

@@ -434,3 +434,20 @@ def test_passphrase_from_a_pipe_and_none_at_all(site):
     none = CliRunner().invoke(cli, args, input="", env={"DOWNTIME_PASSPHRASE": ""})
     assert none.exit_code == 1 and none.output.count("\n") == 1
     assert "no passphrase given" in none.output and "--passphrase-file" in none.output
+
+
+def test_builder_prunes_its_store_to_the_newest_few(site, tmp_path):
+    """A build every 15 minutes must not fill the builder's disk: --keep N per scope, and
+    the sequence goes on rising after older files are gone."""
+    out = tmp_path / "store"
+    sequences = []
+    for _ in range(4):
+        body = json.loads(run(site, "snapshot", "build", "--out", str(out), "--keep", "2",
+                              "--json").output)
+        sequences.append(body["written"][0]["manifest"]["sequence"])
+    assert sequences == sorted(set(sequences))
+    left = sorted(p.name for p in out.glob("*.dtsnap"))
+    assert left == [f"house-{s:06d}.dtsnap" for s in sequences[-2:]], left
+    assert [Path(p).name for p in body["pruned"]] == [f"house-{sequences[1]:06d}.dtsnap"]
+    text = run(site, "snapshot", "build", "--out", str(out), "--keep", "2").output
+    assert "pruned 1 older snapshot(s) (keeping 2 per scope)" in text

@@ -6,8 +6,9 @@ builder key, install them atomically into the store, prune old ones, report read
     status(store, stale_minutes)               the every-shift readiness report
 """
 
+from snapshots.pruning import prune
+
 from .installer import InstallResult, install_file, process_inbox
-from .pruning import prune
 from .status import ScopeStatus, StatusReport, status
 from .watcher import run_agent
 

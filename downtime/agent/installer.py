@@ -36,10 +36,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from snapshots.manifest import Manifest
+from snapshots.pruning import prune
 from snapshots.sealed import SUFFIX, SnapshotError, read_manifest, verify
 from snapshots.store import file_name, list_snapshots
-
-from .pruning import prune
 
 log = logging.getLogger("downtime.agent")
 

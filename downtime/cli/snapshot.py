@@ -102,12 +102,14 @@ def snapshot() -> None:
               help="Builder Ed25519 key (default: paths.signing_key).")
 @click.option("--strict", is_flag=True,
               help="Exit 2 also when any record is in the gap register as an error.")
+@click.option("--keep", default=3, show_default=True, type=click.IntRange(1, 1000),
+              help="Snapshots kept per scope in --out; older ones are deleted after the build.")
 @passphrase_option
 @_json_option
 @click.pass_context
 def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: bool,
           as_of: str | None, previous: Path | None, identity: Path | None,
-          trusted_key: Path | None, signing_key: Path | None, strict: bool,
+          trusted_key: Path | None, signing_key: Path | None, strict: bool, keep: int,
           passphrase_file: Path | None, as_json: bool) -> None:
     """Build snapshot(s) of every active inpatient from a FHIR source."""
     config = ctx.obj.config
@@ -117,6 +119,7 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
             out=_path(ctx, "store", out, "--out"),
             per_unit=per_unit,
             previous=previous,
+            keep=keep,
         )
         try:
             options.settings = BuildSettings.from_config(config.section("build"), as_of=as_of)
@@ -151,13 +154,17 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
                                "census_empty": empty,
                                "exit_status": status, "report": result.report, "written": [
                                    {"path": str(p), "manifest": asdict(m)}
-                                   for p, m in result.written]}, indent=2))
+                                   for p, m in result.written],
+                               "pruned": [str(p) for p in result.pruned]}, indent=2))
     else:
         report.render(result.report, _console())
         for path, manifest in result.written:
             click.echo(f"wrote {path} ({manifest.scope}, sequence {manifest.sequence}, "
                        f"{manifest.counts.get('patients', 0)} patients, "
                        f"{len(manifest.recipients)} recipients)")
+        if result.pruned:
+            click.echo(f"pruned {len(result.pruned)} older snapshot(s) (keeping {keep} per "
+                       "scope)")
         for unit in result.units_without_keys:
             click.secho(f"warning: unit {unit} has no workstation recipients: its patients are "
                         "in the house snapshot only", fg="yellow", err=True)
