@@ -50,3 +50,29 @@ def test_real_kdf_wrong_then_right_passphrase(real_site):
     asyncio.run(go())
     log = (tmp / "audit.log").read_text()
     assert '"unlock-failed"' in log and '"unlock"' in log and "night shift" not in log
+
+
+def test_the_kdf_runs_in_a_child_process_not_the_app(real_site, monkeypatch):
+    """pyrage holds the GIL through scrypt: in the app's process it would freeze the screen.
+    With decryption made impossible here, the identity still opens (in the child)."""
+    import pyrage
+
+    from snapshots.identity_process import load_identity_in_child
+    from snapshots.keys import KeyFileError, WrongPassphrase
+
+    tmp, keys, _ = real_site
+
+    def not_here(*_):
+        raise AssertionError("the KDF ran in the app's own process")
+
+    monkeypatch.setattr(pyrage.passphrase, "decrypt", not_here)
+    identity = load_identity_in_child(tmp / "ws-4W-1.age", "night shift 2026")
+    assert identity.recipient == keys.unit.recipient and identity.name == "ws-4W-1"
+    with pytest.raises(WrongPassphrase, match="wrong passphrase"):
+        load_identity_in_child(tmp / "ws-4W-1.age", "night shift 2025")
+    with pytest.raises(KeyFileError, match="not a passphrase-protected"):
+        load_identity_in_child(tmp / "ws-4W-1.age.pub", "x")
+    app = make_app(store=tmp / "store", identity_path=tmp / "ws-4W-1.age",
+                   trusted_key_path=write_pub(keys, tmp / "builder.pub"),
+                   audit_log=tmp / "audit2.log", timers=False)
+    assert app.kdf is load_identity_in_child

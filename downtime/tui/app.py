@@ -21,7 +21,8 @@ from textual.app import App
 from textual.binding import Binding
 
 from snapshots.chart import DataAge, data_age
-from snapshots.keys import Identity, load_identity, load_public_key
+from snapshots.identity_process import load_identity_in_child
+from snapshots.keys import Identity, load_public_key
 from snapshots.store import newest_per_scope
 
 from ..audit import AuditError, AuditLog
@@ -59,7 +60,9 @@ class DowntimeApp(App):
         self.stale_minutes = stale_minutes
         self.idle_lock_minutes = idle_lock_minutes
         self.clock: Clock = clock or utc_now
-        self.kdf: Kdf = passphrase_kdf or load_identity
+        # In a child process: pyrage's KDF holds the GIL, and in this process it would freeze
+        # the screen for the second it takes.
+        self.kdf: Kdf = passphrase_kdf or load_identity_in_child
         self.watch_seconds = watch_seconds
         self.timers = timers
         self.session: Session | None = None
