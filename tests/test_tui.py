@@ -631,7 +631,8 @@ def test_data_age_turns_into_a_warning_past_the_threshold(tmp_path):
 def test_unlock_with_no_snapshot_for_this_identity_says_so(tmp_path):
     from tests.factory import Keys
 
-    site = make_site(tmp_path)
+    (tmp_path / "ward.4W").mkdir()
+    site = make_site(tmp_path / "ward.4W")
     stranger = Keys().unit
 
     async def go():
@@ -643,6 +644,10 @@ def test_unlock_with_no_snapshot_for_this_identity_says_so(tmp_path):
             assert app.session is None
     run(go())
     assert site.actions() == ["unlock-failed"]
+    # the whole reason in the log, not cut at the first dot (here of the folder's name)
+    detail = site.entries()[0]["detail"]
+    assert detail.startswith("Cannot open: no snapshot in ") and "ward.4W" in detail
+    assert detail.endswith("is encrypted to ws-4W-1"), detail
     assert iso(AS_OF)  # the factory's time is what the store holds
 
 

@@ -17,6 +17,7 @@ name field has the focus. So:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -161,7 +162,7 @@ class UnlockScreen(Screen):
     def _failed(self, user: str, text: str) -> None:
         self.busy = False
         shown = IN_NAME_FIELD if user == NOT_RECORDED else text
-        self.app.audit("unlock-failed", user=user, detail=text.split(".")[0])
+        self.app.audit("unlock-failed", user=user, detail=log_detail(text))
         self.message(shown, error=True)
         self.query_one("#unlock", Button).disabled = False
         self.query_one("#passphrase", Input).value = ""
@@ -183,6 +184,13 @@ class UnlockScreen(Screen):
                      "Someone else: Shift+Tab, then your name.")
         self.query_one("#passphrase", Input).focus()
         self.refresh_age()
+
+
+def log_detail(text: str) -> str:
+    """The first sentence of what the screen said, for the log: "Wrong passphrase", or the
+    whole "Cannot open: /store/unit-4W-000012.dtsnap: truncated: ..." (a file name's dots
+    do not end it), capped in length."""
+    return re.split(r"\.(?:\s|$)", text.strip(), maxsplit=1)[0][:300]
 
 
 def cannot_open(error: Exception) -> str:
