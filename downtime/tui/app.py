@@ -283,6 +283,7 @@ class DowntimeApp(App):
                   pdf: Path | None, progress, paper: str = "Letter") -> str:
         """Blocking (called from the print dialog's worker): render, register, print."""
         from forms.jobs import PrintRequest, run_print_job
+        from forms.prerender import prerendered_folder
         from forms.registry import FormRegistry
 
         session = self.session
@@ -296,7 +297,7 @@ class DowntimeApp(App):
         request = PrintRequest(kind, unit, patient_id=patient_id, printer=printer,
                                pdf_path=pdf, printed_by=session.user, paper=paper)
         result = run_print_job(snapshot, request, registry, progress,
-                               prerendered=(self.store / "prerendered",
+                               prerendered=(prerendered_folder(self.store),
                                             [session.identity.secret]),
                                identities=[session.identity.secret])
         for form in result.forms:

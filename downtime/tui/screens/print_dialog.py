@@ -12,7 +12,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
-PRERENDERED = "prerendered"  # where the agent's pre-rendered packets live, beside the store
 PAPER_SIZES = ("Letter", "A4")
 EXTRA_TITLES = {"packet": "Unit packet (census, then every patient's forms)"}
 
