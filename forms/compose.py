@@ -83,22 +83,38 @@ def environment() -> jinja2.Environment:
 _VOID = re.compile(r"<(meta|br|img)\b([^>]*?)/?>")
 
 
+@cache
+def _forms_html() -> type:
+    """WeasyPrint's HTML document class with our user-agent stylesheet (templates/ua.css) in
+    place of its full HTML5 one."""
+    from weasyprint import CSS, HTML
+    from weasyprint.html import UA_COUNTER_STYLE
+
+    ua = CSS(filename=str(TEMPLATES / "ua.css"), counter_style=UA_COUNTER_STYLE)
+
+    class FormsHTML(HTML):
+        def _ua_stylesheets(self, forms: bool = False) -> list:
+            return [ua]
+
+    return FormsHTML
+
+
 def _html(html: str):
     """A WeasyPrint HTML document from one of our forms' HTML. Our templates are well formed
     but for the void elements (meta, br, img) and &nbsp;, so they are made XML and parsed with
     the C parser of xml.etree: WeasyPrint's pure-Python HTML5 parser took about 4% of a
     packet's time. Anything the XML parser refuses goes through WeasyPrint's own parser."""
     import cssselect2
-    from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
+    forms_html = _forms_html()
     try:
         root = ElementTree.fromstring(_VOID.sub(r"<\1\2/>", html.replace(
             "<!doctype html>", "", 1).replace("&nbsp;", "&#160;")))
     except ElementTree.ParseError:
-        return HTML(string=html, base_url=str(TEMPLATES))
+        return forms_html(string=html, base_url=str(TEMPLATES))
     # what HTML.__init__ sets after parsing (WeasyPrint 70, pinned in pyproject.toml)
-    document = HTML.__new__(HTML)
+    document = forms_html.__new__(forms_html)
     document.base_url = str(TEMPLATES)
     document.url_fetcher = URLFetcher()
     document.media_type = "print"
