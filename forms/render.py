@@ -158,10 +158,14 @@ def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
                      latest_obs=latest, notes=notes)
     if kind == "mar":
         meds = _meds(ctx, patient_id)
+        # Each distinct grid image is a class in the document's stylesheet, not a style
+        # attribute on every row: WeasyPrint parses (and re-serializes) a style attribute's
+        # data URI once per element, a stylesheet's once per document.
+        images = {grid_image(()): "grid-blank", hours_image(): "grid-hours"}
         for m in meds:
-            m["grid"] = grid_image(m["slots"])
-        return _page(ctx, "mar.html.j2", record, header, blank_grid=grid_image(()),
-                     hours_img=hours_image(),
+            m["grid_class"] = images.setdefault(grid_image(m["slots"]), f"grid-{len(images)}")
+        return _page(ctx, "mar.html.j2", record, header,
+                     grid_styles=[(name, uri) for uri, name in images.items()],
                      day=ctx.now.astimezone().strftime("%a %d %b %Y"),
                      scheduled=[m for m in meds if not m["prn"]],
                      prn=[m for m in meds if m["prn"]])
