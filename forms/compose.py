@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -127,18 +128,42 @@ def _html(html: str):
 class LayeredPage:
     """A page drawn from layers laid out on pages of the same size, the first at the bottom.
     It stands for WeasyPrint's `Page` when the PDF is written: the first layer's size, links
-    and anchors, and a `paint` that paints every layer into the same PDF page."""
+    and anchors, and a `paint` that paints every layer into the same PDF page.
 
-    def __init__(self, *layers: Page):
+    A layer drawn on many pages (a patient's header; the blank orders and note bodies, the
+    same for every patient) is painted once into a PDF form XObject, shared by the document,
+    and each page draws that: painting is about a quarter of a packet's time, and the PDF
+    holds each such layer once. `shared` maps those layers to their XObject's name, filled as
+    they are first painted (one dict for one PDF)."""
+
+    def __init__(self, *layers: Page, shared: dict[int, str] | None = None,
+                 repeated: frozenset[int] = frozenset()):
         base = layers[0]
         self.layers = layers
+        self.shared = shared if shared is not None else {}
+        self.repeated = repeated  # ids of the layers drawn on more than one page
         self.width, self.height, self.bleed = base.width, base.height, base.bleed
         self.links, self.anchors = base.links, base.anchors
         self.bookmarks, self.forms = base.bookmarks, base.forms
 
     def paint(self, stream, scale: float = 1) -> None:
         for layer in self.layers:
-            layer.paint(stream, scale)
+            if id(layer) not in self.repeated:
+                layer.paint(stream, scale)
+                continue
+            if id(layer) not in self.shared:
+                self.shared[id(layer)] = _painted_once(stream, layer, scale)
+            stream.draw_x_object(self.shared[id(layer)])
+
+
+def _painted_once(stream, layer: Page, scale: float) -> str:
+    """Paint `layer` into a new form XObject of the document; return its name. A plain form
+    (WeasyPrint's add_group makes a transparency group, which some printer pipelines flatten
+    the slow way; black print on white needs none)."""
+    group = stream.add_group(0, 0, layer.width * scale, layer.height * scale)
+    del group.extra["Group"]
+    layer.paint(group, scale)
+    return group.id
 
 
 def compose_pdf(forms: Sequence[Layers], paper: str,
@@ -170,10 +195,13 @@ def compose_pdf(forms: Sequence[Layers], paper: str,
         paper=paper, height_mm=PAGE_HEIGHT_MM.get(paper, 297.0) - 0.5, stamps=stamps)),
         len(stamps), "stamp")
     head_of = {h: head_pages[i] for i, h in enumerate(heads)}
-    pages, stamp = [], iter(stamp_pages)
-    for form in forms:
-        for body_page in bodies[form.body].pages:
-            pages.append(LayeredPage(body_page, head_of[form.head], next(stamp)))
+    layers = [(body_page, head_of[form.head])
+              for form in forms for body_page in bodies[form.body].pages]
+    uses = Counter(id(layer) for pair in layers for layer in pair)
+    repeated = frozenset(key for key, n in uses.items() if n > 1)
+    shared: dict[int, str] = {}
+    pages = [LayeredPage(body, head, stamp, shared=shared, repeated=repeated)
+             for (body, head), stamp in zip(layers, stamp_pages, strict=True)]
     first = next(iter(bodies.values()))
     return first.copy(pages).write_pdf(), len(pages)
 
