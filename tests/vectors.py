@@ -45,7 +45,8 @@ CASES: dict[str, tuple[str, str]] = {
     "replayed-sequence": ("replayed", f"sequence {REPLAY_NEWER_THAN}, not newer than the "
                           f"{REPLAY_NEWER_THAN} already seen (see newer-than)"),
     "not-a-snapshot": ("not-a-snapshot", "a bare SQLite header, no manifest line"),
-    "no-manifest-newline": ("not-a-snapshot", "the manifest line alone, without its newline"),
+    "no-manifest-newline": ("truncated", "the manifest line alone, without its newline: a "
+                                         "copy cut before its payload"),
     "not-a-recipient": ("not-a-recipient", "encrypted to other identities only"),
 }
 
