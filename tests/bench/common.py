@@ -29,3 +29,13 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     t0 = time.perf_counter()
     result = fn()
     return time.perf_counter() - t0, result
+
+
+def median_timed(fn: Callable[[], object], runs: int = 3) -> tuple[float, object]:
+    """The median of `runs` timings (and the last result): one run on a shared machine says
+    as much about the neighbours as about the code."""
+    times, result = [], None
+    for _ in range(runs):
+        elapsed, result = timed(fn)
+        times.append(elapsed)
+    return sorted(times)[len(times) // 2], result
