@@ -726,3 +726,22 @@ def test_locking_while_a_search_runs_drops_its_result_quietly(tmp_path, monkeypa
             assert len(app.screen.shown) == 5
     run(go())
     assert site.actions() == ["unlock", "lock", "unlock"]
+
+
+@pytest.mark.parametrize("site_value,expected", [(None, "120"), ("30", "30")])
+def test_browse_repaints_at_up_to_120_frames_unless_the_site_says_otherwise(site_value,
+                                                                            expected):
+    """Textual waits for the next frame to show a change: at its default 60 a keystroke's
+    result waits up to 17 ms a frame. The app raises the ceiling before Textual loads."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    if site_value:
+        env["TEXTUAL_FPS"] = site_value
+    code = ("import downtime.cli.browse, downtime.tui.app; from textual import constants; "
+            "print(constants.MAX_FPS)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, check=True).stdout.strip()
+    assert out == expected

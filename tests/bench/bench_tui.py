@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from textual import events
 
+# before Textual itself: as `downtime browse` does, so the app runs at its own frame rate
 from downtime.tui.app import make_app
 from downtime.tui.screens.census import CensusScreen
 from downtime.tui.screens.chart import ChartScreen
@@ -105,6 +105,8 @@ def _key(app, key: str) -> None:
     """Hand one key press to the app as the terminal driver would, without Pilot.press's own
     waiting for the whole app to go idle (which would time the table's below-the-fold fill
     and the test harness, not what the user sees)."""
+    from textual import events
+
     char = {"enter": "\r", "escape": "\x1b"}.get(key, key)
     event = events.Key(key, char)
     event.set_sender(app)
