@@ -148,7 +148,10 @@ class PrerenderHook:
                 if not self._stop.is_set() and self.missing():
                     self._refresh_logged()
         finally:
+            # joined, not only stopped: a watcher thread still running when the folder goes
+            # (a test's, an uninstall's) logs an error from inside watchdog
             observer.stop()
+            observer.join(5)
 
 
 def prerender_hook(identity: Identity, trusted_key: Ed25519PublicKey, store: Path,
