@@ -278,3 +278,31 @@ def test_enter_pressed_twice_unlocks_once(tmp_path):
     run(go())
     assert kdf.tried == [PASSPHRASE]
     assert logged(site) == [("unlock", "kim")]
+
+
+@pytest.mark.parametrize("between", ["tab", "enter"])
+def test_a_burst_of_keys_lands_the_passphrase_in_its_own_field(tmp_path, between):
+    """"name<Tab>passphrase<Enter>" arriving at once (a badge scanner, an auto-typing tool):
+    Textual queues each key to the field focused when it arrives, so the passphrase used to
+    be typed in clear into the name field. It goes into the passphrase field and unlocks."""
+    from textual import events
+
+    site = make_site(tmp_path)
+
+    def burst(app, keys):
+        for key in keys:
+            char = {"tab": "\t", "enter": "\r"}.get(key, key)
+            event = events.Key("space" if key == " " else key, char)
+            event.set_sender(app)
+            app._driver.send_message(event)  # as the terminal driver does, without waiting
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            burst(app, [*"RN Burst", between, *PASSPHRASE, "enter"])
+            await settle(app, pilot, lambda: isinstance(app.screen, CensusScreen))
+            assert app.session.user == "RN Burst"
+    run(go())
+    assert logged(site) == [("unlock", "RN Burst")]
+    assert PASSPHRASE not in site.audit.read_text()

@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
@@ -49,6 +49,32 @@ SAME_FIELDS = ("Not tried: the name and the passphrase were the same. Nothing ty
                "recorded. Type your name or badge number, Tab, then the passphrase.")
 
 
+class NameInput(Input):
+    """The name field. Keys already on their way to it when Tab or Enter moved the focus on
+    belong to the passphrase field: Textual queues each key to the widget focused when the
+    key arrives, so in a burst (a badge scanner, an auto-typing tool, a fast typist) the
+    passphrase after "name<Tab>" was typed in clear into the name field. Once Tab or Enter
+    has gone through, what is still queued here is handed to the passphrase field, until the
+    name field has the focus again."""
+
+    handing_on = False
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.handing_on:
+            event.stop()
+            event.prevent_default()
+            self.screen.query_one("#passphrase", Input).post_message(
+                events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "enter"):
+            self.handing_on = True
+        await super()._on_key(event)
+
+    def _on_focus(self, event: events.Focus) -> None:
+        self.handing_on = False
+        super()._on_focus(event)
+
+
 class UnlockScreen(Screen):
     BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", show=True)]
 
@@ -66,9 +92,12 @@ class UnlockScreen(Screen):
             yield Static("Read-only copy of the record while the EHR is down.",
                          id="unlock-sub")
             yield Label("Your name or badge number")
-            yield Input(placeholder="e.g. badge 4411", id="user")
+            yield NameInput(placeholder="e.g. badge 4411", id="user")
             yield Label("Workstation passphrase")
-            yield Input(placeholder="passphrase", password=True, id="passphrase")
+            # not selected on focus: keys the name field hands on (above) may be in it by then,
+            # and the next key would replace them
+            yield Input(placeholder="passphrase", password=True, id="passphrase",
+                        select_on_focus=False)
             yield Button("Unlock", id="unlock", variant="primary")
             yield Static("", id="unlock-message")
             yield Static(f"{self.app.identity_path.name.removesuffix('.age')} · Tab next field"
