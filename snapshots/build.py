@@ -8,11 +8,9 @@ be taken goes to the gap register; whatever is left out on purpose is counted pe
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,6 +19,7 @@ from . import map_clinical as clinical
 from . import map_core as core
 from . import map_meds as meds
 from .checks import allergy_conflicts, timestamp_checks
+from .collector import collector_paused
 from .fhirdata import as_list, text_of, to_datetime, utc_time
 from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
@@ -556,19 +555,3 @@ def build_database(source: Path | Source, settings: BuildSettings,
         builder.read_clinical(later)
         read_clinical(builder, source, workers)
         return builder.finish(source.describe())
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the duration of a build. A build keeps
-    millions of objects alive (the census, references, batches of rows) and makes almost no
-    cycles (a few per rejected resource), yet each full collection walks them all: 0.25 s of
-    a 1,000-inpatient build in two processes, and in a forked child every object walked is a
-    page copied. The collector catches up when it is back on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

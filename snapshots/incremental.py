@@ -23,7 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import map_core as core
-from .build import Builder, BuildResult, collector_paused
+from .build import Builder, BuildResult
+from .collector import collector_paused
 from .fhirdata import utc_time
 from .keys import Identity
 from .reading import DELETE, Record, Source
@@ -325,7 +326,7 @@ def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
 
 def _refresh(previous: Path, delta: Path, settings: BuildSettings, identity: Identity,
              trusted_key: Ed25519PublicKey) -> tuple[BuildResult, str]:
-    """refresh_database, with the garbage collector paused (see build.collector_paused)."""
+    """refresh_database, with the garbage collector paused (see snapshots.collector)."""
     manifest, database = verify(previous, trusted_key, [identity])
     if manifest.scope != "house":
         raise SnapshotError("wrong-scope", f"{previous}: is a {manifest.scope} snapshot; an "
