@@ -93,6 +93,11 @@ def load_identity(path: Path, passphrase: str) -> Identity:
     raise KeyFileError(f"{path}: holds no AGE-SECRET-KEY line")
 
 
+def recipient_file(identity: Path) -> Path:
+    """Where create_identity put the public half of `identity`: NAME.age -> NAME.age.pub."""
+    return identity.with_name(identity.name.removesuffix(IDENTITY_SUFFIX) + RECIPIENT_SUFFIX)
+
+
 def read_recipient(path: Path) -> str:
     """Read an `age1...` recipient from a .pub file, or accept the string itself."""
     text = str(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -57,24 +58,26 @@ class BuildSettings:
 
 
 # Windows must be positive (a zero window would keep no vitals at all, silently); the pool
-# needs one MRN at least; numbering may start at 0.
-_NUMBERS = {"vitals_hours": 0, "labs_days": 0, "administrations_hours": 0, "notes_days": 0,
-            "procedures_days": 0, "future_tolerance_minutes": -1, "pool_size": 0,
-            "downtime_range_start": -1}
+# needs one MRN at least; the tolerance and the numbering may be 0.
+_POSITIVE = {"vitals_hours", "labs_days", "administrations_hours", "notes_days",
+             "procedures_days", "pool_size"}
+_NOT_NEGATIVE = {"future_tolerance_minutes", "downtime_range_start"}
+_NUMBERS = _POSITIVE | _NOT_NEGATIVE
 _WHOLE = {"pool_size", "downtime_range_start"}
 
 
 def _number(key: str, value: Any, kind: type) -> float | int:
     """A [build] number as TOML gives it: not a boolean, not text, whole where it counts
     things, and above its floor (windows and the pool > 0, the others >= 0)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
-            or value in (float("inf"), float("-inf")):
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value):
         raise SettingsError(f"[build] {key} must be a number, not {value!r}")
     if kind is int and value != int(value):
         raise SettingsError(f"[build] {key} must be a whole number, not {value!r}")
-    if value <= _NUMBERS[key]:
-        floor = "greater than 0" if _NUMBERS[key] == 0 else "0 or more"
-        raise SettingsError(f"[build] {key} must be {floor}, not {value!r}")
+    if key in _POSITIVE and value <= 0:
+        raise SettingsError(f"[build] {key} must be greater than 0, not {value!r}")
+    if value < 0:
+        raise SettingsError(f"[build] {key} must be 0 or more, not {value!r}")
     return kind(value)
 
 

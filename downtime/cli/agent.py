@@ -12,7 +12,13 @@ from pathlib import Path
 
 import click
 
-from snapshots.keys import KeyFileError, load_identity, load_public_key, read_recipient
+from snapshots.keys import (
+    KeyFileError,
+    load_identity,
+    load_public_key,
+    read_recipient,
+    recipient_file,
+)
 
 from ..agent import process_inbox, run_agent, status
 from ..passphrase import get_passphrase, passphrase_option
@@ -110,7 +116,7 @@ def _workstation_recipient(identity: Path | None, given: bool) -> str | None:
     scopes the workstation opens is not checked (an error only when --identity was given)."""
     if identity is None:
         return None
-    public = identity.with_name(identity.name + ".pub")
+    public = recipient_file(identity)
     if not public.exists() and not given:
         return None
     try:
