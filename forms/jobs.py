@@ -4,9 +4,7 @@ after, so it never claims paper that did not come out."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,37 +13,21 @@ import pyrage
 from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
-from .parallel import ALL_UNITS, parallel_worth_it, render_hospital, render_packets
+from .delivery import PAPERS, PrintRequest, PrintResult, deliver, deliver_prerendered
+from .errors import FormError
+from .kinds import ALL_UNITS
+from .parallel import parallel_worth_it, render_hospital, render_packets
 from .prerender import take_prerendered
-from .printing import PrintError, check_printer, send_pdf
-from .registry import FormRecord, FormRegistry, issued_downtime_ids, read_registry
-from .render import FormContext, FormError, plan, render_pdf
+from .printing import check_printer
+from .registry import FormRegistry, issued_downtime_ids, read_registry
+from .render import FormContext, plan, render_pdf
+
+__all__ = ["PAPERS", "FormError", "PrintRequest", "PrintResult", "deliver", "resolve_patient",
+           "run_print_job"]
 
 # progress(done, total): called as forms are prepared and again as each is laid out (most of
 # a job's time), so a long job moves all the way through.
 Progress = Callable[[int, int], None]
-PAPERS = ("Letter", "A4")
-
-
-@dataclass
-class PrintRequest:
-    kind: str  # census, facesheet, mar, medlist, orders, note, vitals, registration, labels, packet
-    unit: str
-    patient_id: str | None = None
-    printer: str | None = None
-    pdf_path: Path | None = None
-    printed_by: str = ""
-    paper: str = "Letter"
-
-
-@dataclass
-class PrintResult:
-    pages: int
-    forms: list[FormRecord] = field(default_factory=list)
-    destination: str = ""
-    prerendered: bool = False
-
-
 def resolve_patient(snapshot: OpenedSnapshot, mrn_or_id: str) -> str:
     """A patient id from an MRN (any facility's) or an id; FormError if not in the snapshot."""
     row = snapshot.db.execute(
@@ -99,18 +81,15 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
         found = take_prerendered(prerendered[0], request.unit, snapshot.manifest.snapshot_id,
                                  request.paper, now, prerendered[1])
         if found:
-            pdf, pages, records = found
-            records = [replace(r, by=request.printed_by or r.by, at=_now_text())
-                       for r in records]
             if progress:
                 progress(1, 1)
-            return _deliver(request, registry, pdf, pages, records, prerendered=True)
+            return deliver_prerendered(request, registry, found)
     if request.kind == "packet" and not request.patient_id and \
             parallel_worth_it(snapshot, request.unit):
         pdf, pages, records = render_packets(
             snapshot, [(request.unit, len(chart.census(snapshot.db, request.unit)))],
             request.paper, request.printed_by, now, progress)
-        return _deliver(request, registry, pdf, pages, records)
+        return deliver(request, registry, pdf, pages, records)
     ctx = FormContext(snapshot, request.unit, request.printed_by, now, request.paper)
     steps = plan(ctx, request.kind, [request.patient_id] if request.patient_id else None)
     total = 2 * len(steps)
@@ -135,8 +114,8 @@ def run_print_job(snapshot: OpenedSnapshot, request: PrintRequest, registry: For
         forms = _prepare(steps, prepared)
         issued = False
     pdf, pages = render_pdf(forms, lambda n: prepared(len(steps) + n))
-    return _deliver(request, registry, pdf, pages, [f.record for f in forms],
-                    issued_already=issued)
+    return deliver(request, registry, pdf, pages, [f.record for f in forms],
+                   issued_already=issued)
 
 
 def _print_hospital(snapshot: OpenedSnapshot, request: PrintRequest, registry: FormRegistry,
@@ -149,7 +128,7 @@ def _print_hospital(snapshot: OpenedSnapshot, request: PrintRequest, registry: F
         check_printer(request.printer)
     pdf, pages, records = render_hospital(snapshot, request.paper, request.printed_by,
                                           now or datetime.now(UTC), progress)
-    return _deliver(request, registry, pdf, pages, records)
+    return deliver(request, registry, pdf, pages, records)
 
 
 def _prepare(steps: Sequence[Callable], prepared: Callable[[int], None]) -> list:
@@ -158,50 +137,3 @@ def _prepare(steps: Sequence[Callable], prepared: Callable[[int], None]) -> list
         forms.append(step())
         prepared(i)
     return forms
-
-
-def _now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
-            records: list[FormRecord]) -> PrintResult:
-    """Register the forms, send the PDF, and record `printed` or `failed`."""
-    return _deliver(request, registry, pdf, pages, records)
-
-
-def _deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
-             records: list[FormRecord], issued_already: bool = False,
-             prerendered: bool = False) -> PrintResult:
-    if not issued_already:
-        registry.append(records)
-    try:
-        if request.pdf_path:
-            write_private(Path(request.pdf_path), pdf)
-            destination = str(request.pdf_path)
-        else:
-            job = send_pdf(pdf, request.printer, _title(request), media=request.paper)
-            destination = f"{request.printer} job {job}"
-    except (PrintError, OSError) as e:
-        registry.append([registry.event(r, "failed", str(e)) for r in records])
-        if isinstance(e, OSError):
-            raise FormError(f"{request.pdf_path}: cannot write PDF ({e.strerror})") from None
-        raise
-    registry.append([registry.event(r, "printed", destination) for r in records])
-    return PrintResult(pages, records, destination, prerendered)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read: a saved PDF is plaintext patient data."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            f.write(data)
-    finally:
-        os.close(fd)
-
-
-def _title(request: PrintRequest) -> str:
-    return f"downtime {request.kind} {request.unit}"
-

@@ -37,7 +37,6 @@ from snapshots.sealed import OpenedSnapshot, load_database
 from .registry import FormRecord
 from .render import FormContext, FormError, plan, render_pdf
 
-ALL_UNITS = "ALL"
 _worker_snapshot: OpenedSnapshot | None = None
 _worker_laid_out: Queue | None = None  # one item per form laid out, for the parent's progress
 

@@ -22,13 +22,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyrage
 
-from snapshots.sealed import OpenedSnapshot
-
 from .registry import FormRecord
-from .render import FormContext, plan, render_pdf
+
+if TYPE_CHECKING:
+    from snapshots.sealed import OpenedSnapshot
 
 FOLDER = "prerendered"  # in the snapshot store, beside the snapshots
 
@@ -52,6 +53,9 @@ def prerender_packet(snapshot: OpenedSnapshot, unit: str, out_dir: Path,
                      paper: str = "Letter", now: datetime | None = None) -> Path:
     """Render the unit packet for today (or `now`'s day) and keep it encrypted. Older packets
     of this unit and paper (other snapshots, other days) are removed."""
+    # imported here: taking a packet (the print command's quick path) must not load WeasyPrint
+    from .render import FormContext, plan, render_pdf
+
     now = now or datetime.now(UTC)
     ctx = FormContext(snapshot, unit, printed_by, now, paper, prerendered=True)
     forms = [step() for step in plan(ctx, "packet", None)]
@@ -71,11 +75,23 @@ def prerender_packet(snapshot: OpenedSnapshot, unit: str, out_dir: Path,
     return out
 
 
+Packet = tuple[bytes, int, list[FormRecord]]  # (PDF, pages, the forms' registry records)
+
+
 def take_prerendered(directory: Path, unit: str, snapshot_id: str, paper: str,
                      now: datetime, identities: Sequence[pyrage.x25519.Identity]
-                     ) -> tuple[bytes, int, list[FormRecord]] | None:
+                     ) -> Packet | None:
     """The pre-rendered packet for exactly this snapshot, paper and day, taken (the file is
     gone afterwards, whether or not the print then succeeds), or None."""
+    body = take_prerendered_body(directory, unit, snapshot_id, paper, now, identities)
+    return None if body is None else read_packet(body)
+
+
+def take_prerendered_body(directory: Path, unit: str, snapshot_id: str, paper: str,
+                          now: datetime, identities: Sequence[pyrage.x25519.Identity]
+                          ) -> bytes | None:
+    """As take_prerendered, the decrypted file as it is (what the agent hands over its
+    socket, downtime.packet_service), or None."""
     path = packet_path(directory, unit, snapshot_id, paper, day_of(now))
     taken = path.with_name(f".{path.name}.taken-{os.getpid()}")
     try:
@@ -83,23 +99,33 @@ def take_prerendered(directory: Path, unit: str, snapshot_id: str, paper: str,
     except OSError:
         return None
     try:
-        body = json.loads(pyrage.decrypt(taken.read_bytes(), list(identities)))
+        body = pyrage.decrypt(taken.read_bytes(), list(identities))
+        read_packet(body)  # a damaged packet is not handed on: the job renders live
+        return body
     except (pyrage.DecryptError, ValueError, OSError):
         return None
     finally:
         taken.unlink(missing_ok=True)
-    return (base64.b64decode(body["pdf"]), body["pages"],
-            [FormRecord(**r) for r in body["forms"]])
+
+
+def read_packet(body: bytes) -> Packet:
+    """A packet from its decrypted JSON; ValueError if it is not one."""
+    try:
+        packet = json.loads(body)
+        records = [FormRecord(**r) for r in packet["forms"]]
+        pdf, pages = base64.b64decode(packet["pdf"], validate=True), int(packet["pages"])
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"not a pre-rendered packet ({e})") from None
+    if not pdf.startswith(b"%PDF-") or pages < 1 or not records:
+        raise ValueError("not a pre-rendered packet (no PDF, pages or forms)")
+    return pdf, pages, records
 
 
 def load_prerendered(directory: Path, unit: str, snapshot_id: str, paper: str, day: str,
-                     identities: Sequence[pyrage.x25519.Identity]
-                     ) -> tuple[bytes, int, list[FormRecord]] | None:
+                     identities: Sequence[pyrage.x25519.Identity]) -> Packet | None:
     """Read a pre-rendered packet without taking it (for checks and tests), or None."""
     path = packet_path(directory, unit, snapshot_id, paper, day)
     try:
-        body = json.loads(pyrage.decrypt(path.read_bytes(), list(identities)))
+        return read_packet(pyrage.decrypt(path.read_bytes(), list(identities)))
     except (pyrage.DecryptError, ValueError, OSError):
         return None
-    return (base64.b64decode(body["pdf"]), body["pages"],
-            [FormRecord(**r) for r in body["forms"]])

@@ -14,26 +14,16 @@ from snapshots import chart
 from snapshots.sealed import OpenedSnapshot
 
 from .compose import TEMPLATES, Layers, Stamp, compose_pdf, environment
+from .errors import FormError
 from .header import allergy_items, fit_header, label_allergies, label_name_style
+from .kinds import KINDS, PATIENT_KINDS, TITLES, UNIT_KINDS
 from .margrid import grid_image, hours_image, ruled_image, schedule, times_text
 from .qr import QrPayload, new_form_id, qr_data_uri
 from .registry import FormRecord, now_text
 
-__all__ = ["TEMPLATES", "Form", "FormContext", "FormError", "patient_form", "plan",
-           "render_pdf", "unit_form"]
-PATIENT_KINDS = ("facesheet", "mar", "orders", "note", "vitals", "labels", "medlist")
-UNIT_KINDS = ("census", "medlist", "registration", "packet")
-KINDS = ("census", "facesheet", "mar", "medlist", "orders", "note", "vitals", "registration",
-         "labels", "packet")
-TITLES = {"census": "Unit census", "facesheet": "Face sheet", "mar": "Downtime MAR",
-          "medlist": "Medication list", "orders": "Physician orders",
-          "note": "Progress note", "vitals": "Vitals flowsheet",
-          "registration": "Downtime registration", "labels": "Patient labels"}
+__all__ = ["KINDS", "PATIENT_KINDS", "TEMPLATES", "TITLES", "UNIT_KINDS", "Form", "FormContext",
+           "FormError", "patient_form", "plan", "render_pdf", "unit_form"]
 PAPER = {"letter": "Letter", "a4": "A4"}
-
-
-class FormError(Exception):
-    pass
 
 
 @dataclass

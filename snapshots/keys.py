@@ -88,14 +88,19 @@ def load_identity(path: Path, passphrase: str) -> Identity:
         raise WrongPassphrase(f"{path}: wrong passphrase") from None
     for line in text.splitlines():
         if line.startswith("AGE-SECRET-KEY-"):
-            return Identity(Path(path).name.removesuffix(IDENTITY_SUFFIX),
+            return Identity(identity_name(path),
                             pyrage.x25519.Identity.from_str(line.strip()))
     raise KeyFileError(f"{path}: holds no AGE-SECRET-KEY line")
 
 
+def identity_name(identity: Path) -> str:
+    """The name an identity file was made under: NAME.age -> NAME."""
+    return Path(identity).name.removesuffix(IDENTITY_SUFFIX)
+
+
 def recipient_file(identity: Path) -> Path:
     """Where create_identity put the public half of `identity`: NAME.age -> NAME.age.pub."""
-    return identity.with_name(identity.name.removesuffix(IDENTITY_SUFFIX) + RECIPIENT_SUFFIX)
+    return identity.with_name(identity_name(identity) + RECIPIENT_SUFFIX)
 
 
 def read_recipient(path: Path) -> str:

@@ -53,6 +53,15 @@ def newest_per_scope(store: Path, recipient: str | None = None) -> dict[str, Sto
     return newest
 
 
+def newest_for_unit(store: Path, recipient: str, unit: str | None) -> StoredSnapshot | None:
+    """The snapshot a reader of `unit` opens: the unit's own newest if `recipient` can open
+    one, else the house's; with unit None, the house's."""
+    newest = newest_per_scope(store, recipient)
+    if unit is None:
+        return newest.get("house")
+    return newest.get(f"unit:{unit}") or newest.get("house")
+
+
 def by_scope(store: Path, recipient: str | None = None) -> dict[str, list[StoredSnapshot]]:
     """Every snapshot of each scope, newest first (the fallbacks when the newest won't open),
     optionally only those encrypted to `recipient`."""

@@ -58,8 +58,8 @@ def _resolve(words: list[str]):
     for word in (w.strip("[]()") for w in words):  # `[--json]`, `(--printer Q`: options
         if word.startswith("-"):
             options.append(word.split("=")[0])
-        elif isinstance(command, click.Group) and word in command.commands:
-            command = command.commands[word]
+        elif isinstance(command, click.Group) and command.get_command(None, word):
+            command = command.get_command(None, word)
         elif isinstance(command, click.Group) and re.fullmatch(r"[a-z][a-z-]+", word) and \
                 not previous.startswith("-"):
             raise AssertionError(f"no command {word!r} in `downtime {' '.join(words)}`")

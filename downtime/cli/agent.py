@@ -21,8 +21,9 @@ from snapshots.keys import (
 )
 
 from ..agent import process_inbox, run_agent, status
+from ..packet_service import PacketService, ServiceError
 from ..passphrase import get_passphrase, passphrase_option
-from ..prerender_hook import prerender_hook
+from ..prerender_hook import PrerenderHook, prerender_hook
 
 _store = click.option("--store", type=click.Path(file_okay=False, path_type=Path),
                       help="Snapshot store (default: paths.store of the config).")
@@ -73,6 +74,8 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     _usable_folder(store, "store")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         stream=sys.stdout)
+    for chatty in ("weasyprint", "fontTools"):  # every pre-render's layout steps, at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     hook = None
     if prerender:
         try:
@@ -94,10 +97,28 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         sys.exit(1 if any(r.status == "rejected" for r in results) else 0)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    service = _packet_service(store, hook)
     try:
         run_agent(inbox, store, key, keep, on_install=hook, stop=stop)
     except KeyboardInterrupt:
         pass
+    finally:
+        if service is not None:
+            service.close()
+
+
+def _packet_service(store: Path, hook: PrerenderHook | None) -> PacketService | None:
+    """With --prerender, hand the packets to `downtime print` (downtime.packet_service); the
+    agent goes on without it when the socket cannot be had (print then lays packets out)."""
+    if hook is None:
+        return None
+    service = PacketService(store, hook.folder, [hook.identity.secret])
+    try:
+        service.start()
+    except ServiceError as e:
+        logging.getLogger("downtime.agent").warning("not handing packets to print: %s", e)
+        return None
+    return service
 
 
 def _usable_folder(path: Path, what: str) -> None:

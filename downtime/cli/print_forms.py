@@ -1,4 +1,10 @@
-"""`downtime print`: downtime forms from the newest snapshot, to a CUPS printer or a PDF."""
+"""`downtime print`: downtime forms from the newest snapshot, to a CUPS printer or a PDF.
+
+A whole unit's packet is first asked of the agent (downtime.packet_service), which keeps it
+pre-rendered and holds the identity already: no passphrase, no key derivation, no layout, so
+the first page reaches CUPS at once. Anything else, or when the agent has no packet, is laid
+out here; the layout modules (WeasyPrint) are imported only then, for the same reason.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,25 @@ from pathlib import Path
 
 import click
 
-from forms.jobs import PrintRequest, resolve_patient, run_print_job
-from forms.parallel import ALL_UNITS
-from forms.prerender import prerendered_folder
-from forms.printing import PrintError
+from forms.delivery import PrintRequest, PrintResult, deliver_prerendered
+from forms.errors import FormError
+from forms.kinds import ALL_UNITS, KINDS
+from forms.printing import PrintError, check_printer
 from forms.registry import FormRegistry, RegistryError
-from forms.render import KINDS, FormError
-from snapshots.keys import KeyFileError, load_identity, load_public_key, read_recipient
+from snapshots.keys import (
+    KeyFileError,
+    identity_name,
+    load_identity,
+    load_public_key,
+    read_recipient,
+    recipient_file,
+)
 from snapshots.sealed import SnapshotError, open_snapshot
-from snapshots.store import newest_per_scope
+from snapshots.store import newest_for_unit
 
 from ..audit import AuditError, AuditItem, AuditLog, default_audit_log
-from ..config import ConfigError
+from ..config import Config, ConfigError
+from ..packet_service import fetch_packet
 from ..passphrase import get_passphrase, passphrase_option
 
 
@@ -44,51 +57,93 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
     """Print KIND for a unit (or one patient): census, facesheet, mar, medlist, orders, note,
     vitals, registration, labels, or packet (census, then each patient's face sheet, MAR,
     orders and note forms). With --printer, the printer is checked (known, not stopped)
-    before anything is rendered; --paper sets the page size and the CUPS media."""
+    before anything is rendered; --paper sets the page size and the CUPS media. A unit's
+    packet pre-rendered by `downtime agent --prerender` is printed at once, without asking
+    for the passphrase."""
     config = ctx.obj.config
     unit = ALL_UNITS if unit.upper() == ALL_UNITS else unit
     if bool(printer) == bool(pdf_path):
         raise click.ClickException("give exactly one of --printer NAME or --pdf FILE")
+    request = PrintRequest(kind, unit, printer=printer, pdf_path=pdf_path,
+                           printed_by=printed_by, paper=paper)
     try:
         store = config.path("store", store, flag="--store")
-        ident = load_identity(config.path("identity", identity, flag="--identity"),
-                              get_passphrase(passphrase_file))
-        trusted = load_public_key(config.path("trusted_builder_key", None,
-                                              flag="--trusted-key"))
-        newest = newest_per_scope(store, ident.recipient)
-        chosen = newest.get("house") if unit == ALL_UNITS else \
-            newest.get(f"unit:{unit}") or newest.get("house")
-        if chosen is None:
-            what = "the whole house" if unit == ALL_UNITS else f"unit {unit}"
-            raise click.ClickException(f"{store}: no snapshot of {what} that "
-                                       f"{ident.name} can open")
-        snapshot = open_snapshot(chosen.path, trusted, [ident])
-        escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]
-        registry = FormRegistry(config.path("registry", None, flag="--registry"),
-                                escrow + [ident.recipient])
-        request = PrintRequest(kind, unit, printer=printer, pdf_path=pdf_path,
-                               printed_by=printed_by or ident.name, paper=paper)
-        if patient:
-            request.patient_id = resolve_patient(snapshot, patient)
-        with click.progressbar(length=1, label=f"preparing {kind}", file=None) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.length = total
-                bar.update(done - bar.pos)
-            result = run_print_job(snapshot, request, registry, progress,
-                                   prerendered=(prerendered_folder(store), [ident.secret]),
-                                   identities=[ident.secret])
+        identity = config.path("identity", identity, flag="--identity")
+        result = None
+        if kind == "packet" and not patient and unit != ALL_UNITS:
+            result = _from_agent(config, store, identity, request)
+        if result is None:
+            result = _laid_out_here(config, store, identity, request, patient,
+                                    passphrase_file)
     except (ConfigError, KeyFileError, SnapshotError, FormError, PrintError,
             RegistryError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"{result.pages} pages, {len(result.forms)} forms -> {result.destination}")
+    click.echo(f"{result.pages} pages, {len(result.forms)} forms -> {result.destination}"
+               + (" (pre-rendered)" if result.prerendered else ""))
     audit = config.path("audit_log", None, required=False) or default_audit_log()
     try:
         AuditLog(audit).append_many("print", request.printed_by, [
-            AuditItem(form.patient_id or None, snapshot.manifest.snapshot_id,
-                      f"{form.kind} {form.form_id}") for form in result.forms])
+            AuditItem(form.patient_id or None, form.snapshot_id, f"{form.kind} {form.form_id}")
+            for form in result.forms])
     except AuditError as e:  # the paper is out: say loudly that its record is not
         raise click.ClickException(f"printed, but not recorded in the audit log: {e}") \
             from None
+
+
+def _registry(config: Config, recipient: str) -> FormRegistry:
+    escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]
+    return FormRegistry(config.path("registry", None, flag="--registry"),
+                        escrow + [recipient])
+
+
+def _from_agent(config: Config, store: Path, identity: Path,
+                request: PrintRequest) -> PrintResult | None:
+    """The unit's packet as the agent pre-rendered it for the snapshot this identity would
+    open, delivered; None when there is none to have (then it is laid out here)."""
+    try:  # the identity's public half says which snapshot; no passphrase needed for that
+        recipient = read_recipient(recipient_file(identity))
+    except KeyFileError:
+        return None
+    chosen = newest_for_unit(store, recipient, request.unit)
+    if chosen is None or chosen.manifest.scope != f"unit:{request.unit}":
+        return None  # the agent pre-renders unit snapshots only
+    if request.printer:  # before the packet is taken: a wrong queue must not use it up
+        check_printer(request.printer)
+    packet, why = fetch_packet(store, request.unit, chosen.manifest.snapshot_id,
+                               request.paper)
+    if packet is None:
+        if why:
+            click.echo(f"{why}; laying the packet out here", err=True)
+        return None
+    request.printed_by = request.printed_by or identity_name(identity)
+    return deliver_prerendered(request, _registry(config, recipient), packet)
+
+
+def _laid_out_here(config: Config, store: Path, identity: Path, request: PrintRequest,
+                   patient: str | None, passphrase_file: Path | None) -> PrintResult:
+    from forms.jobs import resolve_patient, run_print_job
+    from forms.prerender import prerendered_folder
+
+    ident = load_identity(identity, get_passphrase(passphrase_file))
+    trusted = load_public_key(config.path("trusted_builder_key", None, flag="--trusted-key"))
+    chosen = newest_for_unit(store, ident.recipient,
+                             None if request.unit == ALL_UNITS else request.unit)
+    if chosen is None:
+        what = "the whole house" if request.unit == ALL_UNITS else f"unit {request.unit}"
+        raise click.ClickException(f"{store}: no snapshot of {what} that "
+                                   f"{ident.name} can open")
+    snapshot = open_snapshot(chosen.path, trusted, [ident])
+    registry = _registry(config, ident.recipient)
+    request.printed_by = request.printed_by or ident.name
+    if patient:
+        request.patient_id = resolve_patient(snapshot, patient)
+    with click.progressbar(length=1, label=f"preparing {request.kind}", file=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+        return run_print_job(snapshot, request, registry, progress,
+                             prerendered=(prerendered_folder(store), [ident.secret]),
+                             identities=[ident.secret])
 
 
 COMMANDS = [print_forms]

@@ -1,6 +1,7 @@
 """Form rendering benchmarks: a 30-patient unit packet (ours and the naive path, same run), the
 whole 1,000-inpatient hospital through the product's `--unit ALL` path (a process pool on every
-core), and a pre-rendered packet from the command to the job handed to CUPS.
+core), and a pre-rendered packet from the command to the job handed to CUPS
+(tests.bench.prerendered).
 
 Naive path (what a developer writes first, on the same data and forms, page breaks between
 forms): one WeasyPrint document per patient (face sheet, MAR, orders and note, each starting a
@@ -16,8 +17,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -26,20 +25,19 @@ from pathlib import Path
 import segno
 from weasyprint import CSS, HTML
 
-from downtime.prerender_hook import prerender_hook
 from forms.jobs import PrintRequest, deliver
-from forms.parallel import ALL_UNITS, render_hospital, render_packets
+from forms.kinds import ALL_UNITS
+from forms.parallel import render_hospital, render_packets
 from forms.qr import QrPayload
 from forms.registry import FormRegistry
 from forms.render import TEMPLATES, FormContext, patient_form, plan, render_pdf, unit_form
 from snapshots import chart
 from snapshots.build import build_database
-from snapshots.keys import create_identity, create_signing_key, load_identity, load_signing_key
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import open_snapshot
 from snapshots.settings import BuildSettings
 from tests.bench.common import BenchRow
-from tests.cups import PDF_QUEUE, private_cups
+from tests.bench.prerendered import prerendered_rows
 from tests.factory import Keys
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -61,22 +59,6 @@ _NAIVE_PAGE = """
 .formhead { position: running(formhead); width: 100%; height: auto; }
 .footer { string-set: footer content(); visibility: hidden; height: 0; margin: 0; }
 .idbox img { width: 21mm; height: 21mm; float: left; margin-right: 1.5mm; }
-"""
-# `downtime` as its entry point runs it, timing the identity unlock inside the same process
-_TIMED_CLI = """
-import sys, time
-import downtime.cli.print_forms as command
-unlock = command.load_identity
-def timed(*args, **kwargs):
-    t0 = time.perf_counter()
-    try:
-        return unlock(*args, **kwargs)
-    finally:
-        print(f"UNLOCK {time.perf_counter() - t0:.4f}", file=sys.stderr)
-command.load_identity = timed
-from downtime.cli import main
-sys.argv[0] = "downtime"
-sys.exit(main())
 """
 
 
@@ -183,7 +165,7 @@ def run() -> list[BenchRow]:
         assert pooled_pages == ours_pages
         rows.extend(_unit_rows(len(census), ours_pages, naive_pages, t_naive, t_one, cpu_one,
                                t_pool, cpu_pool, int(stats["workers"])))
-        rows.extend(_prerendered(work, conn, unit))
+        rows.extend(prerendered_rows(work, conn, unit))
         snap.close()
         rows.append(_hospital(work, keys))
     finally:
@@ -206,81 +188,6 @@ def _unit_rows(patients: int, pages: int, naive_pages: int, t_naive: float, t_on
         BenchRow(f"  pages per core-second (one process {per_core:.1f}; on {workers} cores "
                  f"{pages / cpu_pool:.1f}, pool start and join included)", per_core,
                  "pages/s", None, ">= 20 pages/s per core", per_core >= 20)]
-
-
-def _prerendered(work: Path, conn, unit: str) -> list[BenchRow]:
-    """`downtime print packet --unit U --printer Q` as a nurse runs it (a new process, the
-    passphrase in the environment), with the unit's packet pre-rendered by the agent's hook
-    (it takes on the installed unit snapshot as `downtime agent --prerender` does); timed from
-    starting the command to its exit, which is after `lp` handed the job to CUPS."""
-    site = work / "site"
-    keys_dir = site / "keys"
-    create_signing_key(keys_dir, PASS)
-    ws = create_identity(keys_dir, f"ws-{unit}", PASS)
-    publish(conn, site / "store", recipients=Recipients(escrow=[ws], units={unit: [ws]}),
-            signing_key=load_signing_key(keys_dir / "builder.pem", PASS),
-            as_of="2026-11-25T14:00:00Z", source="bench", per_unit=True)
-    ident = load_identity(keys_dir / f"ws-{unit}.age", PASS)
-    trusted = load_signing_key(keys_dir / "builder.pem", PASS).public_key()
-    hook = prerender_hook(ident, trusted, site / "store")  # as `downtime agent --prerender`
-    hook.wait()
-    hook.close()  # its keeper would render a fresh packet after the command took this one
-    (site / "downtime.toml").write_text(
-        f'[paths]\nstore = "store"\nidentity = "keys/ws-{unit}.age"\n'
-        'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n')
-    command = [sys.executable, "-c", _TIMED_CLI, "--config", str(site / "downtime.toml"),
-               "print", "packet", "--unit", unit, "--printer", PDF_QUEUE]
-    with private_cups() as server:
-        env = {**os.environ, "DOWNTIME_PASSPHRASE": PASS, "CUPS_SERVER": server}
-        t0 = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-        elapsed = time.perf_counter() - t0
-        in_session = _from_unlocked_session(site, ident, trusted, unit, server)
-    assert done.returncode == 0, done.stderr
-    unlock = float(re.search(r"UNLOCK ([0-9.]+)", done.stderr)[1])
-    # the packet was the pre-rendered one (used up), not laid out live
-    assert not list((site / "store" / "prerendered").glob("packet-*.age")), done.stdout
-    return [BenchRow(f"pre-rendered packet: `downtime print packet --printer` to the job in "
-                     f"CUPS ({done.stdout.strip().splitlines()[-1][:40]}...)", elapsed, "s",
-                     None, "< 1 s", elapsed < 1.0),
-            BenchRow("  of which identity unlock (scrypt passphrase KDF, once per command)",
-                     unlock, "s"),
-            BenchRow("  the command less the unlock (start, open snapshot, take packet, lp)",
-                     max(elapsed - unlock, 0.0), "s", None, "< 1 s", elapsed - unlock < 1.0),
-            BenchRow("  the same from `downtime browse`, already unlocked (P, packet, Enter: "
-                     "take packet, register, lp)", in_session, "s", None, "< 1 s",
-                     in_session < 1.0)]
-
-
-def _from_unlocked_session(site: Path, ident, trusted, unit: str, server: str) -> float:
-    """What the TUI's print dialog runs (app.print_job -> run_print_job) with the session's
-    snapshot open and its identity in memory: no process start, no KDF. The agent's hook
-    renders a fresh packet first (the command took the last one)."""
-    from forms.jobs import run_print_job
-    from forms.prerender import prerendered_folder
-
-    store = site / "store"
-    hook = prerender_hook(ident, trusted, store)
-    hook.wait()
-    hook.close()
-    snapshot = open_snapshot(next(store.glob(f"unit-{unit}-*.dtsnap")), trusted, [ident])
-    registry = FormRegistry(site / "registry", [ident.recipient])
-    request = PrintRequest("packet", unit, printer=PDF_QUEUE, printed_by="bench")
-    old = os.environ.get("CUPS_SERVER")
-    os.environ["CUPS_SERVER"] = server
-    try:
-        t0 = time.perf_counter()
-        result = run_print_job(snapshot, request, registry, lambda *_: None,
-                               prerendered=(prerendered_folder(store), [ident.secret]),
-                               identities=[ident.secret])
-        elapsed = time.perf_counter() - t0
-    finally:
-        if old is None:
-            os.environ.pop("CUPS_SERVER")
-        else:
-            os.environ["CUPS_SERVER"] = old
-    assert result.pages and not list(prerendered_folder(store).glob("packet-*.age"))
-    return elapsed
 
 
 def _hospital(work: Path, keys: Keys) -> BenchRow:

@@ -28,7 +28,7 @@ class PrintScreen(ModalScreen[None]):
         self.done = 0  # finished jobs (tests wait on it)
 
     def compose(self) -> ComposeResult:
-        from forms.render import PATIENT_KINDS, TITLES, UNIT_KINDS
+        from forms.kinds import PATIENT_KINDS, TITLES, UNIT_KINDS
 
         kinds = PATIENT_KINDS if self.patient_id else UNIT_KINDS
         with Vertical(id="dialog", classes="print"):

@@ -1,0 +1,82 @@
+"""Handing finished forms over: register them, send the PDF to CUPS (or write the file the user
+asked for), and record `printed` or `failed`, so the registry never claims paper that did not
+come out. Kept apart from layout (forms.jobs) so that printing a pre-rendered packet does not
+load WeasyPrint: the command has well under a second to hand the first page to CUPS."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import FormError
+from .printing import PrintError, send_pdf
+from .registry import FormRecord, FormRegistry, now_text
+
+PAPERS = ("Letter", "A4")
+
+
+@dataclass
+class PrintRequest:
+    kind: str  # census, facesheet, mar, medlist, orders, note, vitals, registration, labels, packet
+    unit: str
+    patient_id: str | None = None
+    printer: str | None = None
+    pdf_path: Path | None = None
+    printed_by: str = ""
+    paper: str = "Letter"
+
+
+@dataclass
+class PrintResult:
+    pages: int
+    forms: list[FormRecord] = field(default_factory=list)
+    destination: str = ""
+    prerendered: bool = False
+
+
+def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
+            records: list[FormRecord], issued_already: bool = False,
+            prerendered: bool = False) -> PrintResult:
+    """Register the forms (unless `issued_already`), send the PDF, record `printed` or
+    `failed`."""
+    if not issued_already:
+        registry.append(records)
+    try:
+        if request.pdf_path:
+            write_private(Path(request.pdf_path), pdf)
+            destination = str(request.pdf_path)
+        else:
+            job = send_pdf(pdf, request.printer, title(request), media=request.paper)
+            destination = f"{request.printer} job {job}"
+    except (PrintError, OSError) as e:
+        registry.append([registry.event(r, "failed", str(e)) for r in records])
+        if isinstance(e, OSError):
+            raise FormError(f"{request.pdf_path}: cannot write PDF ({e.strerror})") from None
+        raise
+    registry.append([registry.event(r, "printed", destination) for r in records])
+    return PrintResult(pages, records, destination, prerendered)
+
+
+def deliver_prerendered(request: PrintRequest, registry: FormRegistry,
+                        packet: tuple[bytes, int, list[FormRecord]]) -> PrintResult:
+    """Print a pre-rendered packet (forms.prerender) as this request's: its forms are
+    registered now, as printed by whoever asked and when."""
+    pdf, pages, records = packet
+    records = [replace(r, by=request.printed_by or r.by, at=now_text()) for r in records]
+    return deliver(request, registry, pdf, pages, records, prerendered=True)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read: a saved PDF is plaintext patient data."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(data)
+    finally:
+        os.close(fd)
+
+
+def title(request: PrintRequest) -> str:
+    return f"downtime {request.kind} {request.unit}"
