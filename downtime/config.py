@@ -12,6 +12,7 @@ by a command-line flag. Relative paths are taken relative to the config file's f
     audit_log = "audit.log"
 
     registry = "forms-registry"      # the encrypted register of printed forms
+    packet_socket_dir = "/run/downtime"  # where the agent hands packets to print (optional)
     [thresholds]
     stale_minutes = 30               # data older than this is shown as a warning
     idle_lock_minutes = 5
@@ -19,6 +20,7 @@ by a command-line flag. Relative paths are taken relative to the config file's f
     [print]                          # this workstation's defaults for printing from browse
     printer = "4W-nurses"            # a CUPS queue
     paper = "Letter"                 # or "A4"
+    packet_group = "nurses-4w"       # may take the agent's pre-rendered packets (optional)
 
     [build]                          # see snapshots.settings.BuildSettings for every field
     encounter_status = ["in-progress"]
@@ -41,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 PATH_KEYS = ("source", "store", "inbox", "keys", "identity", "trusted_builder_key",
-             "signing_key", "audit_log", "registry")
+             "signing_key", "audit_log", "registry", "packet_socket_dir")
 THRESHOLD_KEYS = ("stale_minutes", "idle_lock_minutes")
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).

@@ -4,11 +4,14 @@ use the packet up; anything amiss falls back to laying the packet out in the com
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +20,13 @@ import pypdfium2 as pdfium
 import pyrage
 import pytest
 import zxingcpp
+from click.testing import CliRunner
 
 from downtime import packet_service
+from downtime.cli import cli
+from downtime.config import ConfigError, load_config
 from downtime.packet_service import (
+    Access,
     PacketService,
     ServiceError,
     allowed,
@@ -100,38 +107,122 @@ def test_request_checks():
             check_request(bad)
 
 
-def test_only_this_user_or_root_may_ask():
-    assert allowed(os.getuid()) and allowed(0)
-    assert not allowed(os.getuid() + 4242)
+def test_only_this_user_root_or_the_packet_group_may_ask():
+    me, other = os.getuid(), os.getuid() + 4242
+    assert allowed(me, 0) and allowed(0, 0)
+    assert not allowed(other, 4242) and not allowed(other, 4242, group_id=4243)
+    assert allowed(other, 4243, group_id=4243)  # primary group
+
+
+def test_the_agent_closes_its_own_socket_folder_and_the_command_checks_it(tmp_path):
+    folder = tmp_path / "sockets"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)  # as systemd makes a RuntimeDirectory by default
+    access = Access(folder)
+    service = PacketService(tmp_path / "store", tmp_path, [pyrage.x25519.Identity.generate()],
+                            access)
+    service.start()
+    try:
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert socket_path(tmp_path / "store", access).stat().st_mode & 0o777 == 0o600
+        folder.chmod(0o777)  # opened up under the agent: someone could swap the socket
+        packet, why = fetch_packet(tmp_path / "store", "4W", "id", "Letter", access)
+        assert packet is None and "socket folder is not safe to use" in why
+    finally:
+        service.close()
+
+
+def test_packet_group_settings(tmp_path):
+    config = tmp_path / "downtime.toml"
+    config.write_text('[print]\npacket_group = "staff"\n')
+    with pytest.raises(ConfigError, match="packet_group needs paths.packet_socket_dir"):
+        Access.from_config(load_config(config))
+    config.write_text('[paths]\npacket_socket_dir = "s"\n[print]\npacket_group = 7\n')
+    with pytest.raises(ConfigError, match="must be the name of an OS group"):
+        Access.from_config(load_config(config))
+    config.write_text('[paths]\npacket_socket_dir = "s"\n[print]\n'
+                      'packet_group = "no-such-group-here"\n')
+    access = Access.from_config(load_config(config))
+    assert access.folder == tmp_path / "s"
+    with pytest.raises(ConfigError, match="no OS group 'no-such-group-here'"):
+        access.group_id()
+    done = CliRunner().invoke(cli, ["--config", str(config), "agent", "--prerender",
+                                    "--inbox", str(tmp_path / "in"), "--store",
+                                    str(tmp_path / "st"), "--trusted-key",
+                                    str(_public_key(tmp_path))])
+    assert done.exit_code == 1 and "no OS group 'no-such-group-here'" in done.output
+    assert "Traceback" not in done.output
+
+
+_AS_NOBODY = """
+import json, os, socket, sys
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+try:
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(sys.argv[1])
+    conn.sendall(json.dumps({"op": "take-packet", "unit": "4W", "snapshot_id": sys.argv[2],
+                             "paper": "Letter"}).encode() + b"\\n")
+    print(json.loads(conn.makefile("rb").readline())["ok"])
+except OSError as e:
+    print(type(e).__name__)
+"""
+
+
+def _as_nobody(path: Path, sid: str) -> str:
+    """What another OS user (nobody, gid 65534) gets asking the agent at `path` itself."""
+    done = subprocess.run([os.path.realpath(sys.executable), "-I", "-S", "-c", _AS_NOBODY,
+                           str(path), sid], capture_output=True, text=True, cwd="/", timeout=60)
+    assert not done.stderr, done.stderr[-500:]
+    return done.stdout.strip()
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="becoming another user needs root")
 def test_another_user_cannot_reach_the_socket(served):
     store, sid, _ = served
-    code = ("import os, socket; os.setgid(65534); os.setuid(65534)\n"
-            "try:\n"
-            f"    socket.socket(socket.AF_UNIX).connect({str(socket_path(store))!r})\n"
-            "    print('connected')\n"
-            "except OSError as e:\n"
-            "    print(type(e).__name__)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd="/", timeout=60)
-    assert done.stdout.strip() == "PermissionError", done.stdout + done.stderr[-500:]
+    assert _as_nobody(socket_path(store), sid) == "PermissionError"
     assert fetch_packet(store, "4W", sid, "Letter")[0] is not None  # not taken by them
 
 
-def test_a_socket_folder_others_can_enter_is_refused(tmp_path, monkeypatch):
+@pytest.mark.skipif(os.getuid() != 0, reason="becoming another user needs root")
+def test_the_packet_group_may_ask_and_others_may_not(tmp_path):
+    """A service's socket folder (systemd's /run/downtime): members of the packet group get
+    the packet; without a packet group the same user is kept out by the folder's mode."""
+    keys = Keys()
+    store = tmp_path / "store"
+    made = sealed_snapshot(store, keys)
+    snapshot = open_snapshot(made, keys.trusted, [keys.unit])
+    sid = snapshot.manifest.snapshot_id
+    top = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own folders are root's only
+    try:
+        top.chmod(0o755)
+        for group, expected in ((None, "PermissionError"), (grp.getgrgid(65534).gr_name, "True")):
+            prerender_packet(snapshot, "4W", store / FOLDER, [keys.unit.recipient])
+            access = Access(top / "run", group)
+            service = PacketService(store, store / FOLDER, [keys.unit.secret], access)
+            service.start()
+            try:
+                assert _as_nobody(socket_path(store, access), sid) == expected, group
+            finally:
+                service.close()
+        assert (top / "run").stat().st_mode & 0o777 == 0o750
+        assert (top / "run").stat().st_gid == 65534
+    finally:
+        shutil.rmtree(top)
+        snapshot.close()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="handing a folder to another user needs root")
+def test_a_socket_folder_of_another_user_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(packet_service.tempfile, "gettempdir", lambda: str(tmp_path))
     folder = tmp_path / f"downtime-{os.getuid()}"
     folder.mkdir(mode=0o755)
-    folder.chmod(0o755)
-    with pytest.raises(ServiceError, match="not a folder only this user can use"):
-        socket_path(tmp_path / "store")
-    packet, why = fetch_packet(tmp_path / "store", "4W", "id", "Letter")
-    assert packet is None and "not a folder only this user can use" in why
-    with pytest.raises(ServiceError):
+    os.chown(folder, 65534, 65534)  # made first by someone else, who could run a fake agent
+    socket.socket(socket.AF_UNIX).bind(str(socket_path(tmp_path / "store")))
+    with pytest.raises(ServiceError, match="not a folder of this user's"):
         PacketService(tmp_path / "store", tmp_path, []).start()
+    packet, why = fetch_packet(tmp_path / "store", "4W", "id", "Letter")
+    assert packet is None and "not used" in why
 
 
 def test_a_stale_socket_is_replaced_and_a_second_agent_refused(tmp_path):
@@ -218,6 +309,15 @@ def test_nurse_prints_the_agents_packet_without_a_passphrase(tmp_path):
         assert printed[form_id].by == "rn.kim" and PDF_QUEUE in printed[form_id].detail
     audited = [json.loads(line) for line in (site / "audit.log").read_text().splitlines()]
     assert [e["user"] for e in audited if e["action"] == "print"] == ["rn.kim"] * len(printed)
+
+
+def _public_key(root: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    path = root / "builder.pub"
+    path.write_bytes(Keys().trusted.public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
 
 
 def _site(root: Path) -> Path:

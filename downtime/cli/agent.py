@@ -21,7 +21,8 @@ from snapshots.keys import (
 )
 
 from ..agent import process_inbox, run_agent, status
-from ..packet_service import PacketService, ServiceError
+from ..config import ConfigError
+from ..packet_service import Access, PacketService, ServiceError
 from ..passphrase import get_passphrase, passphrase_option
 from ..prerender_hook import PrerenderHook, prerender_hook
 
@@ -78,6 +79,11 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         logging.getLogger(chatty).setLevel(logging.WARNING)
     hook = None
     if prerender:
+        try:  # before anything starts: a wrong packet group is the site's to fix
+            access = Access.from_config(ctx.obj.config)
+            access.group_id()
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from None
         try:
             identity = load_identity(_path(ctx, "identity", None, "--identity"),
                                      get_passphrase(passphrase_file))
@@ -97,7 +103,7 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         sys.exit(1 if any(r.status == "rejected" for r in results) else 0)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    service = _packet_service(store, hook)
+    service = _packet_service(store, hook, access) if hook is not None else None
     try:
         run_agent(inbox, store, key, keep, on_install=hook, stop=stop)
     except KeyboardInterrupt:
@@ -107,15 +113,13 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
             service.close()
 
 
-def _packet_service(store: Path, hook: PrerenderHook | None) -> PacketService | None:
+def _packet_service(store: Path, hook: PrerenderHook, access: Access) -> PacketService | None:
     """With --prerender, hand the packets to `downtime print` (downtime.packet_service); the
     agent goes on without it when the socket cannot be had (print then lays packets out)."""
-    if hook is None:
-        return None
-    service = PacketService(store, hook.folder, [hook.identity.secret])
+    service = PacketService(store, hook.folder, [hook.identity.secret], access)
     try:
         service.start()
-    except ServiceError as e:
+    except (ServiceError, ConfigError) as e:
         logging.getLogger("downtime.agent").warning("not handing packets to print: %s", e)
         return None
     return service

@@ -30,7 +30,7 @@ from snapshots.store import newest_for_unit
 
 from ..audit import AuditError, AuditItem, AuditLog, default_audit_log
 from ..config import Config, ConfigError
-from ..packet_service import fetch_packet
+from ..packet_service import Access, fetch_packet
 from ..passphrase import get_passphrase, passphrase_option
 
 
@@ -110,7 +110,7 @@ def _from_agent(config: Config, store: Path, identity: Path,
     if request.printer:  # before the packet is taken: a wrong queue must not use it up
         check_printer(request.printer)
     packet, why = fetch_packet(store, request.unit, chosen.manifest.snapshot_id,
-                               request.paper)
+                               request.paper, Access.from_config(config))
     if packet is None:
         if why:
             click.echo(f"{why}; laying the packet out here", err=True)
