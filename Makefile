@@ -33,7 +33,7 @@ demo: setup
 
 test: setup system-deps
 	$(BIN)/ruff check downtime snapshots tests $(wildcard forms reconcile)
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2
 
 bench: setup system-deps
 	$(BIN)/python tests/bench/run.py

@@ -52,6 +52,7 @@ log = logging.getLogger("downtime.agent.packets")
 
 MAX_REQUEST = 4096
 TIMEOUT_SECONDS = 5.0
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last a NUL
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # unit codes and snapshot ids: file-name safe
 
 
@@ -90,9 +91,15 @@ class Access:
 
 
 def socket_path(store: Path, access: Access = Access()) -> Path:
-    """Where the agent serving `store` listens."""
+    """Where the agent serving `store` listens. ServiceError if that is longer than a socket
+    address may be (a deep paths.packet_socket_dir)."""
     digest = hashlib.sha256(os.fsencode(os.path.realpath(store))).hexdigest()[:16]
-    return _folder(access) / f"packets-{digest}.sock"
+    path = _folder(access) / f"packets-{digest}.sock"
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise ServiceError(f"{path}: too long for a socket address ({len(os.fsencode(path))} "
+                           f"bytes, at most {MAX_SOCKET_PATH}); set paths.packet_socket_dir "
+                           "to a shorter folder")
+    return path
 
 
 def _folder(access: Access) -> Path:
@@ -275,7 +282,10 @@ def fetch_packet(store: Path, unit: str, snapshot_id: str, paper: str,
     """The command's side: (the agent's pre-rendered packet, "") or (None, why not; "" when
     no agent serves this store). None means lay it out here; nothing was taken unless the
     agent had the packet."""
-    path = socket_path(store, access)
+    try:
+        path = socket_path(store, access)
+    except ServiceError as e:
+        return None, str(e)
     if not path.exists():
         return None, ""
     owner = _trusted_owner(path.parent, default=access.folder is None)

@@ -1,7 +1,10 @@
 """A real CUPS print queue for the tests: a private cupsd of the tests' own, on a free loopback
 port with its own configuration, spool and state, so the tests neither depend on nor change the
-machine's CUPS. It has a cups-pdf queue (output PDFs land in the job owner's ~/PDF) and a queue
-that refuses jobs, and a stopped (disabled) queue that accepts jobs and holds them.
+machine's CUPS. It has a cups-pdf queue (output PDFs land in the job owner's ~/PDF), a queue
+that refuses jobs, a stopped (disabled) queue that accepts jobs and holds them, and one that
+discards them (for the benchmarks: no plaintext copy left in ~/PDF). Each server numbers its
+jobs from a random start and tests find their output by job number, so test modules with
+servers of their own can run at the same time.
 `make test` installs cups and printer-driver-cups-pdf.
 
 Clients (`lp`, `lpstat`, `lpadmin`, and `downtime print`) reach it through $CUPS_SERVER."""
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +28,7 @@ from pathlib import Path
 PDF_QUEUE = "downtime-test-pdf"
 REJECTING_QUEUE = "downtime-test-rejecting"
 STOPPED_QUEUE = "downtime-test-stopped"  # accepts jobs but is disabled: holds them
+DISCARD_QUEUE = "downtime-test-discard"  # takes jobs and throws them away (the benchmarks')
 # cups-pdf writes to the job owner's home from the password database, whatever $HOME says
 OUTPUT = Path(pwd.getpwuid(os.getuid()).pw_dir) / "PDF"
 CUPS_PDF_PPD = Path("/usr/share/ppd/cups-pdf/CUPS-PDF_opt.ppd")
@@ -75,6 +81,10 @@ def _write_config(root: Path, port: int) -> None:
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "etc" / "cupsd.conf").write_text(CUPSD_CONF.format(port=port))
     (root / "etc" / "cups-files.conf").write_text(CUPS_FILES_CONF.format(root=root))
+    # cups-pdf names its output after the title and the job number, in the one ~/PDF of the
+    # user: two private servers numbering from 1 each would write over each other's files
+    (root / "cache" / "job.cache").write_text(
+        f"NextJobId {random.randrange(1000, 10_000_000)}\n")
     # filters run as the unprivileged `lp` user and must reach the spool below this folder
     for path in (root, *root.rglob("*")):
         if path.is_dir():
@@ -104,6 +114,8 @@ def _add_queues(env: dict[str, str]) -> None:
     done = _run("lpadmin", "-p", STOPPED_QUEUE, "-E", "-v", "file:/dev/null", env=env)
     assert done.returncode == 0, done.stderr
     done = _run("cupsdisable", "-r", "paper jam", STOPPED_QUEUE, env=env)
+    assert done.returncode == 0, done.stderr
+    done = _run("lpadmin", "-p", DISCARD_QUEUE, "-E", "-v", "file:/dev/null", env=env)
     assert done.returncode == 0, done.stderr
 
 
@@ -142,13 +154,20 @@ def _ends_whole(pdf: Path) -> bool:
         return b"%%EOF" in f.read()
 
 
-def wait_for_output(since: float, title_part: str, timeout: float = 90) -> Path:
-    """The PDF cups-pdf wrote for a job (named after its title) after `since`, once whole:
-    Ghostscript may pause mid-file on a loaded machine, so a size that holds still is not
-    enough; the file must also end with the PDF trailer."""
+def job_number(output: str) -> str:
+    """The CUPS job number in `downtime print`'s "-> QUEUE job QUEUE-1234" line."""
+    match = re.search(r"job \S+-(\d+)", output)
+    assert match, f"no CUPS job in {output!r}"
+    return match[1]
+
+
+def wait_for_output(since: float, title_part: str, job: str, timeout: float = 90) -> Path:
+    """The PDF cups-pdf wrote for job number `job` (named after its title and number) after
+    `since`, once whole: Ghostscript may pause mid-file on a loaded machine, so a size that
+    holds still is not enough; the file must also end with the PDF trailer."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = [p for p in OUTPUT.glob("*.pdf")
+        found = [p for p in OUTPUT.glob(f"*-job_{job}.pdf")
                  if p.stat().st_mtime >= since - 1 and title_part in p.name]
         if found:
             newest = max(found, key=lambda p: p.stat().st_mtime)

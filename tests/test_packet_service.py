@@ -40,7 +40,7 @@ from forms.registry import read_registry
 from snapshots.keys import create_identity, create_signing_key, load_identity, load_signing_key
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import open_snapshot
-from tests.cups import PDF_QUEUE, private_cups, wait_for_output
+from tests.cups import PDF_QUEUE, job_number, private_cups, wait_for_output
 from tests.factory import AS_OF, Keys, chart_db, sealed_snapshot
 
 PASS = "agent-print-pass"
@@ -114,8 +114,24 @@ def test_only_this_user_root_or_the_packet_group_may_ask():
     assert allowed(other, 4243, group_id=4243)  # primary group
 
 
-def test_the_agent_closes_its_own_socket_folder_and_the_command_checks_it(tmp_path):
-    folder = tmp_path / "sockets"
+@pytest.fixture
+def short_dir():
+    """A folder with a short path: a socket address holds 107 bytes, pytest's paths are long."""
+    folder = Path(tempfile.mkdtemp(prefix="dt-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_socket_path_too_long_is_a_clear_error(tmp_path):
+    access = Access(tmp_path / ("x" * 120))
+    with pytest.raises(ServiceError, match="too long for a socket address"):
+        PacketService(tmp_path / "store", tmp_path, [], access).start()
+    packet, why = fetch_packet(tmp_path / "store", "4W", "id", "Letter", access)
+    assert packet is None and "set paths.packet_socket_dir to a shorter folder" in why
+
+
+def test_the_agent_closes_its_own_socket_folder_and_the_command_checks_it(tmp_path, short_dir):
+    folder = short_dir / "sockets"
     folder.mkdir(mode=0o755)
     folder.chmod(0o755)  # as systemd makes a RuntimeDirectory by default
     access = Access(folder)
@@ -192,7 +208,7 @@ def test_the_packet_group_may_ask_and_others_may_not(tmp_path):
     made = sealed_snapshot(store, keys)
     snapshot = open_snapshot(made, keys.trusted, [keys.unit])
     sid = snapshot.manifest.snapshot_id
-    top = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own folders are root's only
+    top = Path(tempfile.mkdtemp(prefix="dt-", dir="/tmp"))  # pytest's are root's only
     try:
         top.chmod(0o755)
         for group, expected in ((None, "PermissionError"), (grp.getgrgid(65534).gr_name, "True")):
@@ -212,10 +228,10 @@ def test_the_packet_group_may_ask_and_others_may_not(tmp_path):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="handing a folder to another user needs root")
-def test_a_socket_folder_of_another_user_is_refused(tmp_path, monkeypatch):
+def test_a_socket_folder_of_another_user_is_refused(tmp_path, short_dir, monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.setattr(packet_service.tempfile, "gettempdir", lambda: str(tmp_path))
-    folder = tmp_path / f"downtime-{os.getuid()}"
+    monkeypatch.setattr(packet_service.tempfile, "gettempdir", lambda: str(short_dir))
+    folder = short_dir / f"downtime-{os.getuid()}"
     folder.mkdir(mode=0o755)
     os.chown(folder, 65534, 65534)  # made first by someone else, who could run a fake agent
     socket.socket(socket.AF_UNIX).bind(str(socket_path(tmp_path / "store")))
@@ -261,7 +277,6 @@ def test_a_damaged_packet_is_not_handed_over(tmp_path):
     assert packet is None and "no Letter packet" in why
 
 
-@pytest.mark.xdist_group("cups")
 def test_nurse_prints_the_agents_packet_without_a_passphrase(tmp_path):
     """Real processes: `downtime agent --prerender` (its passphrase in its environment), then
     `downtime print packet --printer` with no passphrase anywhere, through a real queue."""
@@ -289,7 +304,7 @@ def test_nurse_prints_the_agents_packet_without_a_passphrase(tmp_path):
             assert done.returncode == 0, done.stderr
             assert "21 pages" in done.stdout and "(pre-rendered)" in done.stdout
             assert "passphrase" not in done.stderr.lower()
-            out = wait_for_output(started, "downtime_packet_4W")
+            out = wait_for_output(started, "downtime_packet_4W", job_number(done.stdout))
             document = pdfium.PdfDocument(out.read_bytes())
             out.unlink()
             _wait_for(lambda: "handed the pre-rendered 4W packet" in

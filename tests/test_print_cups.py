@@ -17,10 +17,16 @@ from forms.qr import QrPayload
 from forms.registry import printed_forms, read_registry
 from snapshots.keys import create_identity, create_signing_key, load_identity
 from snapshots.publish import Recipients, publish
-from tests.cups import PDF_QUEUE, REJECTING_QUEUE, STOPPED_QUEUE, private_cups, wait_for_output
+from tests.cups import (
+    PDF_QUEUE,
+    REJECTING_QUEUE,
+    STOPPED_QUEUE,
+    job_number,
+    private_cups,
+    wait_for_output,
+)
 from tests.factory import AS_OF, chart_db
 
-pytestmark = pytest.mark.xdist_group("cups")
 PASS = "print-test-pass"
 
 
@@ -69,7 +75,7 @@ def test_packet_comes_out_of_the_cups_queue(site, invoke):
     result = invoke("packet", "--unit", "4W", "--printer", PDF_QUEUE, "--user", "rn.kim")
     assert result.exit_code == 0, result.output
     assert f"-> {PDF_QUEUE} job" in result.output
-    out = wait_for_output(started, "downtime_packet_4W")
+    out = wait_for_output(started, "downtime_packet_4W", job_number(result.output))
     pdf_bytes = out.read_bytes()
     out.unlink()  # patient data (synthetic here): not left on disk
     # cups-pdf re-renders through Ghostscript (glyphs become outlines, no text layer), so the
@@ -109,7 +115,7 @@ def test_a4_goes_through_the_queue_as_a4(site, invoke):
     result = invoke("labels", "--unit", "4W", "--patient", "p4", "--paper", "A4",
                     "--printer", PDF_QUEUE)
     assert result.exit_code == 0, result.output
-    out = wait_for_output(started, "downtime_labels_4W")
+    out = wait_for_output(started, "downtime_labels_4W", job_number(result.output))
     document = pdfium.PdfDocument(out.read_bytes())
     out.unlink()
     assert len(document) == 1

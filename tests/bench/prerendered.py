@@ -29,7 +29,7 @@ from snapshots.keys import create_identity, create_signing_key, load_identity, l
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import open_snapshot
 from tests.bench.common import BenchRow
-from tests.cups import PDF_QUEUE, private_cups
+from tests.cups import DISCARD_QUEUE, private_cups
 
 PASS = "bench-passphrase"
 DOWNTIME = str(Path(sys.executable).parent / "downtime")
@@ -55,7 +55,7 @@ def prerendered_rows(work: Path, conn, unit: str) -> list[BenchRow]:
     site = _site(work, conn, unit)
     store = site / "store"
     config = ["--config", str(site / "downtime.toml")]
-    printing = ["print", "packet", "--unit", unit, "--printer", PDF_QUEUE]
+    printing = ["print", "packet", "--unit", unit, "--printer", DISCARD_QUEUE]
     with private_cups() as server:
         env = {k: v for k, v in os.environ.items() if k != "DOWNTIME_PASSPHRASE"}
         env["CUPS_SERVER"] = server
@@ -139,7 +139,7 @@ def _from_unlocked_session(site: Path, unit: str, server: str) -> float:
     hook.close()
     snapshot = open_snapshot(next(store.glob(f"unit-{unit}-*.dtsnap")), trusted, [ident])
     registry = FormRegistry(site / "registry", [ident.recipient])
-    request = PrintRequest("packet", unit, printer=PDF_QUEUE, printed_by="bench")
+    request = PrintRequest("packet", unit, printer=DISCARD_QUEUE, printed_by="bench")
     old = os.environ.get("CUPS_SERVER")
     os.environ["CUPS_SERVER"] = server
     try:
