@@ -185,3 +185,25 @@ def sealed_snapshot(directory: Path, keys: Keys, conn: sqlite3.Connection | None
                             keys.escrow.recipient],
                 signing_key=keys.signing, units=["4W"])
     return out
+
+
+def print_site(site: Path, passphrase: str) -> Path:
+    """A workstation's folder as `downtime print` and `downtime agent` use it, with real,
+    passphrase-protected keys (ws-4W-1 and escrow), a published per-unit store of chart_db()
+    and `downtime.toml`; returns the site."""
+    from snapshots.keys import create_identity, create_signing_key, load_signing_key
+    from snapshots.publish import Recipients, publish
+
+    keys = site / "keys"
+    create_signing_key(keys, passphrase)
+    unit = create_identity(keys, "ws-4W-1", passphrase)
+    escrow = create_identity(keys, "escrow", passphrase)
+    publish(chart_db(), site / "store",
+            recipients=Recipients(escrow=[escrow], units={"4W": [unit]}),
+            signing_key=load_signing_key(keys / "builder.pem", passphrase),
+            as_of=iso(AS_OF), source="test", per_unit=True)
+    (site / "downtime.toml").write_text(
+        '[paths]\nstore = "store"\ninbox = "inbox"\nidentity = "keys/ws-4W-1.age"\n'
+        'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n'
+        f'audit_log = "audit.log"\n[recipients]\nescrow = ["{escrow}"]\n')
+    return site

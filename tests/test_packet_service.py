@@ -37,11 +37,10 @@ from downtime.packet_service import (
 from forms.prerender import FOLDER, day_of, packet_path, prerender_packet
 from forms.qr import QrPayload
 from forms.registry import read_registry
-from snapshots.keys import create_identity, create_signing_key, load_identity, load_signing_key
-from snapshots.publish import Recipients, publish
+from snapshots.keys import load_identity
 from snapshots.sealed import open_snapshot
 from tests.cups import PDF_QUEUE, job_number, private_cups, wait_for_output
-from tests.factory import AS_OF, Keys, chart_db, sealed_snapshot
+from tests.factory import Keys, print_site, sealed_snapshot
 
 PASS = "agent-print-pass"
 DOWNTIME = [str(Path(sys.executable).parent / "downtime")]
@@ -280,7 +279,7 @@ def test_a_damaged_packet_is_not_handed_over(tmp_path):
 def test_nurse_prints_the_agents_packet_without_a_passphrase(tmp_path):
     """Real processes: `downtime agent --prerender` (its passphrase in its environment), then
     `downtime print packet --printer` with no passphrase anywhere, through a real queue."""
-    site = _site(tmp_path)
+    site = print_site(tmp_path / "site", PASS)
     store = site / "store"
     with private_cups() as server:
         env = {k: v for k, v in os.environ.items() if k != "DOWNTIME_PASSPHRASE"}
@@ -333,23 +332,6 @@ def _public_key(root: Path) -> Path:
     path.write_bytes(Keys().trusted.public_bytes(serialization.Encoding.PEM,
                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
     return path
-
-
-def _site(root: Path) -> Path:
-    site = root / "site"
-    keys = site / "keys"
-    create_signing_key(keys, PASS)
-    unit = create_identity(keys, "ws-4W-1", PASS)
-    escrow = create_identity(keys, "escrow", PASS)
-    publish(chart_db(), site / "store",
-            recipients=Recipients(escrow=[escrow], units={"4W": [unit]}),
-            signing_key=load_signing_key(keys / "builder.pem", PASS),
-            as_of=AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ"), source="test", per_unit=True)
-    (site / "downtime.toml").write_text(
-        '[paths]\nstore = "store"\ninbox = "inbox"\nidentity = "keys/ws-4W-1.age"\n'
-        'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n'
-        f'audit_log = "audit.log"\n[recipients]\nescrow = ["{escrow}"]\n')
-    return site
 
 
 def _print(site: Path, env: dict, *args: str) -> subprocess.CompletedProcess:

@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from downtime.cli import cli
 from forms.qr import QrPayload
 from forms.registry import printed_forms, read_registry
-from snapshots.keys import create_identity, create_signing_key, load_identity
-from snapshots.publish import Recipients, publish
+from snapshots.keys import load_identity
 from tests.cups import (
     PDF_QUEUE,
     REJECTING_QUEUE,
@@ -25,7 +24,7 @@ from tests.cups import (
     private_cups,
     wait_for_output,
 )
-from tests.factory import AS_OF, chart_db
+from tests.factory import print_site
 
 PASS = "print-test-pass"
 
@@ -38,22 +37,7 @@ def cups_server():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("printsite")
-    keys = root / "keys"
-    create_signing_key(keys, PASS)
-    unit = create_identity(keys, "ws-4W-1", PASS)
-    escrow = create_identity(keys, "escrow", PASS)
-    from snapshots.keys import load_signing_key
-
-    publish(chart_db(), root / "store", recipients=Recipients(escrow=[escrow],
-                                                             units={"4W": [unit]}),
-            signing_key=load_signing_key(keys / "builder.pem", PASS),
-            as_of=AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ"), source="test", per_unit=True)
-    (root / "downtime.toml").write_text(
-        '[paths]\nstore = "store"\nidentity = "keys/ws-4W-1.age"\n'
-        'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n'
-        f'audit_log = "audit.log"\n[recipients]\nescrow = ["{escrow}"]\n')
-    return root
+    return print_site(tmp_path_factory.mktemp("printsite"), PASS)
 
 
 @pytest.fixture
