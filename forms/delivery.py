@@ -11,9 +11,14 @@ from pathlib import Path
 
 from .errors import FormError
 from .printing import PrintError, send_pdf
-from .registry import FormRecord, FormRegistry, now_text
+from .registry import FormRecord, FormRegistry, RegistryError, now_text
 
 PAPERS = ("Letter", "A4")
+
+
+class PrintedNotRecorded(RegistryError):
+    """The paper went out but the registry could not record it as printed: the one error
+    after which the forms exist and must not simply be printed again unnoticed."""
 
 
 @dataclass
@@ -54,7 +59,11 @@ def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: in
         if isinstance(e, OSError):
             raise FormError(f"{request.pdf_path}: cannot write PDF ({e.strerror})") from None
         raise
-    registry.append([registry.event(r, "printed", destination) for r in records])
+    try:
+        registry.append([registry.event(r, "printed", destination) for r in records])
+    except RegistryError as e:  # the paper is out: say so, and that its record is not
+        raise PrintedNotRecorded(f"printed ({destination}), but not recorded as printed: "
+                                 f"{e}") from None
     return PrintResult(pages, records, destination, prerendered)
 
 

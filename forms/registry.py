@@ -59,15 +59,22 @@ class FormRegistry:
         """Append events durably (one fsync per batch), safe against concurrent writers."""
         if not records:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
         lines = b"".join(base64.b64encode(pyrage.encrypt(json.dumps(asdict(r)).encode(),
                                                          self.recipients)) + b"\n"
                          for r in records)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise RegistryError(f"{self.path}: cannot record forms in the registry "
+                                f"({e.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, lines)
             os.fsync(fd)
+        except OSError as e:
+            raise RegistryError(f"{self.path}: cannot record forms in the registry "
+                                f"({e.strerror})") from None
         finally:
             os.close(fd)
 
@@ -76,8 +83,12 @@ class FormRegistry:
         """Hold the registry for a read-decide-append (taking the next downtime MRN), so two
         print runs at once cannot both take the same one. Appends lock the log itself, a
         different file, so appending while holding this is fine."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise RegistryError(f"{self.directory / LOCK}: cannot lock the registry "
+                                f"({e.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

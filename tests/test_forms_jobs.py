@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from forms.delivery import PrintedNotRecorded
 from forms.jobs import PrintRequest, run_print_job
-from forms.registry import FormRegistry
+from forms.registry import FormRegistry, RegistryError
 from forms.render import FormError
 from snapshots.schema import insert_rows
 from snapshots.sealed import open_snapshot
@@ -59,3 +60,35 @@ def test_unknown_paper_is_refused(two_units, tmp_path):
     with pytest.raises(FormError, match="paper 'Legal'"):
         run_print_job(snap, PrintRequest("census", "4W", pdf_path=tmp_path / "c.pdf",
                                          paper="Legal"), registry, now=NOW)
+
+
+def test_a_registry_that_cannot_be_written_stops_the_job_before_printing(two_units, tmp_path):
+    _, snap, _ = two_units
+    (tmp_path / "registry").write_text("a file where the registry folder should be")
+    registry = FormRegistry(tmp_path / "registry", [Keys().unit.recipient])
+    out = tmp_path / "census.pdf"
+    with pytest.raises(RegistryError, match="cannot record forms in the registry"):
+        run_print_job(snap, PrintRequest("census", "4W", pdf_path=out), registry, now=NOW)
+    assert not out.exists()  # nothing went out that the registry does not know of
+
+
+def test_paper_out_but_not_recorded_says_so(two_units, tmp_path):
+    """The disk fills up between handing the job over and recording it as printed."""
+    _, snap, _ = two_units
+
+    class FillsUp(FormRegistry):
+        appends = 0
+
+        def append(self, records):
+            self.appends += 1
+            if self.appends > 1:
+                raise RegistryError(f"{self.path}: cannot record forms in the registry "
+                                    "(No space left on device)")
+            super().append(records)
+
+    out = tmp_path / "census.pdf"
+    with pytest.raises(PrintedNotRecorded, match=rf"printed \({out}\), but not recorded as "
+                                                 r"printed: .*No space left"):
+        run_print_job(snap, PrintRequest("census", "4W", pdf_path=out),
+                      FillsUp(tmp_path / "registry", [Keys().unit.recipient]), now=NOW)
+    assert out.read_bytes().startswith(b"%PDF")

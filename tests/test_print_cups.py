@@ -178,3 +178,20 @@ def test_saved_pdf_is_owner_only_and_audited_without_a_configured_log(site, tmp_
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["action"], e["patient_id"]) for e in entries] == [("print", "p1")]
     assert entries[0]["detail"].startswith("mar DT-")
+
+
+def test_a_registry_that_cannot_be_written_is_one_line(site, tmp_path):
+    blocked = tmp_path / "registry"
+    blocked.write_text("a file where the registry folder should be")
+    config = tmp_path / "blocked.toml"
+    config.write_text((site / "downtime.toml").read_text().replace(
+        '"store"', f'"{site / "store"}"').replace('"keys/', f'"{site / "keys"}/').replace(
+        'registry = "registry"', f'registry = "{blocked}"').replace(
+        '"audit.log"', f'"{tmp_path / "audit.log"}"'))
+    out = tmp_path / "census.pdf"
+    result = CliRunner().invoke(cli, ["--config", str(config), "print", "census", "--unit",
+                                      "4W", "--pdf", str(out)],
+                                env={"DOWNTIME_PASSPHRASE": PASS})
+    assert result.exit_code == 1, result.output
+    assert f"{blocked}/forms.log: cannot record forms in the registry" in result.output
+    assert "Traceback" not in result.output and not out.exists()

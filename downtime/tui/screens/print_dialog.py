@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
+from forms.delivery import PrintedNotRecorded
+
 PAPER_SIZES = ("Letter", "A4")
 EXTRA_TITLES = {"packet": "Unit packet (census, then every patient's forms)"}
 
@@ -102,6 +104,8 @@ class PrintScreen(ModalScreen[None]):
                                     lambda d, t: app.call_from_thread(
                                         self._progress, f"Preparing… {d} of {t}"), paper=paper)
             app.call_from_thread(self._finished, message, False)
+        except PrintedNotRecorded as e:  # out of the printer: not "Not printed"
+            app.call_from_thread(self._finished, str(e), True)
         except Exception as e:  # forms, CUPS, registry or disk: say it plainly
             app.call_from_thread(self._finished, f"Not printed: {e}", True)
 
