@@ -7,7 +7,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-from downtime.agent import process_inbox
+from downtime.agent import process_inbox, status
 from downtime.prerender_hook import prerender_hook
 from forms.jobs import PrintRequest, run_print_job
 from forms.prerender import FOLDER as PRERENDERED
@@ -61,7 +61,12 @@ def test_agent_start_takes_on_installed_snapshots(tmp_path):
     shutil.copy(made, inbox / made.name)
     process_inbox(inbox, store, keys.trusted, 3, settle_seconds=0)  # installed, no hook
     assert not (store / PRERENDERED).exists()
+    assert status(store, trusted_key=keys.trusted).scopes[0].prerendered == []
     hook = prerender_hook(keys.unit, keys.trusted, store)
     hook.wait(60)
     assert len(list((store / PRERENDERED).glob("packet-4W-*-Letter-*.age"))) == 1
     hook.close()
+    report = status(store, trusted_key=keys.trusted)  # the readiness check says it is there
+    assert report.scopes[0].prerendered == ["Letter"]
+    assert "packet pre-rendered (Letter)" in report.lines()[1]
+    assert report.as_dict()["scopes"][0]["prerendered"] == ["Letter"]

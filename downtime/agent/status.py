@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from forms.delivery import PAPERS
+from forms.prerender import day_of, packet_path, prerendered_folder
 from snapshots.chart import data_age
 from snapshots.sealed import SnapshotError, verify
 from snapshots.store import list_snapshots
@@ -28,6 +30,7 @@ class ScopeStatus:
     verified: bool | None  # None: no trusted key given, not checked
     problem: str = ""
     opens: bool | None = None  # encrypted to this workstation's identity; None: not known
+    prerendered: list[str] = field(default_factory=list)  # papers of today's packet, ready
 
 
 @dataclass
@@ -47,15 +50,18 @@ class StatusReport:
                 "scopes": [{"scope": s.scope, "sequence": s.sequence, "file": str(s.path),
                             "as_of": s.as_of, "minutes_old": s.minutes_old,
                             "patients": s.patients, "stale": s.stale, "verified": s.verified,
-                            "problem": s.problem, "opens": s.opens} for s in self.scopes]}
+                            "problem": s.problem, "opens": s.opens,
+                            "prerendered": s.prerendered} for s in self.scopes]}
 
     def lines(self) -> list[str]:
         out = [f"store {self.store}"]
         for s in self.scopes:
             check = {True: "verified", False: "FAILED VERIFY", None: "not verified"}[s.verified]
             mine = {True: "", False: "  (not for this workstation)", None: ""}[s.opens]
+            ready = f"  packet pre-rendered ({', '.join(s.prerendered)})" \
+                if s.prerendered else ""
             out.append(f"  {s.scope:<12} seq {s.sequence:<6} {s.patients:>5} patients  "
-                       f"{s.age_text}  {check}{mine}")
+                       f"{s.age_text}  {check}{mine}{ready}")
         if self.rejected:
             out.append(f"  {len(self.rejected)} file(s) in {REJECTED}/, newest: "
                        f"{self.rejected[0].name}")
@@ -63,6 +69,17 @@ class StatusReport:
             out.append(f"WARNING: {p}")
         out.append("READY" if self.ok else "NOT READY")
         return out
+
+
+def _prerendered(store: Path, scope: str, snapshot_id: str, now: datetime | None) -> list[str]:
+    """The papers for which `agent --prerender` has today's packet of this unit snapshot
+    ready (by its file name: nothing is decrypted)."""
+    if not scope.startswith("unit:"):
+        return []
+    day = day_of(now or datetime.now(UTC))
+    return [paper for paper in PAPERS
+            if packet_path(prerendered_folder(store), scope.removeprefix("unit:"), snapshot_id,
+                           paper, day).exists()]
 
 
 def status(store: Path, stale_minutes: int = 30,
@@ -95,7 +112,8 @@ def status(store: Path, stale_minutes: int = 30,
                 verified, problem = False, str(e)
         opens = None if recipient is None else recipient in m.recipients
         row = ScopeStatus(scope, m.sequence, snap.path, m.as_of, age.text, age.minutes_old,
-                          int(m.counts.get("patients", 0)), age.stale, verified, problem, opens)
+                          int(m.counts.get("patients", 0)), age.stale, verified, problem, opens,
+                          _prerendered(store, scope, m.snapshot_id, now))
         report.scopes.append(row)
         # Another unit's file is not this workstation's concern when old (a failed verify is:
         # it is a file in this store that someone altered).
