@@ -58,8 +58,8 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
     vitals, registration, labels, or packet (census, then each patient's face sheet, MAR,
     orders and note forms). With --printer, the printer is checked (known, not stopped)
     before anything is rendered; --paper sets the page size and the CUPS media. A unit's
-    packet pre-rendered by `downtime agent --prerender` is printed at once, without asking
-    for the passphrase."""
+    packet that a running `downtime agent --prerender` holds ready is printed at once,
+    without asking for the passphrase."""
     config = ctx.obj.config
     unit = ALL_UNITS if unit.upper() == ALL_UNITS else unit
     if bool(printer) == bool(pdf_path):
