@@ -20,11 +20,13 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from datetime import datetime
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.queues import Queue
 from pathlib import Path
 
@@ -89,7 +91,29 @@ def _context() -> multiprocessing.context.BaseContext:
     # forkserver/spawn, never fork: the caller may have threads (the TUI, the agent), and a
     # forked child of a threaded process can deadlock on a lock held at the fork.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    _start_helpers(context)
+    return context
+
+
+def _start_helpers(context: multiprocessing.context.BaseContext) -> None:
+    """Start multiprocessing's resource tracker (and fork server) now if sys.stderr has no
+    file descriptor, with /dev/null standing in: the tracker is started once per process
+    and hands sys.stderr's descriptor to its child, and a TUI that captures output (Textual's
+    says -1) made every pool fail with "bad value(s) in fds_to_keep"."""
+    try:
+        if sys.stderr is not None and sys.stderr.fileno() >= 0:
+            return
+    except (AttributeError, ValueError, OSError):
+        pass
+    with open(os.devnull, "w") as devnull:
+        saved, sys.stderr = sys.stderr, devnull
+        try:
+            resource_tracker.ensure_running()
+            if context.get_start_method() == "forkserver":
+                forkserver.ensure_running()
+        finally:
+            sys.stderr = saved
 
 
 def parallel_worth_it(snapshot: OpenedSnapshot, unit: str) -> bool:

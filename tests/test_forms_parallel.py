@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,42 @@ def test_a_big_unit_packet_on_every_core_is_the_one_process_packet(tmp_path, mon
     assert words(tmp_path / "both.pdf") == words(tmp_path / "one.pdf")
     printed = printed_forms(read_registry(tmp_path / "registry", [keys.unit.secret]))
     assert {f.form_id for f in both.forms + one.forms} <= set(printed)
+
+
+_UNDER_A_TUI = """
+import sys
+from datetime import datetime, UTC
+from pathlib import Path
+from forms.parallel import render_packets
+from snapshots.sealed import open_snapshot
+from tests.factory import Keys, sealed_snapshot
+
+
+class Captured:  # what Textual puts in sys.stderr while an app runs: no file descriptor
+    def write(self, text): return len(text)
+    def flush(self): pass
+    def fileno(self): return -1
+
+
+keys = Keys()
+snap = open_snapshot(sealed_snapshot(Path(sys.argv[1]), keys), keys.trusted, [keys.unit])
+sys.stderr = Captured()
+try:
+    pdf, pages, records = render_packets(snap, [("4W", 5)], "Letter", "t", datetime.now(UTC),
+                                         workers=2)
+except Exception as e:  # the traceback would go to the captured stderr
+    print(f"{type(e).__name__}: {e}")
+    sys.exit(1)
+print(pages, len(records))
+"""
+
+
+def test_a_pool_starts_under_a_tui_that_captures_stderr(tmp_path):
+    """`downtime browse` printing a big unit's packet: Textual's sys.stderr has no file
+    descriptor, and multiprocessing's resource tracker passes it on to its child ("bad
+    value(s) in fds_to_keep", seen printing the demo's 4W packet from browse)."""
+    done = subprocess.run([sys.executable, "-c", _UNDER_A_TUI, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, (done.stdout + done.stderr)[-1500:]
+    assert done.stdout.split() == ["21", "21"]
