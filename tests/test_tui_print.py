@@ -64,3 +64,41 @@ def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
     prints = [e for e in site.entries() if e["action"] == "print"]
     assert prints and prints[0]["patient_id"] == "p1" and prints[0]["user"] == "badge 4411"
     assert (tmp_path / "registry").exists()
+
+
+def test_arrow_keys_choose_the_form_and_enter_prints_it(tmp_path):
+    """As the hint says: ↑↓ choose, Enter prints. (Textual's radio set moved only a highlight
+    with the arrows: down to "Unit packet" and Enter printed the unit census.)"""
+    use_utc()
+    site = make_site(tmp_path)
+    ident = tmp_path / "ws.age"
+    ident.write_text("unused")
+    out = tmp_path / "packet.pdf"
+
+    async def go():
+        app = make_app(store=site.store, identity_path=ident, trusted_key_path=site.pub,
+                       audit_log=site.audit, clock=site.clock, timers=False,
+                       passphrase_kdf=fake_kdf(site.keys.unit), registry=tmp_path / "registry",
+                       registry_recipients=[site.keys.escrow.recipient])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("ctrl+p")  # from the census: the unit's forms
+            await settle(app, pilot, lambda: isinstance(app.screen, PrintScreen))
+            dialog = app.screen
+            await pilot.pause()
+            assert dialog.kind() == "census"
+            await pilot.press("down", "down", "down")
+            assert dialog.kind() == "packet"
+            await pilot.press("up")
+            assert dialog.kind() == "registration"
+            await pilot.press("down")
+            await pilot.press("enter")  # no destination yet: asked, nothing printed
+            await pilot.pause()
+            assert "one of the two" in str(dialog.query_one("#print-status").render())
+            dialog.query_one("#pdf").value = str(out)
+            dialog.query_one("#kind").focus()
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: dialog.done == 1, tries=600)
+            assert "21 page(s)" in str(dialog.query_one("#print-status").render())
+    asyncio.run(go())
+    assert len(pdfium.PdfDocument(str(out))) == 21  # the packet, not the census

@@ -18,6 +18,25 @@ PAPER_SIZES = ("Letter", "A4")
 EXTRA_TITLES = {"packet": "Unit packet (census, then every patient's forms)"}
 
 
+class ChoiceSet(RadioSet):
+    """A radio set whose arrow keys choose, as a browser's radio group does, and whose Enter
+    prints. Textual's moves only a highlight with the arrows and toggles on Enter: a nurse
+    pressing down to "Unit packet", then Enter, got the unit census."""
+
+    BINDINGS = [Binding("down,right", "choose_next", "Next option", show=False),
+                Binding("up,left", "choose_previous", "Previous option", show=False),
+                Binding("enter", "screen.print", "Print", show=False)]
+
+    # not overriding action_next_button: the set calls that on mount to place its highlight
+    def action_choose_next(self) -> None:
+        self.action_next_button()
+        self.action_toggle_button()
+
+    def action_choose_previous(self) -> None:
+        self.action_previous_button()
+        self.action_toggle_button()
+
+
 class PrintScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape", "close", "Close", show=True)]
 
@@ -35,11 +54,11 @@ class PrintScreen(ModalScreen[None]):
         kinds = PATIENT_KINDS if self.patient_id else UNIT_KINDS
         with Vertical(id="dialog", classes="print"):
             yield Static(Text(f"PRINT — {self.title_text}"), classes="dialog-title")
-            with RadioSet(id="kind"):
+            with ChoiceSet(id="kind"):
                 for i, kind in enumerate(kinds):
                     yield RadioButton(TITLES.get(kind) or EXTRA_TITLES.get(kind, kind),
                                       value=(i == 0), name=kind)
-            with RadioSet(id="paper"):
+            with ChoiceSet(id="paper"):
                 for size in PAPER_SIZES:
                     yield RadioButton(size, value=(size == self.app.paper), name=size)
             yield Input(self.app.default_printer or "", placeholder="Printer (CUPS queue name)",
@@ -81,6 +100,9 @@ class PrintScreen(ModalScreen[None]):
         widget = self.query_one("#print-status", Static)
         widget.update(Text(text))
         widget.set_class(error, "error")
+
+    def action_print(self) -> None:  # Enter on a choice (an input's Enter submits itself)
+        self.submit()
 
     @on(Input.Submitted)
     def submit(self) -> None:
