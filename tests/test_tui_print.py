@@ -9,7 +9,7 @@ from textual.widgets import RadioButton, RadioSet
 
 from downtime.tui.app import make_app
 from downtime.tui.screens.chart import ChartScreen
-from downtime.tui.screens.print_dialog import PrintScreen
+from downtime.tui.screens.print_dialog import PrintScreen, printers_line
 from tests.tui_helpers import fake_kdf, make_site, settle, unlock, use_utc
 
 
@@ -102,3 +102,39 @@ def test_arrow_keys_choose_the_form_and_enter_prints_it(tmp_path):
             assert "21 page(s)" in str(dialog.query_one("#print-status").render())
     asyncio.run(go())
     assert len(pdfium.PdfDocument(str(out))) == 21  # the packet, not the census
+
+
+def test_printers_line_fits_the_dialog():
+    assert printers_line([]) == "no printers set up here"
+    assert printers_line(["4W-nurses", "4W-station"]) == "printers here: 4W-nurses, 4W-station"
+    many = [f"queue-{i:03d}" for i in range(300)]
+    assert printers_line(many) == "printers here: queue-000 … +299 (type to complete)"
+    for names in (many, ["x" * 90], ["a" * 50, "b" * 50]):
+        assert len(printers_line(names)) <= 60
+
+
+def test_the_printer_field_completes_a_queue_name(tmp_path):
+    use_utc()
+    site = make_site(tmp_path)
+    ident = tmp_path / "ws.age"
+    ident.write_text("unused")
+
+    async def go():
+        app = make_app(store=site.store, identity_path=ident, trusted_key_path=site.pub,
+                       audit_log=site.audit, clock=site.clock, timers=False,
+                       passphrase_kdf=fake_kdf(site.keys.unit), registry=tmp_path / "registry",
+                       registry_recipients=[site.keys.escrow.recipient])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            await pilot.press("ctrl+p")
+            await settle(app, pilot, lambda: isinstance(app.screen, PrintScreen))
+            dialog = app.screen
+            await settle(app, pilot, lambda: str(dialog.query_one("#printers").render()))
+            dialog._show_printers(printers_line(["4W-nurses", "4W-station"]),
+                                  ["4W-nurses", "4W-station"])  # as CUPS would list them
+            dialog.query_one("#printer").focus()
+            await pilot.press("4", "w", "-", "s")
+            await pilot.pause()
+            await pilot.press("right")  # take the completion
+            assert dialog.query_one("#printer").value == "4W-station"
+    asyncio.run(go())

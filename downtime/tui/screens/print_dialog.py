@@ -10,12 +10,32 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Input, RadioButton, RadioSet, Static
 
 from forms.delivery import PrintedNotRecorded
 
 PAPER_SIZES = ("Letter", "A4")
+PRINTERS_WIDTH = 60  # the dialog's inner width (downtime.tcss: #dialog 64, padding 0 1)
 EXTRA_TITLES = {"packet": "Unit packet (census, then every patient's forms)"}
+
+
+def printers_line(names: list[str], width: int = PRINTERS_WIDTH) -> str:
+    """The CUPS queues there are, on the dialog's one line: as many names as fit, then how
+    many more (a hospital has hundreds; the printer field completes them as they are typed)."""
+    if not names:
+        return "no printers set up here"
+    line = f"printers here: {', '.join(names)}"
+    if len(line) <= width:
+        return line
+    if len(names) == 1:
+        return line[:width - 1] + "…"
+    for shown in range(len(names) - 1, 0, -1):
+        line = f"printers here: {', '.join(names[:shown])} … +{len(names) - shown} (type to " \
+               "complete)"
+        if len(line) <= width:
+            return line
+    return f"{len(names)} printers here: type the start of a name to complete it"
 
 
 class ChoiceSet(RadioSet):
@@ -79,14 +99,17 @@ class PrintScreen(ModalScreen[None]):
 
         try:
             names = list_printers()
-            text = f"printers here: {', '.join(names)}" if names else "no printers set up here"
         except PrintError as e:
-            text = str(e)
-        self.app.call_from_thread(self._show_printers, text)
+            self.app.call_from_thread(self._show_printers, str(e), [])
+            return
+        self.app.call_from_thread(self._show_printers, printers_line(names), names)
 
-    def _show_printers(self, text: str) -> None:
+    def _show_printers(self, text: str, names: list[str]) -> None:
         if self.is_mounted:
             self.query_one("#printers", Static).update(Text(text))
+            # typing the start of a queue's name offers the rest (→ or End takes it)
+            self.query_one("#printer", Input).suggester = SuggestFromList(
+                names, case_sensitive=False)
 
     def kind(self) -> str:
         pressed = self.query_one("#kind", RadioSet).pressed_button
