@@ -83,8 +83,8 @@ def take_prerendered(directory: Path, unit: str, snapshot_id: str, paper: str,
                      ) -> Packet | None:
     """The pre-rendered packet for exactly this snapshot, paper and day, taken (the file is
     gone afterwards, whether or not the print then succeeds), or None."""
-    body = take_prerendered_body(directory, unit, snapshot_id, paper, now, identities)
-    return None if body is None else read_packet(body)
+    taken = _take(directory, unit, snapshot_id, paper, now, identities)
+    return None if taken is None else taken[1]
 
 
 def take_prerendered_body(directory: Path, unit: str, snapshot_id: str, paper: str,
@@ -92,6 +92,14 @@ def take_prerendered_body(directory: Path, unit: str, snapshot_id: str, paper: s
                           ) -> bytes | None:
     """As take_prerendered, the decrypted file as it is (what the agent hands over its
     socket, downtime.packet_service), or None."""
+    taken = _take(directory, unit, snapshot_id, paper, now, identities)
+    return None if taken is None else taken[0]
+
+
+def _take(directory: Path, unit: str, snapshot_id: str, paper: str, now: datetime,
+          identities: Sequence[pyrage.x25519.Identity]) -> tuple[bytes, Packet] | None:
+    """(decrypted file, the packet it holds), the file removed; None if there is none or it
+    is damaged (a damaged packet is not handed on: the job renders live)."""
     path = packet_path(directory, unit, snapshot_id, paper, day_of(now))
     taken = path.with_name(f".{path.name}.taken-{os.getpid()}")
     try:
@@ -100,8 +108,7 @@ def take_prerendered_body(directory: Path, unit: str, snapshot_id: str, paper: s
         return None
     try:
         body = pyrage.decrypt(taken.read_bytes(), list(identities))
-        read_packet(body)  # a damaged packet is not handed on: the job renders live
-        return body
+        return body, read_packet(body)
     except (pyrage.DecryptError, ValueError, OSError):
         return None
     finally:

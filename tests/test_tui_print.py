@@ -13,18 +13,28 @@ from downtime.tui.screens.print_dialog import PrintScreen, printers_line
 from tests.tui_helpers import fake_kdf, make_site, settle, unlock, use_utc
 
 
-def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
+def _site(tmp_path):
     use_utc()
     site = make_site(tmp_path)
-    ident = tmp_path / "ws.age"
-    ident.write_text("unused")
+    (tmp_path / "ws.age").write_text("unused")  # the KDF is faked: any file stands in
+    return site
+
+
+def _printing_app(site, tmp_path):
+    """The browse app on the test site, with a form registry (printing needs one)."""
+    return make_app(store=site.store, identity_path=tmp_path / "ws.age",
+                    trusted_key_path=site.pub, audit_log=site.audit, clock=site.clock,
+                    timers=False, passphrase_kdf=fake_kdf(site.keys.unit),
+                    registry=tmp_path / "registry",
+                    registry_recipients=[site.keys.escrow.recipient])
+
+
+def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
+    site = _site(tmp_path)
     out = tmp_path / "facesheet.pdf"
 
     async def go():
-        app = make_app(store=site.store, identity_path=ident, trusted_key_path=site.pub,
-                       audit_log=site.audit, clock=site.clock, timers=False,
-                       passphrase_kdf=fake_kdf(site.keys.unit), registry=tmp_path / "registry",
-                       registry_recipients=[site.keys.escrow.recipient])
+        app = _printing_app(site, tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await unlock(app, pilot)
             await pilot.press("enter")
@@ -69,17 +79,11 @@ def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):
 def test_arrow_keys_choose_the_form_and_enter_prints_it(tmp_path):
     """As the hint says: ↑↓ choose, Enter prints. (Textual's radio set moved only a highlight
     with the arrows: down to "Unit packet" and Enter printed the unit census.)"""
-    use_utc()
-    site = make_site(tmp_path)
-    ident = tmp_path / "ws.age"
-    ident.write_text("unused")
+    site = _site(tmp_path)
     out = tmp_path / "packet.pdf"
 
     async def go():
-        app = make_app(store=site.store, identity_path=ident, trusted_key_path=site.pub,
-                       audit_log=site.audit, clock=site.clock, timers=False,
-                       passphrase_kdf=fake_kdf(site.keys.unit), registry=tmp_path / "registry",
-                       registry_recipients=[site.keys.escrow.recipient])
+        app = _printing_app(site, tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await unlock(app, pilot)
             await pilot.press("ctrl+p")  # from the census: the unit's forms
@@ -114,16 +118,10 @@ def test_printers_line_fits_the_dialog():
 
 
 def test_the_printer_field_completes_a_queue_name(tmp_path):
-    use_utc()
-    site = make_site(tmp_path)
-    ident = tmp_path / "ws.age"
-    ident.write_text("unused")
+    site = _site(tmp_path)
 
     async def go():
-        app = make_app(store=site.store, identity_path=ident, trusted_key_path=site.pub,
-                       audit_log=site.audit, clock=site.clock, timers=False,
-                       passphrase_kdf=fake_kdf(site.keys.unit), registry=tmp_path / "registry",
-                       registry_recipients=[site.keys.escrow.recipient])
+        app = _printing_app(site, tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await unlock(app, pilot)
             await pilot.press("ctrl+p")
