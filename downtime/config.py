@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snapshots.errors import ToolkitError
+
 PATH_KEYS = ("source", "store", "inbox", "keys", "identity", "trusted_builder_key",
              "signing_key", "audit_log", "registry", "packet_socket_dir")
 THRESHOLD_KEYS = ("stale_minutes", "idle_lock_minutes")
@@ -50,8 +52,10 @@ THRESHOLD_KEYS = ("stale_minutes", "idle_lock_minutes")
 TABLES = ("paths", "thresholds", "build", "recipients", "print")
 
 
-class ConfigError(Exception):
-    pass
+class ConfigError(ToolkitError):
+    """The config file, or a value in it, cannot be used."""
+
+    reason = "config"
 
 
 @dataclass

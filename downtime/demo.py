@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from forms.prerender import prerender_packet, prerendered_folder
 from snapshots.build import build_database
+from snapshots.errors import ToolkitError
 from snapshots.keys import WrongPassphrase, load_identity, load_public_key, load_signing_key
 from snapshots.manifest import Manifest
 from snapshots.publish import Recipients, publish
@@ -45,8 +46,10 @@ def demo_passphrase() -> tuple[str, bool]:
     return (value, True) if value else (DEFAULT_PASSPHRASE, False)
 
 
-class DemoError(Exception):
+class DemoError(ToolkitError):
     """The demo cannot run as asked (one line, for the user)."""
+
+    reason = "demo"
 
 
 def run_demo(directory: Path, patients: int = 150, seed: int = 1,

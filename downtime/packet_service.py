@@ -45,6 +45,7 @@ import pyrage
 
 from forms.delivery import PAPERS
 from forms.prerender import Packet, read_packet, take_prerendered_body
+from snapshots.errors import ToolkitError
 
 from .config import Config, ConfigError
 
@@ -56,8 +57,10 @@ MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last a NUL
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # unit codes and snapshot ids: file-name safe
 
 
-class ServiceError(Exception):
+class ServiceError(ToolkitError):
     """The socket cannot be used safely or at all; the message says why in one line."""
+
+    reason = "packet-service"
 
 
 @dataclass(frozen=True)

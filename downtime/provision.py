@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from snapshots.errors import ToolkitError
 from snapshots.keys import RECIPIENT_SUFFIX, create_identity, create_signing_key, read_recipient
 
 # A key's name becomes a file name in the key folder (and a unit code a snapshot's file name in
@@ -13,8 +14,10 @@ from snapshots.keys import RECIPIENT_SUFFIX, create_identity, create_signing_key
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 
-class KeyNameError(ValueError):
+class KeyNameError(ToolkitError, ValueError):
     """A key or unit name that cannot be a file name."""
+
+    reason = "key-name"
 
 
 def check_name(value: str, what: str) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import jinja2
 
 from snapshots.collector import collector_paused
+from snapshots.errors import ToolkitError
 
 if TYPE_CHECKING:
     from weasyprint import CSS
@@ -41,8 +42,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 PAGE_HEIGHT_MM = {"Letter": 279.4, "A4": 297.0}
 
 
-class ComposeError(Exception):
+class ComposeError(ToolkitError):
     """The layers of a job did not line up (a header or stamp ran over its one page)."""
+
+    reason = "compose"
 
 
 @dataclass(frozen=True)

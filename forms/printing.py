@@ -7,9 +7,13 @@ import re
 import shutil
 import subprocess
 
+from snapshots.errors import ToolkitError
 
-class PrintError(Exception):
+
+class PrintError(ToolkitError):
     """The job did not reach the printer. The message says why, in one line."""
+
+    reason = "print"
 
 
 def _cups_env() -> dict[str, str]:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pyrage
 
+from snapshots.errors import ToolkitError
+
 LOG = "forms.log"
 LOCK = "forms.lock"
 
@@ -40,8 +42,10 @@ class FormRecord:
     detail: str = ""
 
 
-class RegistryError(Exception):
-    pass
+class RegistryError(ToolkitError):
+    """The form registry cannot be read or written."""
+
+    reason = "registry"
 
 
 class FormRegistry:

@@ -20,16 +20,20 @@ import pyrage
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .errors import ToolkitError
+
 IDENTITY_SUFFIX = ".age"
 RECIPIENT_SUFFIX = ".age.pub"
 
 
-class KeyFileError(Exception):
+class KeyFileError(ToolkitError):
     """A key file is missing, malformed, or the passphrase does not open it."""
+
+    reason = "key"
 
 
 class WrongPassphrase(KeyFileError):
-    pass
+    reason = "wrong-passphrase"
 
 
 @dataclass(frozen=True)

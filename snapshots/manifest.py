@@ -16,6 +16,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .errors import ToolkitError
 from .keys import key_id
 
 FORMAT = "downtime-snapshot/1"
@@ -49,8 +50,10 @@ class Manifest:
         return self.scope.removeprefix("unit:") if self.scope.startswith("unit:") else None
 
 
-class ManifestError(Exception):
+class ManifestError(ToolkitError):
     """The first line is not a well-formed, signed snapshot manifest."""
+
+    reason = "manifest"
 
 
 def signed_line(manifest: Manifest, key: Ed25519PrivateKey) -> bytes:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import orjson
 
+from .errors import ToolkitError
+
 CORE_TYPES = frozenset({"Patient", "Encounter", "Location", "Practitioner", "PractitionerRole",
                         "Organization", "Medication"})
 
@@ -48,8 +50,10 @@ class Record:
     full_url: str | None = None  # Bundle.entry.fullUrl, for urn:uuid references
 
 
-class SourceError(Exception):
+class SourceError(ToolkitError):
     """The source as a whole cannot be read (missing, empty, not FHIR)."""
+
+    reason = "source"
 
 
 _TYPE_FROM_NAME = re.compile(r"^([A-Z][A-Za-z]+)")

@@ -29,6 +29,7 @@ from typing import BinaryIO
 import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .errors import ToolkitError
 from .keys import Identity, key_id
 from .manifest import (
     FORMAT,
@@ -45,12 +46,11 @@ SUFFIX = ".dtsnap"
 CHUNK = 1 << 20
 
 
-class SnapshotError(Exception):
+class SnapshotError(ToolkitError):
     """A snapshot was refused. `reason` is a short stable code, str() the one-line message."""
 
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason=reason)
 
 
 @dataclass

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from .errors import ToolkitError
 
-class SettingsError(ValueError):
-    pass
+
+class SettingsError(ToolkitError, ValueError):
+    reason = "settings"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import orjson
 
+from snapshots.errors import ToolkitError
+
 from . import tables as t
 from .hospital import Hospital, iso
 from .stays import Staff, _name, inpatient_stay, outpatient
@@ -24,8 +26,10 @@ GENERATED_TYPES = ("AllergyIntolerance", "Condition", "DocumentReference", "Enco
                    "Patient", "Practitioner", "Procedure")
 
 
-class GenerateError(Exception):
+class GenerateError(ToolkitError):
     """The output folder cannot be used (one line, for the user)."""
+
+    reason = "generate"
 
 
 @dataclass
