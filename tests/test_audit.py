@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from downtime.audit import AuditItem, AuditLog, export_fhir, head_path, verify
 from downtime.cli import cli
+from snapshots.audit import AuditItem, AuditLog, export_fhir, head_path, verify
 from tests.shared import SHARED
 
 SCHEMA = SHARED / "fhir-r4" / "fhir.schema.json"
@@ -72,7 +72,7 @@ def test_edited_entry_is_found(tmp_path):
 
 
 def test_edited_and_rehashed_entry_breaks_the_chain(tmp_path):
-    from downtime.audit import entry_hash
+    from snapshots.audit import entry_hash
 
     path = _filled(tmp_path)
     lines = _lines(path)
@@ -214,7 +214,7 @@ def _validate(data: dict) -> None:
 
 
 def test_every_action_exports_as_valid_fhir(tmp_path):
-    from downtime.audit import ACTIONS
+    from snapshots.audit import ACTIONS
 
     log = AuditLog(tmp_path / "audit.log", host="ws-4W-1")
     for action in ACTIONS:
@@ -248,7 +248,7 @@ def test_export_of_a_damaged_log_leaves_out_only_what_is_not_an_entry_and_says_s
 
 
 def test_an_entry_chained_and_hashed_but_not_of_the_toolkit_is_refused(tmp_path):
-    from downtime.audit import entry_hash
+    from snapshots.audit import entry_hash
 
     path = _filled(tmp_path, n=3)
     lines = _lines(path)

@@ -213,7 +213,7 @@ def test_open_chart_shows_header_with_allergies_and_logs(tmp_path):
 
 
 def test_a_chart_open_the_audit_log_cannot_take_says_so(tmp_path):
-    from downtime.audit import AuditLog
+    from snapshots.audit import AuditLog
 
     site = make_site(tmp_path)
 

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from downtime.audit import verify as verify_audit
 from snapshots import chart
+from snapshots.audit import verify as verify_audit
 from snapshots.keys import create_identity
 from snapshots.publish import Recipients, publish
 from tests.factory import Keys

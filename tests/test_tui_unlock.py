@@ -9,7 +9,6 @@ import asyncio
 
 import pytest
 
-from downtime.audit import export_fhir, verify
 from downtime.tui.screens.census import CensusScreen
 from downtime.tui.screens.unlock import (
     NOT_CHECKED,
@@ -17,6 +16,7 @@ from downtime.tui.screens.unlock import (
     SAME_AS_PASSPHRASE,
     UnlockScreen,
 )
+from snapshots.audit import export_fhir, verify
 from tests.tui_helpers import PASSPHRASE, RecordingKdf, make_site, settle, unlock, use_utc
 
 

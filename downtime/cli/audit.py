@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..audit import export_fhir, verify
+from snapshots.audit import export_fhir, verify
 
 _log = click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
                     help="Audit log file (default: paths.audit_log of the config).")

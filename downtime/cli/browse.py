@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 import platformdirs
 
+from snapshots.audit import default_audit_log
 from snapshots.keys import KeyFileError, read_recipient
-
-from ..audit import default_audit_log
 
 _path = click.Path(path_type=Path)
 

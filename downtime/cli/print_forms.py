@@ -17,6 +17,7 @@ from forms.errors import FormError
 from forms.kinds import ALL_UNITS, KINDS
 from forms.printing import PrintError, check_printer
 from forms.registry import FormRegistry, RegistryError
+from snapshots.audit import AuditError, AuditItem, AuditLog, default_audit_log
 from snapshots.keys import (
     KeyFileError,
     identity_name,
@@ -28,7 +29,6 @@ from snapshots.keys import (
 from snapshots.sealed import SnapshotError, open_snapshot
 from snapshots.store import newest_for_unit
 
-from ..audit import AuditError, AuditItem, AuditLog, default_audit_log
 from ..config import Config, ConfigError
 from ..packet_service import Access, fetch_packet
 from ..passphrase import get_passphrase, passphrase_option

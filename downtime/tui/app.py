@@ -20,12 +20,12 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
+from snapshots.audit import AuditError, AuditLog
 from snapshots.chart import DataAge, data_age
 from snapshots.identity_process import load_identity_in_child
 from snapshots.keys import Identity, load_public_key
 from snapshots.store import newest_per_scope
 
-from ..audit import AuditError, AuditLog
 from .screens.census import CensusScreen
 from .screens.chart import ChartScreen
 from .screens.switch import SwitchScreen
