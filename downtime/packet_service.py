@@ -72,16 +72,8 @@ class Access:
 
     @classmethod
     def from_config(cls, config: Config) -> Access:
-        group = config.section("print").get("packet_group")
-        if group is not None and (not isinstance(group, str) or not group):
-            raise ConfigError(f"{config.file}: [print] packet_group must be the name of an OS "
-                              f"group, not {group!r:.40}")
-        folder = config.path("packet_socket_dir", None, required=False)
-        if group is not None and folder is None:  # the default folder is each user's own
-            raise ConfigError(f"{config.file}: [print] packet_group needs "
-                              "paths.packet_socket_dir, a folder the agent and the group's "
-                              "users both reach")
-        return cls(folder, group)
+        """The [print] packet_group and paths.packet_socket_dir (checked when loaded)."""
+        return cls(config.paths.packet_socket_dir, config.print.packet_group)
 
     def group_id(self) -> int | None:
         if self.group is None:

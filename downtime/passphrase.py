@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
+from snapshots.errors import ToolkitError
+
 ENV = "DOWNTIME_PASSPHRASE"
+
+
+class PassphraseError(ToolkitError):
+    """No passphrase could be had (an empty or unreadable file, no line on stdin)."""
+
+    reason = "passphrase"
 
 
 def get_passphrase(passphrase_file: Path | None, prompt: str = "Passphrase",
@@ -18,11 +26,11 @@ def get_passphrase(passphrase_file: Path | None, prompt: str = "Passphrase",
         try:
             text = Path(passphrase_file).read_text()
         except OSError as e:
-            raise click.ClickException(f"{passphrase_file}: cannot read passphrase file "
+            raise PassphraseError(f"{passphrase_file}: cannot read passphrase file "
                                        f"({e.strerror})") from None
         value = text.rstrip("\r\n")
         if not value:
-            raise click.ClickException(f"{passphrase_file}: passphrase file is empty")
+            raise PassphraseError(f"{passphrase_file}: passphrase file is empty")
         return value
     if os.environ.get(ENV):
         return os.environ[ENV]
@@ -30,14 +38,14 @@ def get_passphrase(passphrase_file: Path | None, prompt: str = "Passphrase",
         # piped in (`... | downtime ...`): one line, no echo to hide, no getpass warning noise
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
-            raise click.ClickException(f"no passphrase given ({prompt.lower()}): stdin is not a "
+            raise PassphraseError(f"no passphrase given ({prompt.lower()}): stdin is not a "
                                        f"terminal and had no line; pass --passphrase-file or "
                                        f"set ${ENV}")
         return value
     try:
         return click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     except click.Abort:  # end of input (a script, cron) or Ctrl+C: say what was missing
-        raise click.ClickException(f"no passphrase given ({prompt.lower()}): type it at the "
+        raise PassphraseError(f"no passphrase given ({prompt.lower()}): type it at the "
                                    f"prompt, or pass --passphrase-file or set ${ENV}") from None
 
 

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from snapshots.audit import AuditError, AuditItem, AuditLog
+
 from .errors import FormError
 from .printing import PrintError, send_pdf
 from .registry import FormRecord, FormRegistry, RegistryError, now_text
@@ -19,6 +21,11 @@ PAPERS = ("Letter", "A4")
 class PrintedNotRecorded(RegistryError):
     """The paper went out but the registry could not record it as printed: the one error
     after which the forms exist and must not simply be printed again unnoticed."""
+
+
+class PrintedNotAudited(AuditError):
+    """The paper went out (and is registered) but the audit log could not record it: said
+    in the same words wherever one prints (the command line, the print dialog)."""
 
 
 @dataclass
@@ -74,6 +81,17 @@ def deliver_prerendered(request: PrintRequest, registry: FormRegistry,
     pdf, pages, records = packet
     records = [replace(r, by=request.printed_by or r.by, at=now_text()) for r in records]
     return deliver(request, registry, pdf, pages, records, prerendered=True)
+
+
+def record_printed(log: AuditLog, user: str, result: PrintResult) -> None:
+    """One `print` entry per form printed, in one append; PrintedNotAudited if the log cannot
+    be written (the paper is out: that its record is not must be said loudly)."""
+    try:
+        log.append_many("print", user, [
+            AuditItem(form.patient_id or None, form.snapshot_id, f"{form.kind} {form.form_id}")
+            for form in result.forms])
+    except AuditError as e:
+        raise PrintedNotAudited(f"printed, but not recorded in the audit log: {e}") from None
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -224,7 +224,8 @@ def test_a_chart_open_the_audit_log_cannot_take_says_so(tmp_path):
             said = []
             notify = app.notify
             app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))
-            app.audit_log = AuditLog(site.audit / "under-a-file.log")  # cannot be created
+            app.workstation.audit_log = AuditLog(site.audit / "under-a-file.log")  # cannot be
+            # created
             await pilot.press("enter")
             await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen)
                          and app.screen.loads == 1)

@@ -7,10 +7,9 @@ import asyncio
 import pypdfium2 as pdfium
 from textual.widgets import RadioButton, RadioSet
 
-from downtime.tui.app import make_app
 from downtime.tui.screens.chart import ChartScreen
 from downtime.tui.screens.print_dialog import PrintScreen, printers_line
-from tests.tui_helpers import fake_kdf, make_site, settle, unlock, use_utc
+from tests.tui_helpers import make_site, settle, unlock, use_utc
 
 
 def _site(tmp_path):
@@ -22,11 +21,7 @@ def _site(tmp_path):
 
 def _printing_app(site, tmp_path):
     """The browse app on the test site, with a form registry (printing needs one)."""
-    return make_app(store=site.store, identity_path=tmp_path / "ws.age",
-                    trusted_key_path=site.pub, audit_log=site.audit, clock=site.clock,
-                    timers=False, passphrase_kdf=fake_kdf(site.keys.unit),
-                    registry=tmp_path / "registry",
-                    registry_recipients=[site.keys.escrow.recipient])
+    return site.app(registry=tmp_path / "registry", escrow=(site.keys.escrow.recipient,))
 
 
 def test_print_face_sheet_to_pdf_from_the_chart(tmp_path):

@@ -12,7 +12,7 @@ from downtime.tui.screens.census import CensusScreen
 from downtime.tui.screens.unlock import UnlockScreen
 from snapshots.keys import create_identity
 from tests.factory import Keys, sealed_snapshot
-from tests.tui_helpers import settle, stable_db, use_utc, write_pub
+from tests.tui_helpers import app_config, settle, stable_db, use_utc, write_pub
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ def test_real_kdf_wrong_then_right_passphrase(real_site):
     tmp, keys, store = real_site
 
     async def go():
-        app = make_app(store=store, identity_path=tmp / "ws-4W-1.age",
-                       trusted_key_path=write_pub(keys, tmp / "builder.pub"),
-                       audit_log=tmp / "audit.log", timers=False)
+        app = make_app(app_config(store, tmp / "ws-4W-1.age",
+                                  write_pub(keys, tmp / "builder.pub"), tmp / "audit.log"),
+                       timers=False)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = app.screen
             screen.query_one("#user").value = "RN Okoye"
@@ -72,7 +72,7 @@ def test_the_kdf_runs_in_a_child_process_not_the_app(real_site, monkeypatch):
         load_identity_in_child(tmp / "ws-4W-1.age", "night shift 2025")
     with pytest.raises(KeyFileError, match="not a passphrase-protected"):
         load_identity_in_child(tmp / "ws-4W-1.age.pub", "x")
-    app = make_app(store=tmp / "store", identity_path=tmp / "ws-4W-1.age",
-                   trusted_key_path=write_pub(keys, tmp / "builder.pub"),
-                   audit_log=tmp / "audit2.log", timers=False)
-    assert app.kdf is load_identity_in_child
+    app = make_app(app_config(tmp / "store", tmp / "ws-4W-1.age",
+                              write_pub(keys, tmp / "builder.pub"), tmp / "audit2.log"),
+                   timers=False)
+    assert app.workstation.kdf is load_identity_in_child

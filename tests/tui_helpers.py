@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from downtime.config import Config, RecipientSettings
 from downtime.tui.app import make_app
 from snapshots import sealed
 from snapshots.keys import WrongPassphrase
@@ -109,6 +110,15 @@ def seal_house(store: Path, keys: Keys, sequence: int = 1, extra_unit: str = "IC
     return out
 
 
+def app_config(store: Path, identity: Path, pub: Path, audit: Path, *,
+               registry: Path | None = None, escrow: tuple[str, ...] = (),
+               **thresholds) -> Config:
+    """The settings tree `downtime browse` would hand make_app() for this workstation."""
+    config = Config(recipients=RecipientSettings(escrow=tuple(escrow)))
+    return config.with_paths(store=store, identity=identity, trusted_builder_key=pub,
+                             audit_log=audit, registry=registry).with_thresholds(**thresholds)
+
+
 @dataclass
 class Site:
     tmp: Path
@@ -118,13 +128,15 @@ class Site:
     pub: Path
     audit: Path
 
-    def app(self, identity=None, kdf=None, **kw):
+    def app(self, identity=None, kdf=None, *, registry: Path | None = None,
+            escrow: tuple[str, ...] = (), **thresholds):
         ident = self.tmp / "ws.age"
         ident.write_text("placeholder: the fake KDF does not read it")
-        return make_app(store=self.store, identity_path=ident, trusted_key_path=self.pub,
-                        audit_log=self.audit, clock=self.clock,
+        config = app_config(self.store, ident, self.pub, self.audit, registry=registry,
+                            escrow=escrow, **thresholds)
+        return make_app(config, clock=self.clock,
                         passphrase_kdf=kdf or fake_kdf(identity or self.keys.unit),
-                        timers=False, **kw)
+                        timers=False)
 
     def actions(self) -> list[str]:
         import json

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from snapshots.errors import IoError, oserror_text
 from snapshots.keys import (
     KeyFileError,
     load_identity,
@@ -34,20 +35,12 @@ _key = click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=P
 
 def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
           required: bool = True) -> Path | None:
-    try:
-        return ctx.obj.config.path(key, value, required=required, flag=flag)
-    except Exception as e:
-        raise click.ClickException(str(e)) from None
+    return ctx.obj.config.path(key, value, required=required, flag=flag)
 
 
 def _trusted(ctx: click.Context, value: Path | None, required: bool = True):
     path = _path(ctx, "trusted_builder_key", value, "--trusted-key", required)
-    if path is None:
-        return None
-    try:
-        return load_public_key(path)
-    except KeyFileError as e:
-        raise click.ClickException(str(e)) from None
+    return None if path is None else load_public_key(path)
 
 
 @click.group("agent", invoke_without_command=True)
@@ -79,23 +72,17 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         logging.getLogger(chatty).setLevel(logging.WARNING)
     hook = None
     if prerender:
-        try:  # before anything starts: a wrong packet group is the site's to fix
-            access = Access.from_config(ctx.obj.config)
-            access.group_id()
-        except ConfigError as e:
-            raise click.ClickException(str(e)) from None
-        try:
-            identity = load_identity(_path(ctx, "identity", None, "--identity"),
-                                     get_passphrase(passphrase_file))
-        except KeyFileError as e:
-            raise click.ClickException(str(e)) from None
+        access = Access.from_config(ctx.obj.config)
+        access.group_id()  # before anything starts: a wrong packet group is the site's to fix
+        identity = load_identity(_path(ctx, "identity", None, "--identity"),
+                                 get_passphrase(passphrase_file))
         hook = prerender_hook(identity, key, store)
     if once:
         try:
             results = process_inbox(inbox, store, key, keep, on_install=hook)
         except OSError as e:
-            raise click.ClickException(f"{e.filename or inbox}: {e.strerror or e} (the pass "
-                                       "stopped; what it installed is in place)") from None
+            raise IoError(f"{oserror_text(e, path=inbox)} (the pass stopped; what it "
+                          "installed is in place)") from None
         for r in results:
             click.echo(str(r))
         if not results:
@@ -130,10 +117,9 @@ def _usable_folder(path: Path, what: str) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise click.ClickException(f"{path}: cannot use as the {what} folder "
-                                   f"({e.strerror})") from None
+        raise IoError.from_oserror(e, f"cannot use as the {what} folder", path) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise click.ClickException(f"{path}: cannot write to the {what} folder")
+        raise IoError(f"{path}: cannot write to the {what} folder")
 
 
 def _workstation_recipient(identity: Path | None, given: bool) -> str | None:
@@ -147,7 +133,7 @@ def _workstation_recipient(identity: Path | None, given: bool) -> str | None:
     try:
         return read_recipient(public)
     except KeyFileError as e:
-        raise click.ClickException(f"{e} (the public half of {identity})") from None
+        raise KeyFileError(f"{e} (the public half of {identity})") from None
 
 
 @agent.command("status")

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import click
 
-from snapshots.audit import export_fhir, verify
+from snapshots.audit import AuditError, export_fhir, verify
+from snapshots.errors import IoError
 
 _log = click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
                     help="Audit log file (default: paths.audit_log of the config).")
 
 
 def _log_path(ctx: click.Context, log_file: Path | None) -> Path:
-    try:
-        return ctx.obj.config.path("audit_log", log_file, flag="--log")
-    except Exception as e:
-        raise click.ClickException(str(e)) from None
+    return ctx.obj.config.path("audit_log", log_file, flag="--log")
 
 
 @click.group("audit")
@@ -53,14 +51,13 @@ def export_cmd(ctx: click.Context, log_file: Path | None, out_file: Path) -> Non
     path = _log_path(ctx, log_file)
     result = verify(path)
     if not result.ok and not result.where:
-        raise click.ClickException(f"{path}: {result}")
+        raise AuditError(f"{path}: {result}")
     if not result.ok:
         click.secho(f"warning: {path}: {result}; exporting what is there", fg="yellow", err=True)
     try:
         exported = export_fhir(path, out_file)
     except OSError as e:
-        where = e.filename or out_file
-        raise click.ClickException(f"{where}: cannot export ({e.strerror or e})") from None
+        raise IoError.from_oserror(e, "cannot export", out_file) from None
     for number, why in exported.damaged:
         click.secho(f"warning: {path}: line {number} not exported: {why}", fg="yellow",
                     err=True)

@@ -8,7 +8,8 @@ import click
 import platformdirs
 
 from snapshots.audit import default_audit_log
-from snapshots.keys import KeyFileError, read_recipient
+from snapshots.errors import IoError
+from snapshots.keys import KeyFileError
 
 _path = click.Path(path_type=Path)
 
@@ -35,42 +36,26 @@ def browse(ctx: click.Context, store: Path | None, identity: Path | None,
            trusted_key: Path | None, audit_log: Path | None,
            idle_lock_minutes: float | None) -> None:
     """Browse the census and charts of the newest snapshots this identity can open."""
-    config = ctx.obj.config
-    try:
-        store = config.path("store", store, flag="--store")
-        identity = config.path("identity", identity, flag="--identity")
-        trusted = config.path("trusted_builder_key", trusted_key, required=False) or \
-            default_trusted_key()
-        log = config.path("audit_log", audit_log, required=False) or default_audit_log()
-    except Exception as e:
-        raise click.ClickException(str(e)) from None
+    config = ctx.obj.config.with_paths(store=store, identity=identity,
+                                       trusted_builder_key=trusted_key, audit_log=audit_log)
+    config = config.with_paths(
+        trusted_builder_key=config.paths.trusted_builder_key or default_trusted_key(),
+        audit_log=config.paths.audit_log or default_audit_log()
+    ).with_thresholds(idle_lock_minutes=idle_lock_minutes)
+    store = config.path("store", flag="--store")
+    identity = config.path("identity", flag="--identity")
+    trusted = config.paths.trusted_builder_key
     if not trusted.is_file():
-        raise click.ClickException(
+        raise KeyFileError(
             f"{trusted}: no pinned builder key here; pass --trusted-key, set "
             "paths.trusted_builder_key in the config, or install the builder's public key there")
     if not store.is_dir():
-        raise click.ClickException(f"{store}: no snapshot store here")
+        raise IoError(f"{store}: no snapshot store here")
     if not identity.is_file():
-        raise click.ClickException(f"{identity}: no identity file here")
+        raise KeyFileError(f"{identity}: no identity file here")
     from ..tui.app import make_app
 
-    printing = config.section("print")  # [print] printer = "4W-nurses", paper = "A4"
-    paper = str(printing.get("paper", "Letter"))
-    if paper not in ("Letter", "A4"):
-        raise click.ClickException(f"{config.file}: [print] paper must be \"Letter\" or \"A4\", "
-                                   f"not {paper!r}")
-
-    try:
-        escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]
-        app = make_app(store=store, identity_path=identity, trusted_key_path=trusted,
-                       audit_log=log, stale_minutes=config.stale_minutes,
-                       idle_lock_minutes=idle_lock_minutes or config.idle_lock_minutes,
-                       registry=config.path("registry", None, required=False),
-                       registry_recipients=escrow,
-                       default_printer=printing.get("printer") or None, paper=paper)
-    except KeyFileError as e:
-        raise click.ClickException(str(e)) from None
-    app.run()
+    make_app(config).run()
 
 
 COMMANDS = [browse]

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import click
 
-from snapshots.keys import KeyFileError
-from snapshots.reading import SourceError
-from snapshots.sealed import SnapshotError
+from snapshots.errors import IoError
 
-from ..demo import DEFAULT_PASSPHRASE, DemoError, run_demo
-from ..generator import GenerateError
-from ..provision import KeyNameError
+from ..demo import DEFAULT_PASSPHRASE, run_demo
 
 
 @click.command("demo")
@@ -28,11 +24,8 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     """Generate the demo hospital, make keys, build and verify per-unit snapshots."""
     try:
         result = run_demo(directory, patients, seed, progress=lambda m: click.echo(f"• {m}"))
-    except (DemoError, GenerateError, KeyFileError, KeyNameError, SnapshotError,
-            SourceError) as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        raise click.ClickException(f"{e.filename or directory}: {e.strerror or e}") from None
+    except OSError as e:  # one that names no file is about the demo's folder
+        raise IoError.from_oserror(e, path=directory) from None
     click.echo("")
     click.secho("Demo site ready", bold=True)
     click.echo(f"  hospital   {result.resources:,} FHIR resources, {result.inpatients} current "

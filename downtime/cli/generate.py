@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from snapshots.settings import SettingsError, parse_as_of
+from snapshots.errors import IoError
+from snapshots.settings import parse_as_of
 
 
 @click.command("generate")
@@ -22,16 +23,13 @@ def generate(out: Path, patients: int, seed: int, as_of: str | None) -> None:
 
     Only the generator's own <ResourceType>.ndjson files in --out are replaced; a folder
     holding other FHIR files is refused, and nothing else in it is touched."""
-    from ..generator import GenerateError
     from ..generator import generate as make
 
+    when = parse_as_of(as_of) if as_of else None
     try:
-        when = parse_as_of(as_of) if as_of else None
         summary = make(out, patients=patients, seed=seed, as_of=when)
-    except (SettingsError, GenerateError) as e:
-        raise click.ClickException(str(e)) from None
     except OSError as e:
-        raise click.ClickException(f"{e.filename or out}: cannot write ({e.strerror})") from None
+        raise IoError.from_oserror(e, "cannot write", out) from None
     total = sum(summary.resources.values())
     if summary.replaced:
         click.echo(f"replaced {len(summary.replaced)} files of an earlier generation in {out}")

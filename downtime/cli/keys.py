@@ -8,18 +8,16 @@ import click
 
 from snapshots.keys import KeyFileError, create_identity, create_signing_key
 
+from ..names import KeyNameError, check_name
 from ..passphrase import get_passphrase, passphrase_option
-from ..provision import KeyNameError, check_name, provision_keys, recipients_in
+from ..provision import provision_keys, recipients_in
 
 _dir = click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
                     help="Key directory (default: paths.keys of the config).")
 
 
 def _key_dir(ctx: click.Context, directory: Path | None) -> Path:
-    try:
-        return ctx.obj.config.path("keys", directory, flag="--dir")
-    except Exception as e:
-        raise click.ClickException(str(e)) from None
+    return ctx.obj.config.path("keys", directory, flag="--dir")
 
 
 @click.group("keys")
@@ -40,18 +38,13 @@ def init(ctx: click.Context, directory: Path | None, units: str, workstations: i
     """Create every key a site needs and print the [recipients] config table."""
     directory = _key_dir(ctx, directory)
     unit_list = [u.strip() for u in units.split(",") if u.strip()]
-    try:  # a bad unit code is refused before anyone types a passphrase
-        if not unit_list:
-            raise KeyNameError(f"--units {units!r}: no unit codes (e.g. --units ICU,4W,5E)")
-        for unit in unit_list:
-            check_name(unit, "unit code")
-    except KeyNameError as e:
-        raise click.ClickException(str(e)) from None
+    # a bad unit code is refused before anyone types a passphrase
+    if not unit_list:
+        raise KeyNameError(f"--units {units!r}: no unit codes (e.g. --units ICU,4W,5E)")
+    for unit in unit_list:
+        check_name(unit, "unit code")
     passphrase = get_passphrase(passphrase_file, "Passphrase for the new keys", confirm=True)
-    try:
-        table = provision_keys(directory, passphrase, unit_list, workstations, overwrite)
-    except (KeyFileError, KeyNameError) as e:
-        raise click.ClickException(str(e)) from None
+    table = provision_keys(directory, passphrase, unit_list, workstations, overwrite)
     click.echo(f"keys written to {directory}; add this to your config:\n")
     click.echo(recipients_toml(table))
 
@@ -79,15 +72,9 @@ def identity(ctx: click.Context, directory: Path | None, name: str,
              passphrase_file: Path | None) -> None:
     """Create one age identity NAME.age (passphrase-protected) and NAME.age.pub."""
     directory = _key_dir(ctx, directory)
-    try:
-        check_name(name, "key name")
-    except KeyNameError as e:
-        raise click.ClickException(str(e)) from None
+    check_name(name, "key name")
     passphrase = get_passphrase(passphrase_file, f"Passphrase for {name}", confirm=True)
-    try:
-        click.echo(create_identity(directory, name, passphrase))
-    except KeyFileError as e:
-        raise click.ClickException(str(e)) from None
+    click.echo(create_identity(directory, name, passphrase))
 
 
 @keys.command("signing-key")
@@ -98,10 +85,7 @@ def signing_key(ctx: click.Context, directory: Path | None, passphrase_file: Pat
     """Create the builder's Ed25519 signing key (builder.pem) and builder.pub to pin."""
     directory = _key_dir(ctx, directory)
     passphrase = get_passphrase(passphrase_file, "Passphrase for the signing key", confirm=True)
-    try:
-        click.echo(f"key id {create_signing_key(directory, passphrase)}")
-    except KeyFileError as e:
-        raise click.ClickException(str(e)) from None
+    click.echo(f"key id {create_signing_key(directory, passphrase)}")
 
 
 @keys.command("list")
@@ -111,13 +95,10 @@ def list_keys(ctx: click.Context, directory: Path | None) -> None:
     """List the identities' recipients in a key directory."""
     directory = _key_dir(ctx, directory)
     if not directory.is_dir():
-        raise click.ClickException(f"{directory}: no key folder here")
-    try:
-        found = recipients_in(directory)
-    except KeyFileError as e:
-        raise click.ClickException(str(e)) from None
+        raise KeyFileError(f"{directory}: no key folder here")
+    found = recipients_in(directory)
     if not found:  # an empty listing must not look like success to a script
-        raise click.ClickException(f"{directory}: no identities (*.age.pub) in this folder")
+        raise KeyFileError(f"{directory}: no identities (*.age.pub) in this folder")
     for name, recipient in found.items():
         click.echo(f"{name:20} {recipient}")
 

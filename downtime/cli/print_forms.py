@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
-from forms.delivery import PrintRequest, PrintResult, deliver_prerendered
+from forms.delivery import PrintRequest, PrintResult, deliver_prerendered, record_printed
 from forms.errors import FormError
 from forms.kinds import ALL_UNITS, KINDS
-from forms.printing import PrintError, check_printer
-from forms.registry import FormRegistry, RegistryError
-from snapshots.audit import AuditError, AuditItem, AuditLog, default_audit_log
+from forms.printing import check_printer
+from forms.registry import FormRegistry
+from snapshots.audit import AuditLog, default_audit_log
 from snapshots.keys import (
     KeyFileError,
     identity_name,
@@ -26,10 +26,10 @@ from snapshots.keys import (
     read_recipient,
     recipient_file,
 )
-from snapshots.sealed import SnapshotError, open_snapshot
+from snapshots.sealed import open_snapshot
 from snapshots.store import newest_for_unit
 
-from ..config import Config, ConfigError
+from ..config import Config
 from ..packet_service import Access, fetch_packet
 from ..passphrase import get_passphrase, passphrase_option
 
@@ -66,34 +66,23 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
         raise click.ClickException("give exactly one of --printer NAME or --pdf FILE")
     request = PrintRequest(kind, unit, printer=printer, pdf_path=pdf_path,
                            printed_by=printed_by, paper=paper)
-    try:
-        store = config.path("store", store, flag="--store")
-        identity = config.path("identity", identity, flag="--identity")
-        result = None
-        if kind == "packet" and not patient and unit != ALL_UNITS:
-            result = _from_agent(config, store, identity, request)
-        if result is None:
-            result = _laid_out_here(config, store, identity, request, patient,
-                                    passphrase_file)
-    except (ConfigError, KeyFileError, SnapshotError, FormError, PrintError,
-            RegistryError) as e:
-        raise click.ClickException(str(e)) from None
+    store = config.path("store", store, flag="--store")
+    identity = config.path("identity", identity, flag="--identity")
+    result = None
+    if kind == "packet" and not patient and unit != ALL_UNITS:
+        result = _from_agent(config, store, identity, request)
+    if result is None:
+        result = _laid_out_here(config, store, identity, request, patient, passphrase_file)
     click.echo(f"{result.pages} pages, {len(result.forms)} forms -> {result.destination}"
                + (" (pre-rendered)" if result.prerendered else ""))
-    audit = config.path("audit_log", None, required=False) or default_audit_log()
-    try:
-        AuditLog(audit).append_many("print", request.printed_by, [
-            AuditItem(form.patient_id or None, form.snapshot_id, f"{form.kind} {form.form_id}")
-            for form in result.forms])
-    except AuditError as e:  # the paper is out: say loudly that its record is not
-        raise click.ClickException(f"printed, but not recorded in the audit log: {e}") \
-            from None
+    # the paper is out: if its record is not, PrintedNotAudited says so loudly
+    record_printed(AuditLog(config.path("audit_log", None, required=False)
+                            or default_audit_log()), request.printed_by, result)
 
 
 def _registry(config: Config, recipient: str) -> FormRegistry:
-    escrow = [read_recipient(r) for r in config.recipients.get("escrow", [])]
     return FormRegistry(config.path("registry", None, flag="--registry"),
-                        escrow + [recipient])
+                        config.recipients.escrow_keys() + [recipient])
 
 
 def _from_agent(config: Config, store: Path, identity: Path,
@@ -130,8 +119,7 @@ def _laid_out_here(config: Config, store: Path, identity: Path, request: PrintRe
                              None if request.unit == ALL_UNITS else request.unit)
     if chosen is None:
         what = "the whole house" if request.unit == ALL_UNITS else f"unit {request.unit}"
-        raise click.ClickException(f"{store}: no snapshot of {what} that "
-                                   f"{ident.name} can open")
+        raise FormError(f"{store}: no snapshot of {what} that {ident.name} can open")
     snapshot = open_snapshot(chosen.path, trusted, [ident])
     registry = _registry(config, ident.recipient)
     request.printed_by = request.printed_by or ident.name

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from rich.console import Console
 
 from snapshots import chart, report
-from snapshots.keys import (
-    KeyFileError,
-    WrongPassphrase,
-    load_identity,
-    load_public_key,
-    load_signing_key,
-)
-from snapshots.publish import Recipients
-from snapshots.reading import SourceError
-from snapshots.sealed import SnapshotError, load_database, read_manifest, verify
-from snapshots.settings import BuildSettings, SettingsError
+from snapshots.errors import IoError
+from snapshots.keys import load_identity, load_public_key, load_signing_key
+from snapshots.sealed import load_database, read_manifest, verify
 
-from ..config import Config, ConfigError
+from ..config import ConfigError
 from ..passphrase import get_passphrase, passphrase_option
-from ..provision import KeyNameError, check_name
 from ..snapshot_jobs import BuildOptions, run_build
+from .errors import about_file, json_option
 
 
 def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
@@ -36,40 +26,6 @@ def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
     return ctx.obj.config.path(key, value, required=required, flag=flag)
 
 
-def _reason(e: Exception) -> str:
-    """A short stable code for --json output."""
-    if isinstance(e, SnapshotError):
-        return e.reason
-    if isinstance(e, WrongPassphrase):
-        return "wrong-passphrase"
-    if isinstance(e, OSError):
-        return "io"
-    return {KeyFileError: "key", ConfigError: "config", SourceError: "source",
-            SettingsError: "settings"}.get(type(e), "error")
-
-
-def _fail(e: Exception, as_json: bool, file: Path | None = None) -> NoReturn:
-    """One line, exit 1: as JSON for --json (so a script never has to parse prose)."""
-    message = _oserror_text(e) if isinstance(e, OSError) else \
-        e.format_message() if isinstance(e, click.ClickException) else str(e)
-    if as_json:
-        body = {"ok": False, "reason": _reason(e), "message": message}
-        if file is not None:
-            body["file"] = str(file)
-        click.echo(json.dumps(body))
-        raise click.exceptions.Exit(1)
-    raise click.ClickException(message)
-
-
-def _oserror_text(e: OSError) -> str:
-    where = e.filename or ""
-    return f"{where}: {e.strerror or e}" if where else str(e.strerror or e)
-
-
-_ERRORS = (SettingsError, KeyFileError, SourceError, SnapshotError, ConfigError, OSError,
-           click.ClickException)
-_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output "
-                            "(errors too, as {\"ok\": false, \"reason\": ..., \"message\": ...}).")
 _file = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 _trusted_option = click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
                                help="Pinned builder public key (default: "
@@ -105,7 +61,7 @@ def snapshot() -> None:
 @click.option("--keep", default=3, show_default=True, type=click.IntRange(1, 1000),
               help="Snapshots kept per scope in --out; older ones are deleted after the build.")
 @passphrase_option
-@_json_option
+@json_option
 @click.pass_context
 def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: bool,
           as_of: str | None, previous: Path | None, identity: Path | None,
@@ -113,36 +69,28 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
           passphrase_file: Path | None, as_json: bool) -> None:
     """Build snapshot(s) of every active inpatient from a FHIR source."""
     config = ctx.obj.config
-    try:
-        options = BuildOptions(
-            source=_path(ctx, "source", source, "--source"),
-            out=_path(ctx, "store", out, "--out"),
-            per_unit=per_unit,
-            previous=previous,
-            keep=keep,
-        )
-        try:
-            options.settings = BuildSettings.from_config(config.section("build"), as_of=as_of)
-        except SettingsError as e:
-            if config.file is None or str(e).startswith("--"):
-                raise
-            raise SettingsError(f"{config.file}: {e}") from None
-        options.recipients = config_recipients(config)
-        key_path = _path(ctx, "signing_key", signing_key, "--signing-key")
-        passphrase = get_passphrase(passphrase_file, "Signing key passphrase")
-        options.signing_key = load_signing_key(key_path, passphrase)
-        if previous:
-            keys_dir = _path(ctx, "keys", None, "--identity", required=False)
-            id_path = identity or (keys_dir / "builder.age" if keys_dir else None)
-            if id_path is None:
-                raise ConfigError("--previous needs --identity (one that can open it)")
-            options.identity = load_identity(id_path, passphrase)
-            options.trusted_key = load_public_key(
-                _path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
-        _writable(options.out)
-        result = run_build(options)
-    except _ERRORS as e:
-        _fail(e, as_json)
+    options = BuildOptions(
+        source=_path(ctx, "source", source, "--source"),
+        out=_path(ctx, "store", out, "--out"),
+        per_unit=per_unit,
+        previous=previous,
+        keep=keep,
+        settings=config.build_settings(as_of),
+        recipients=config.recipients.resolve(),
+    )
+    key_path = _path(ctx, "signing_key", signing_key, "--signing-key")
+    passphrase = get_passphrase(passphrase_file, "Signing key passphrase")
+    options.signing_key = load_signing_key(key_path, passphrase)
+    if previous:
+        keys_dir = _path(ctx, "keys", None, "--identity", required=False)
+        id_path = identity or (keys_dir / "builder.age" if keys_dir else None)
+        if id_path is None:
+            raise ConfigError("--previous needs --identity (one that can open it)")
+        options.identity = load_identity(id_path, passphrase)
+        options.trusted_key = load_public_key(
+            _path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
+    _writable(options.out)
+    result = run_build(options)
     census = result.report["census"]
     errors = result.report["gaps"]["errors"]
     # No active inpatient at all is "complete" by count, but a hospital is never empty: it is
@@ -197,47 +145,9 @@ def _writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OSError(e.errno, f"cannot create the store folder ({e.strerror})", str(out)) \
-            from None
+        raise IoError.from_oserror(e, "cannot create the store folder", out) from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise OSError(errno.EACCES, "cannot write to the store folder", str(out))
-
-
-def config_recipients(config: Config) -> Recipients:
-    """The [recipients] table: age1... strings or paths of .pub files."""
-    from snapshots.keys import read_recipient
-
-    table = config.recipients
-    base = config.file.resolve().parent if config.file else Path.cwd()
-    where = config.file or "the config"
-
-    def resolve(key: str, values: object) -> list[str]:
-        items = values if isinstance(values, list) else [values]
-        if not all(isinstance(v, str) for v in items):
-            raise ConfigError(f"{where}: [recipients] {key} must be a list of age1... "
-                              "recipients or .pub file paths")
-        try:
-            return [read_recipient(v if v.startswith("age1") else base / v) for v in items if v]
-        except KeyFileError as e:  # say which table entry of which file, not just the value
-            raise ConfigError(f"{where}: [recipients] {key}: {e}") from None
-
-    units = table.get("units", {})
-    if not isinstance(units, dict):
-        raise ConfigError(f"{where}: [recipients] units must be a table (unit code = "
-                          "[recipients])")
-    for unit in units:  # a unit code names its snapshot file in the store
-        try:
-            check_name(str(unit), "unit code")
-        except KeyNameError as e:
-            raise ConfigError(f"{where}: [recipients.units] {e}") from None
-    recipients = Recipients(escrow=resolve("escrow", table.get("escrow", [])),
-                            pharmacy=resolve("pharmacy", table.get("pharmacy", [])),
-                            builder=resolve("builder", table.get("builder", [])),
-                            units={str(u): resolve(f"units.{u}", v) for u, v in units.items()})
-    if not recipients.for_house():
-        raise ConfigError(f"no [recipients] in {where}: nobody could open the snapshot "
-                          "(run `downtime keys init` and add what it prints)")
-    return recipients
+        raise IoError(f"{out}: cannot write to the store folder")
 
 
 @snapshot.command("verify")
@@ -247,19 +157,17 @@ def config_recipients(config: Config) -> Recipients:
               help="Also decrypt with this identity (passphrase asked).")
 @click.option("--newer-than", type=int, help="Refuse sequences not newer than this.")
 @passphrase_option
-@_json_option
+@json_option
 @click.pass_context
 def verify_cmd(ctx: click.Context, file: Path, trusted_key: Path | None, identity: Path | None,
                newer_than: int | None, passphrase_file: Path | None, as_json: bool) -> None:
     """Check a snapshot's signature, hashes and (with an identity) decryption."""
-    try:
-        key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
-        identities = []
-        if identity:
-            identities = [load_identity(identity, get_passphrase(passphrase_file))]
-        manifest, database = verify(file, key, identities, newer_than)
-    except _ERRORS as e:
-        _fail(e, as_json, file)
+    about_file(ctx, file)
+    key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
+    identities = []
+    if identity:
+        identities = [load_identity(identity, get_passphrase(passphrase_file))]
+    manifest, database = verify(file, key, identities, newer_than)
     checks = ["manifest", "signature", "payload hash"] + (["decrypt", "database hash"]
                                                           if database else [])
     if as_json:
@@ -272,13 +180,12 @@ def verify_cmd(ctx: click.Context, file: Path, trusted_key: Path | None, identit
 
 @snapshot.command("info")
 @_file
-@_json_option
-def info(file: Path, as_json: bool) -> None:
+@json_option
+@click.pass_context
+def info(ctx: click.Context, file: Path, as_json: bool) -> None:
     """Show a snapshot's manifest without decrypting it (the signature is NOT checked)."""
-    try:
-        manifest = read_manifest(file)
-    except SnapshotError as e:
-        _fail(e, as_json, file)
+    about_file(ctx, file)
+    manifest = read_manifest(file)
     if as_json:
         click.echo(json.dumps(asdict(manifest), indent=2))
         return
@@ -302,18 +209,16 @@ def info(file: Path, as_json: bool) -> None:
 @_trusted_option
 @click.option("--gaps", "show_gaps", is_flag=True, help="List every gap register entry.")
 @passphrase_option
-@_json_option
+@json_option
 @click.pass_context
 def report_cmd(ctx: click.Context, file: Path, identity: Path | None, trusted_key: Path | None,
                show_gaps: bool, passphrase_file: Path | None, as_json: bool) -> None:
     """Show the build report (and gap register) stored inside a snapshot."""
-    try:
-        key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
-        ident = load_identity(_path(ctx, "identity", identity, "--identity"),
-                              get_passphrase(passphrase_file))
-        manifest, database = verify(file, key, [ident])
-    except _ERRORS as e:
-        _fail(e, as_json, file)
+    about_file(ctx, file)
+    key = load_public_key(_path(ctx, "trusted_builder_key", trusted_key, "--trusted-key"))
+    ident = load_identity(_path(ctx, "identity", identity, "--identity"),
+                          get_passphrase(passphrase_file))
+    manifest, database = verify(file, key, [ident])
     db = load_database(database)
     stored = json.loads(chart.meta(db).get("build_report", "{}"))
     gaps = [dict(r) for r in db.execute("SELECT * FROM gaps ORDER BY seq")] if show_gaps else []

@@ -1,7 +1,10 @@
 """`downtime browse`: the Textual app a nurse or pharmacist uses while the EHR is down.
 
-make_app() builds it for the CLI and the tests alike. Flow: UnlockScreen -> CensusScreen ->
-ChartScreen. Blocking work (the passphrase KDF, decrypting, queries) runs in thread workers.
+make_app() builds it, from the settings tree, for the CLI and the tests alike. Flow:
+UnlockScreen -> CensusScreen -> ChartScreen. Screens ask for what should happen by messages
+(messages.py) and read the session and the workstation (workstation.py: the blocking work of
+unlocking, opening, printing and auditing), which they run in thread workers whose failures
+reach them through one handler (errors.py).
 Idle for `idle_lock_minutes` -> everything is closed and the unlock screen comes back. The
 store is watched for a newer snapshot; the app offers to switch and keeps the patient. A
 declined offer is not forgotten: the data-age bar says newer data is there until F5 switches.
@@ -11,58 +14,38 @@ from __future__ import annotations
 
 import gc
 import importlib.util
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
-from pathlib import Path
+from concurrent.futures import Future
 
-from textual import events, work
+from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker
 
-from snapshots.audit import AuditError, AuditLog
+from snapshots.audit import AuditError
 from snapshots.chart import DataAge, data_age
-from snapshots.identity_process import load_identity_in_child
-from snapshots.keys import Identity, load_public_key
-from snapshots.store import newest_per_scope
 
+from ..config import Config
+from .errors import WorkerErrors, in_thread
+from .messages import BreakGlass, OpenChart, OpenPrint, Unlocked
 from .screens.census import CensusScreen
 from .screens.chart import ChartScreen
 from .screens.switch import SwitchScreen
 from .screens.unlock import UnlockScreen
-from .session import Clock, Session, choose, signature, utc_now
+from .session import Clock, Session, choose, signature
+from .workstation import Kdf, Workstation
 
-Kdf = Callable[[Path, str], Identity]
 
-
-class DowntimeApp(App):
+class DowntimeApp(WorkerErrors, App):
     CSS_PATH = "downtime.tcss"
     TITLE = "Downtime chart viewer"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("f5", "switch", "Switch to newer data", show=False)]
 
-    def __init__(self, *, store: Path, identity_path: Path, trusted_key_path: Path,
-                 audit_log: Path, stale_minutes: int = 30, idle_lock_minutes: float = 5,
-                 clock: Clock | None = None, passphrase_kdf: Kdf | None = None,
-                 watch_seconds: float = 5.0, timers: bool = True,
-                 registry: Path | None = None, registry_recipients: Sequence[str] = (),
-                 default_printer: str | None = None, paper: str = "Letter") -> None:
+    def __init__(self, workstation: Workstation, *, watch_seconds: float = 5.0,
+                 timers: bool = True) -> None:
         super().__init__()
-        self.default_printer = default_printer
-        self.paper = paper
-        self.registry = Path(registry) if registry else None
-        self.registry_recipients = list(registry_recipients)
-        self.store = Path(store)
-        self.identity_path = Path(identity_path)
-        self.trusted_key = load_public_key(trusted_key_path)
-        self.audit_log = AuditLog(audit_log)
-        self._audit_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
-        self.stale_minutes = stale_minutes
-        self.idle_lock_minutes = idle_lock_minutes
-        self.clock: Clock = clock or utc_now
-        # In a child process: pyrage's KDF holds the GIL, and in this process it would freeze
-        # the screen for the second it takes.
-        self.kdf: Kdf = passphrase_kdf or load_identity_in_child
+        self.workstation = workstation
+        self.clock: Clock = workstation.clock
         self.watch_seconds = watch_seconds
         self.timers = timers
         self.session: Session | None = None
@@ -87,17 +70,8 @@ class DowntimeApp(App):
             self.last_activity = self.clock()
         await super().on_event(event)
 
-    def try_passphrase(self, passphrase: str) -> Identity:
-        """Blocking (the KDF, about a second): this workstation's identity, or WrongPassphrase.
-        Called from the unlock worker."""
-        return self.kdf(self.identity_path, passphrase)
-
-    def open_session(self, user: str, identity: Identity) -> Session:
-        """Blocking: decrypt the snapshots and read the census. Called from a worker."""
-        return Session.open(user, identity, self.store, self.trusted_key,
-                            today=self.clock().astimezone().date())
-
-    def unlocked(self, session: Session) -> None:
+    def on_unlocked(self, message: Unlocked) -> None:
+        session = message.session
         self.session = session
         self.last_activity = self.clock()
         self.offered = None
@@ -169,39 +143,27 @@ class DowntimeApp(App):
         if self.session is None:
             return
         idle = (self.clock() - self.last_activity).total_seconds()
-        if idle >= self.idle_lock_minutes * 60:
+        if idle >= self.workstation.idle_lock_minutes * 60:
             self.lock(f"idle {int(idle // 60)} min")
 
     # --- audit --------------------------------------------------------------------------------
 
     def audit(self, action: str, *, user: str | None = None, patient_id: str | None = None,
               detail: str | None = None) -> None:
+        """An entry written now; a failure to write it is shown, never silent."""
         try:
-            self._append_audit(action, user, patient_id, detail)
+            self.workstation.audit(action, self.session, user=user, patient_id=patient_id,
+                                   detail=detail)
         except AuditError as e:
             self._audit_failed(e)
 
     def audit_soon(self, action: str, *, patient_id: str | None = None,
                    detail: str | None = None) -> Future[None]:
-        """audit() from a worker, written by the audit thread (each entry is fsynced: too slow
-        for the event loop, and worth overlapping with a chart read); entries keep the order
-        they were asked for. The future is done once the entry is written (or the failure
-        shown)."""
-        return self._audit_writer.submit(self._audit_from_thread, action, patient_id, detail)
-
-    def _audit_from_thread(self, action: str, patient_id: str | None,
-                           detail: str | None) -> None:
-        try:
-            self._append_audit(action, None, patient_id, detail)
-        except AuditError as e:
-            self.call_from_thread(self._audit_failed, e)
-
-    def _append_audit(self, action: str, user: str | None, patient_id: str | None,
-                      detail: str | None) -> None:
-        session = self.session
-        self.audit_log.append(action, user or (session.user if session else ""),
-                              patient_id=patient_id, detail=detail,
-                              snapshot_id=session.snapshot_ids if session else None)
+        """audit() from a worker, written by the workstation's audit thread (each entry is
+        fsynced: too slow for the event loop); done once written or its failure shown."""
+        return self.workstation.audit_soon(
+            action, self.session, lambda e: self.call_from_thread(self._audit_failed, e),
+            patient_id=patient_id, detail=detail)
 
     def _audit_failed(self, error: AuditError) -> None:
         self.notify(f"AUDIT LOG NOT WRITTEN: {error}", severity="error", timeout=15)
@@ -209,17 +171,10 @@ class DowntimeApp(App):
     # --- data age -----------------------------------------------------------------------------
 
     def data_age(self) -> DataAge | None:
-        if self.session is None or not self.session.snapshots:
-            return None
-        return data_age(self.session.as_of, self.clock(), self.stale_minutes)
+        return self.workstation.data_age(self.session)
 
     def newest_data_age(self) -> DataAge | None:
-        """For the locked screen: the age of the newest snapshot in the store (manifest only)."""
-        newest = newest_per_scope(self.store)
-        if not newest:
-            return None
-        return data_age(max(s.manifest.as_of for s in newest.values()), self.clock(),
-                        self.stale_minutes)
+        return self.workstation.newest_data_age()
 
     def notice(self) -> str | None:
         """What the data-age bar must say besides the age: newer data waiting, or older data
@@ -239,30 +194,34 @@ class DowntimeApp(App):
 
     # --- charts -------------------------------------------------------------------------------
 
-    def open_chart(self, patient_id: str) -> None:
+    def on_open_chart(self, message: OpenChart) -> None:
         if self.session is None:
             return
         chart = self.chart_screen
-        chart.open(patient_id)  # logs chart-open in its worker, before reading the chart
+        chart.open(message.patient_id)  # logs chart-open in its worker, before reading it
         if not chart.is_mounted:  # not prewarmed yet: mount it, it loads on mount
             self.push_screen(chart)
 
-    def break_glass(self, patient_id: str, reason: str) -> None:
+    def on_break_glass(self, message: BreakGlass) -> None:
         if self.session is None:
             return
-        self.session.broken_glass.add(patient_id)
-        self.audit("break-glass", patient_id=patient_id, detail=reason)
+        self.session.broken_glass.add(message.patient_id)
+        self.audit("break-glass", patient_id=message.patient_id, detail=message.reason)
         self.notify("Restricted records shown. This access is logged.", severity="warning")
+        if self.chart_screen is not None and self.chart_screen.patient_id == \
+                message.patient_id:
+            self.chart_screen.render_tabs()
 
-    def open_print(self, patient_id: str | None, unit: str | None = None) -> None:
+    def on_open_print(self, message: OpenPrint) -> None:
         if self.session is None:
             return
+        patient_id, unit = message.patient_id, message.unit
         if importlib.util.find_spec("forms") is None or \
                 importlib.util.find_spec("forms.jobs") is None:
             self.notify("Printing is not available on this workstation "
                         "(the forms package is not installed).", severity="warning")
             return
-        if self.registry is None:
+        if self.workstation.registry is None:
             self.notify("Printing needs a form registry: set paths.registry in the config.",
                         severity="warning", timeout=8)
             return
@@ -279,59 +238,32 @@ class DowntimeApp(App):
             return
         self.push_screen(PrintScreen(patient_id, unit, title))
 
-    def print_job(self, kind: str, unit: str, patient_id: str | None, printer: str | None,
-                  pdf: Path | None, progress, paper: str = "Letter") -> str:
-        """Blocking (called from the print dialog's worker): render, register, print."""
-        from forms.jobs import PrintRequest, run_print_job
-        from forms.prerender import prerendered_folder
-        from forms.registry import FormRegistry
-
-        session = self.session
-        if session is None:
-            raise RuntimeError("locked")
-        snapshot = session.snapshot_for(patient_id) if patient_id else next(
-            (s for s in session.snapshots if unit in s.manifest.units
-             or s.manifest.scope == f"unit:{unit}"), session.snapshots[0])
-        registry = FormRegistry(self.registry, [*self.registry_recipients,
-                                                session.identity.recipient])
-        request = PrintRequest(kind, unit, patient_id=patient_id, printer=printer,
-                               pdf_path=pdf, printed_by=session.user, paper=paper)
-        result = run_print_job(snapshot, request, registry, progress,
-                               prerendered=(prerendered_folder(self.store),
-                                            [session.identity.secret]),
-                               identities=[session.identity.secret])
-        for form in result.forms:
-            self.audit_log.append("print", session.user, patient_id=form.patient_id or None,
-                                  snapshot_id=snapshot.manifest.snapshot_id,
-                                  detail=f"{form.kind} {form.form_id}")
-        return f"{result.pages} page(s), {len(result.forms)} form(s) -> {result.destination}"
-
     # --- newer snapshots ----------------------------------------------------------------------
 
     def check_store(self) -> None:
         if self.session is not None:
             self._look_for_newer()
 
-    @work(thread=True, exclusive=True, group="store")
+    @in_thread(group="store")
     def _look_for_newer(self) -> None:
         session = self.session
         if session is None:
             return
-        newer = choose(self.store, session.identity.recipient, skip=session.skip)
+        newer = choose(self.workstation.store, session.identity.recipient, skip=session.skip)
         if newer and signature(newer) != signature(session.snapshots) and \
                 max(s.manifest.sequence for s in newer) > \
                 max(s.manifest.sequence for s in session.snapshots):
             self.call_from_thread(self._offer, newer)
 
     def _offer(self, newer) -> None:
-        sig = signature(newer)
+        sig, ws = signature(newer), self.workstation
         if self.offered == sig or self.session is None:
             return
         self.offered = sig
         self.newer = newer
         self.refresh_ages()
         ages = ", ".join(f"{s.manifest.scope} #{s.manifest.sequence}: "
-                         f"{data_age(s.manifest.as_of, self.clock(), self.stale_minutes).text}"
+                         f"{data_age(s.manifest.as_of, self.clock(), ws.stale_minutes).text}"
                          for s in newer)
         current = f"now showing {self.session.label}: {self.data_age().text}"
 
@@ -349,19 +281,18 @@ class DowntimeApp(App):
             return
         self.switch_snapshot()
 
-    @work(thread=True, exclusive=True, group="switch")
+    @in_thread(group="switch")
     def switch_snapshot(self) -> None:
         old = self.session
         if old is None:
             return
-        try:
-            new = Session.open(old.user, old.identity, self.store, self.trusted_key,
-                               today=self.clock().astimezone().date())
-        except Exception as e:  # keep the old one open: it is still good data
-            self.call_from_thread(self.notify, f"Could not open the newer snapshot: {e}",
-                                  severity="error", timeout=10)
-            return
+        new = self.workstation.open_session(old.user, old.identity)
         self.call_from_thread(self._switched, old, new)
+
+    def worker_failed(self, worker: Worker, text: str, error: BaseException | None) -> None:
+        if worker.group == "switch":  # the old session stays open: it is still good data
+            text = f"Could not open the newer snapshot: {text}"
+        self.notify(text, severity="error", timeout=10)
 
     def _switched(self, old: Session, new: Session) -> None:
         new.broken_glass = set(old.broken_glass)
@@ -398,17 +329,11 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
-def make_app(*, store: Path, identity_path: Path, trusted_key_path: Path, audit_log: Path,
-             stale_minutes: int = 30, idle_lock_minutes: float = 5,
-             clock: Callable[[], datetime] | None = None, passphrase_kdf: Kdf | None = None,
-             watch_seconds: float = 5.0, timers: bool = True, registry: Path | None = None,
-             registry_recipients: Sequence[str] = (), default_printer: str | None = None,
-             paper: str = "Letter") -> DowntimeApp:
-    """The app, for `downtime browse` and the tests (inject clock and KDF there)."""
-    return DowntimeApp(store=store, identity_path=identity_path,
-                       trusted_key_path=trusted_key_path, audit_log=audit_log,
-                       stale_minutes=stale_minutes, idle_lock_minutes=idle_lock_minutes,
-                       clock=clock, passphrase_kdf=passphrase_kdf,
-                       watch_seconds=watch_seconds, timers=timers, registry=registry,
-                       registry_recipients=registry_recipients, default_printer=default_printer,
-                       paper=paper)
+def make_app(config: Config, *, clock: Clock | None = None,
+             passphrase_kdf: Kdf | None = None, watch_seconds: float = 5.0,
+             timers: bool = True) -> DowntimeApp:
+    """The app for `downtime browse` and the tests: the settings tree, taken whole (with the
+    command's flags applied); tests inject the clock and the KDF. ConfigError or KeyFileError
+    when a path it needs is missing or a key does not load."""
+    return DowntimeApp(Workstation(config, clock=clock, passphrase_kdf=passphrase_kdf),
+                       watch_seconds=watch_seconds, timers=timers)

@@ -21,12 +21,23 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from snapshots import chart
+from snapshots.errors import ToolkitError
 from snapshots.keys import Identity
 from snapshots.schema import FTS_TABLE
 from snapshots.sealed import OpenedSnapshot, SnapshotError, open_snapshot
 from snapshots.store import StoredSnapshot, by_scope
 
 Clock = Callable[[], datetime]
+
+
+class NotInSnapshot(ToolkitError, KeyError):
+    """A patient asked for who is not in the open snapshots (discharged since, or another
+    unit's)."""
+
+    reason = "not-in-snapshot"
+
+    def __str__(self) -> str:  # KeyError's own quotes its argument
+        return str(self.args[0])
 
 
 def utc_now() -> datetime:
@@ -135,7 +146,7 @@ class Session:
     def db_for(self, patient_id: str) -> sqlite3.Connection:
         snap = self._where.get(patient_id)
         if snap is None:
-            raise KeyError(f"patient {patient_id} is not in the open snapshot(s)")
+            raise NotInSnapshot(f"patient {patient_id} is not in the open snapshot(s)")
         return snap.db
 
     def snapshot_for(self, patient_id: str) -> OpenedSnapshot | None:

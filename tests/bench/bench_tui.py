@@ -43,6 +43,7 @@ from snapshots.keys import create_identity, load_identity
 from snapshots.publish import Recipients, publish
 from tests.bench.common import BenchRow
 from tests.factory import Keys
+from tests.tui_helpers import app_config
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 TYPING_GAP = 0.1  # seconds between keystrokes: a fast typist (~120 words a minute)
@@ -72,8 +73,7 @@ def _app(work: Path, store: Path, keys: Keys):
                                               serialization.PublicFormat.SubjectPublicKeyInfo))
     ident = work / "pharmacy.age"
     ident.write_text("unused: the KDF is injected")
-    return make_app(store=store, identity_path=ident, trusted_key_path=pub,
-                    audit_log=work / "audit.log", clock=lambda: AS_OF,
+    return make_app(app_config(store, ident, pub, work / "audit.log"), clock=lambda: AS_OF,
                     passphrase_kdf=lambda path, pw: keys.pharmacy, timers=False)
 
 

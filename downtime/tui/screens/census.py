@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -11,7 +11,9 @@ from textual.widgets import Input, Static
 
 from snapshots.chart import CensusRow
 
+from ..errors import WorkerErrors, in_thread
 from ..formatting import allergy_marker, short
+from ..messages import OpenChart, OpenPrint
 from ..row_table import RowTable
 from ..widgets import DataAgeBar, KeysBar
 
@@ -27,7 +29,7 @@ COLUMNS = [("Bed", 9), ("Name", 16), ("Age", 5), ("MRN", 10), ("Attend.", 7), ("
            ("Code", 7), ("Iso", 4)]
 
 
-class CensusScreen(Screen):
+class CensusScreen(WorkerErrors, Screen):
     BINDINGS = [
         Binding("enter", "open", "Open chart", show=True, priority=True),
         Binding("down", "move(1)", "Down", show=False, priority=True),
@@ -148,7 +150,7 @@ class CensusScreen(Screen):
         if self.session is not None:
             self._search(text, self._sorted_rows())
 
-    @work(thread=True, exclusive=True, group="filter", description="census filter")
+    @in_thread(group="filter", description="census filter")
     def _search(self, text: str, rows: list[CensusRow]) -> None:
         """The query and the filtering of the sorted census (`rows`, never changed in place)
         off the event loop, so all a keystroke leaves to it is drawing the result."""
@@ -176,12 +178,12 @@ class CensusScreen(Screen):
     def action_open(self) -> None:
         pid = self.current_patient()
         if pid:
-            self.app.open_chart(pid)
+            self.post_message(OpenChart(pid))
 
     @on(RowTable.Selected, "#census")
     def _selected(self, event: RowTable.Selected) -> None:
         if 0 <= event.index < len(self.shown):
-            self.app.open_chart(self.shown[event.index].patient_id)
+            self.post_message(OpenChart(self.shown[event.index].patient_id))
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)
@@ -210,7 +212,7 @@ class CensusScreen(Screen):
             pid = self.current_patient()
             row = next((r for r in self.shown if r.patient_id == pid), None)
             unit = row.unit if row else None
-        self.app.open_print(None, unit)
+        self.post_message(OpenPrint(None, unit))
 
 
 def only(rows: list[CensusRow], matches: list[str] | None) -> list[CensusRow]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -14,7 +14,9 @@ from textual.widgets import ContentSwitcher, DataTable, Static, TabbedContent, T
 
 from snapshots import chart
 
+from ..errors import WorkerErrors, in_thread
 from ..formatting import flag_text, lab_name, masked, short, sparkline, vital_name, when
+from ..messages import BreakGlass, OpenPrint
 from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
@@ -23,7 +25,7 @@ TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals &
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
 
 
-class ChartScreen(Screen):
+class ChartScreen(WorkerErrors, Screen):
     BINDINGS = [
         Binding("escape", "back", "Census", show=True),
         *[Binding(str(i + 1), f"tab('{key}')", show=False) for i, (key, _) in enumerate(TABS)],
@@ -108,7 +110,7 @@ class ChartScreen(Screen):
 
     # --- loading ------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="chart")
+    @in_thread(group="chart")
     def load(self, audit: bool = False) -> None:
         """Read the chart (and first log `chart-open`, unless this is a reload of the one on
         screen) off the event loop: the audit log is fsynced, the snapshot queried."""
@@ -120,9 +122,6 @@ class ChartScreen(Screen):
         logged = app.audit_soon("chart-open", patient_id=patient) if audit else None
         try:
             data = read_chart(session.db_for(patient), patient, app.clock())
-        except KeyError as e:
-            app.call_from_thread(app.notify, str(e), severity="error")
-            return
         finally:
             if logged is not None:
                 logged.result()  # nothing is shown that is not in the log
@@ -425,15 +424,14 @@ class ChartScreen(Screen):
         from .break_glass import BreakGlassScreen
 
         def done(reason: str | None) -> None:
-            if reason:
-                self.app.break_glass(self.patient_id, reason)
-                self.render_tabs()
+            if reason:  # the app logs it, then has this screen show the records
+                self.post_message(BreakGlass(self.patient_id, reason))
 
         self.app.push_screen(BreakGlassScreen(self.data.header.name if self.data else ""),
                              done)
 
     def action_print(self) -> None:
-        self.app.open_print(self.patient_id)
+        self.post_message(OpenPrint(self.patient_id))
 
 
 # what fills each tab other than the summary (notes and documents come from one list)

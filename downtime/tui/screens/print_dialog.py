@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, RadioButton, RadioSet, Static
+from textual.worker import Worker
 
-from forms.delivery import PrintedNotRecorded
+from forms.delivery import PrintedNotAudited, PrintedNotRecorded
+
+from ..errors import WorkerErrors, in_thread
 
 PAPER_SIZES = ("Letter", "A4")
 PRINTERS_WIDTH = 60  # the dialog's inner width (downtime.tcss: #dialog 64, padding 0 1)
@@ -57,7 +60,7 @@ class ChoiceSet(RadioSet):
         self.action_toggle_button()
 
 
-class PrintScreen(ModalScreen[None]):
+class PrintScreen(WorkerErrors, ModalScreen[None]):
     BINDINGS = [Binding("escape", "close", "Close", show=True)]
 
     def __init__(self, patient_id: str | None, unit: str, title: str) -> None:
@@ -80,9 +83,10 @@ class PrintScreen(ModalScreen[None]):
                                       value=(i == 0), name=kind)
             with ChoiceSet(id="paper"):
                 for size in PAPER_SIZES:
-                    yield RadioButton(size, value=(size == self.app.paper), name=size)
-            yield Input(self.app.default_printer or "", placeholder="Printer (CUPS queue name)",
-                        id="printer")
+                    yield RadioButton(size, value=(size == self.app.workstation.paper),
+                                      name=size)
+            yield Input(self.app.workstation.default_printer or "",
+                        placeholder="Printer (CUPS queue name)", id="printer")
             yield Static("", id="printers")
             yield Input(placeholder="…or save a PDF to this file instead", id="pdf")
             yield Static("↑↓ choose · Tab next · Enter print · Esc close", classes="hint")
@@ -92,16 +96,12 @@ class PrintScreen(ModalScreen[None]):
         self.query_one("#kind", RadioSet).focus()
         self.list_printers()
 
-    @work(thread=True, exclusive=True, group="printers")
+    @in_thread(group="printers")
     def list_printers(self) -> None:
         """The queues there are, so nobody has to know CUPS names by heart."""
-        from forms.printing import PrintError, list_printers
+        from forms.printing import list_printers
 
-        try:
-            names = list_printers()
-        except PrintError as e:
-            self.app.call_from_thread(self._show_printers, str(e), [])
-            return
+        names = list_printers()
         self.app.call_from_thread(self._show_printers, printers_line(names), names)
 
     def _show_printers(self, text: str, names: list[str]) -> None:
@@ -117,7 +117,8 @@ class PrintScreen(ModalScreen[None]):
 
     def paper(self) -> str:
         pressed = self.query_one("#paper", RadioSet).pressed_button
-        return pressed.name if pressed is not None and pressed.name else self.app.paper
+        return pressed.name if pressed is not None and pressed.name else \
+            self.app.workstation.paper
 
     def status(self, text: str, error: bool = False) -> None:
         widget = self.query_one("#print-status", Static)
@@ -141,18 +142,24 @@ class PrintScreen(ModalScreen[None]):
         self.run_job(self.kind(), printer, Path(pdf).expanduser() if pdf else None,
                      self.paper())
 
-    @work(thread=True, exclusive=True, group="print")
+    @in_thread(group="print")
     def run_job(self, kind: str, printer: str | None, pdf: Path | None, paper: str) -> None:
-        app = self.app
-        try:
-            message = app.print_job(kind, self.unit, self.patient_id, printer, pdf,
-                                    lambda d, t: app.call_from_thread(
-                                        self._progress, f"Preparing… {d} of {t}"), paper=paper)
-            app.call_from_thread(self._finished, message, False)
-        except PrintedNotRecorded as e:  # out of the printer: not "Not printed"
-            app.call_from_thread(self._finished, str(e), True)
-        except Exception as e:  # forms, CUPS, registry or disk: say it plainly
-            app.call_from_thread(self._finished, f"Not printed: {e}", True)
+        app, session = self.app, self.app.session
+        if session is None:
+            return  # locked before the job started
+        message = app.workstation.print_job(
+            session, kind, self.unit, self.patient_id, printer, pdf,
+            lambda d, t: app.call_from_thread(self._progress, f"Preparing… {d} of {t}"),
+            paper=paper)
+        app.call_from_thread(self._finished, message, False)
+
+    def worker_failed(self, worker: Worker, text: str, error: BaseException | None) -> None:
+        if worker.group == "printers":  # no CUPS here, or it does not answer: say which
+            self._show_printers(text, [])
+        elif isinstance(error, PrintedNotRecorded | PrintedNotAudited):
+            self._finished(text, True)  # out of the printer: not "Not printed"
+        else:  # forms, CUPS, registry or disk: say it plainly
+            self._finished(f"Not printed: {text}", True)
 
     def _progress(self, text: str) -> None:
         if self.is_mounted:

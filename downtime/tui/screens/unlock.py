@@ -21,16 +21,19 @@ import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Static
+from textual.worker import Worker
 
-from snapshots.keys import KeyFileError, WrongPassphrase
-from snapshots.sealed import SnapshotError
+from snapshots.errors import ToolkitError
+from snapshots.keys import WrongPassphrase
 
+from ..errors import WorkerErrors, in_thread
+from ..messages import Unlocked
 from ..widgets import DataAgeBar
 
 if TYPE_CHECKING:
@@ -75,7 +78,7 @@ class NameInput(Input):
         super()._on_focus(event)
 
 
-class UnlockScreen(Screen):
+class UnlockScreen(WorkerErrors, Screen):
     BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", show=True)]
 
     def __init__(self) -> None:
@@ -100,7 +103,8 @@ class UnlockScreen(Screen):
                         select_on_focus=False)
             yield Button("Unlock", id="unlock", variant="primary")
             yield Static("", id="unlock-message")
-            yield Static(f"{self.app.identity_path.name.removesuffix('.age')} · Tab next field"
+            yield Static(f"{self.app.workstation.identity_path.name.removesuffix('.age')} · "
+                         "Tab next field"
                          " · Enter unlock · Ctrl+Q quit", id="unlock-hint")
         yield DataAgeBar(id="age")
 
@@ -144,27 +148,31 @@ class UnlockScreen(Screen):
         widget.update(Text(text))
         widget.set_class(error, "error")
 
-    # Textual names a worker after its arguments unless given a description: never the
-    # passphrase. Every exception is caught here: Textual's crash report would print it with
-    # the local variables of each frame, and the passphrase is one of them.
-    @work(thread=True, exclusive=True, group="unlock", description="unlock")
+    # Named "unlock", not after its arguments (the passphrase). A failure the toolkit means
+    # (a wrong passphrase, a key or snapshot that does not open) is handled here, where the
+    # name typed can still be checked against the KDF; anything else goes to worker_failed.
+    @in_thread(group="unlock", description="unlock")
     def unlock(self, raw_name: str, passphrase: str) -> None:
-        app = self.app
+        app, workstation = self.app, self.app.workstation
         try:
-            identity = app.try_passphrase(passphrase)
+            identity = workstation.try_passphrase(passphrase)
         except WrongPassphrase:
             app.call_from_thread(self._failed, self.name_for_log(raw_name), WRONG)
             return
-        except Exception as e:  # see above
+        except ToolkitError as e:
             app.call_from_thread(self._failed, self.name_for_log(raw_name), cannot_open(e))
             return
         name = raw_name.strip()  # the passphrase opened the identity: this is not it
         try:
-            session = app.open_session(name, identity)
-        except Exception as e:  # see above
+            session = workstation.open_session(name, identity)
+        except ToolkitError as e:
             app.call_from_thread(self._failed, name, cannot_open(e))
             return
         app.call_from_thread(self._opened, session)
+
+    def worker_failed(self, worker: Worker, text: str, error: BaseException | None) -> None:
+        """A fault nobody meant: whether the name typed was the passphrase cannot be told."""
+        self._failed(NOT_CHECKED, cannot_open(error))
 
     def name_for_log(self, raw_name: str) -> str:
         """Blocking (called from the unlock worker, after a failed attempt): the name typed if
@@ -175,10 +183,10 @@ class UnlockScreen(Screen):
             return name
         for text in dict.fromkeys((name, raw_name)):
             try:
-                self.app.try_passphrase(text)
+                self.app.workstation.try_passphrase(text)
             except WrongPassphrase:
                 continue
-            except Exception:  # cannot tell, so it is not logged
+            except Exception:  # noqa: BLE001 - cannot tell, so it is not logged
                 return NOT_CHECKED
             return NOT_RECORDED
         return name
@@ -186,7 +194,7 @@ class UnlockScreen(Screen):
     def _opened(self, session: Session) -> None:
         self.busy = False
         self.logged_users.add(session.user)
-        self.app.unlocked(session)
+        self.post_message(Unlocked(session))
 
     def _failed(self, user: str, text: str) -> None:
         self.busy = False
@@ -222,10 +230,10 @@ def log_detail(text: str) -> str:
     return re.split(r"\.(?:\s|$)", text.strip(), maxsplit=1)[0][:300]
 
 
-def cannot_open(error: Exception) -> str:
+def cannot_open(error: BaseException | None) -> str:
     """What the screen and the log say when the identity or the snapshots do not open. Only
     the toolkit's own errors are quoted (they name files); anything else could quote what it
     was given, so only its kind is named."""
-    if isinstance(error, KeyFileError | SnapshotError | OSError):
+    if isinstance(error, ToolkitError | OSError):
         return f"Cannot open: {error}"
     return f"Cannot open: unexpected {type(error).__name__}. Tell IT."
