@@ -131,3 +131,63 @@ def test_the_printer_field_completes_a_queue_name(tmp_path):
             await pilot.press("right")  # take the completion
             assert dialog.query_one("#printer").value == "4W-station"
     asyncio.run(go())
+
+
+def test_paper_out_but_audit_log_unwritable_says_printed_not_recorded(tmp_path):
+    """The same words as `downtime print`: the form is out of the printer, its audit entry is
+    not written. (The dialog used to say "Not printed", and a nurse would print it again.)"""
+    from snapshots.audit import AuditLog
+
+    site = _site(tmp_path)
+    out = tmp_path / "facesheet.pdf"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    async def go():
+        app = _printing_app(site, tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            app.workstation.audit_log = AuditLog(blocker / "audit.log")  # cannot be created
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, ChartScreen))
+            await pilot.press("p")
+            await settle(app, pilot, lambda: isinstance(app.screen, PrintScreen))
+            dialog = app.screen
+            dialog.query_one("#pdf").value = str(out)
+            dialog.query_one("#pdf").focus()
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: dialog.done == 1, tries=600)
+            status = dialog.query_one("#print-status")
+            text = str(status.render())
+            assert text.startswith("printed, but not recorded in the audit log"), text
+            assert "Not printed" not in text and status.has_class("error")
+    asyncio.run(go())
+    assert out.read_bytes().startswith(b"%PDF")  # the paper (here a PDF) is out
+
+
+def test_an_unexpected_fault_in_a_print_job_is_named_not_quoted(tmp_path, monkeypatch):
+    """A bug in a print job reaches the dialog through the one worker-error route: its kind,
+    never its message (which could quote a patient)."""
+    from downtime.tui.workstation import Workstation
+
+    site = _site(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("SMITH, John: something went wrong")
+
+    async def go():
+        app = _printing_app(site, tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await unlock(app, pilot)
+            monkeypatch.setattr(Workstation, "print_job", broken)
+            await pilot.press("ctrl+p")
+            await settle(app, pilot, lambda: isinstance(app.screen, PrintScreen))
+            dialog = app.screen
+            dialog.query_one("#pdf").value = str(tmp_path / "x.pdf")
+            dialog.query_one("#pdf").focus()
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: dialog.done == 1)
+            text = str(dialog.query_one("#print-status").render())
+            assert text.startswith("Not printed: unexpected RuntimeError"), text
+            assert "SMITH" not in text and app.is_running
+    asyncio.run(go())
