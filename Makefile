@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # pdftotext/pdftoppm, tmux for the end-to-end TUI test, and the reference `age` tool.
 DEBS   := cups printer-driver-cups-pdf poppler-utils tmux age libharfbuzz-subset0
 
-.PHONY: setup system-deps demo test bench lint clean
+.PHONY: setup system-deps demo test bench lint docs clean
 
 $(BIN)/downtime: pyproject.toml
 	@# Debian's own python3 needs python3-venv for `-m venv` (ensurepip); most others have it
@@ -40,6 +40,11 @@ bench: setup system-deps
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
+
+# docs/cli.md from the commands' own --help (tests/test_cli_reference.py checks it is current)
+docs: setup
+	env -u XDG_CONFIG_DIRS -u XDG_STATE_HOME $(BIN)/cog -r docs/cli.md
 
 clean:
 	rm -rf $(VENV) demo bench-data

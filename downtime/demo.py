@@ -12,10 +12,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from forms.prerender import prerender_packet, prerendered_folder
-from snapshots.build import build_database
 from snapshots.errors import ToolkitError
 from snapshots.keys import WrongPassphrase, load_identity, load_public_key, load_signing_key
 from snapshots.manifest import Manifest
+from snapshots.pipeline import build_database
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import open_snapshot, verify
 from snapshots.settings import BuildSettings

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from snapshots.build import build_database
 from snapshots.keys import Identity
 from snapshots.manifest import Manifest
+from snapshots.pipeline import build_database
 from snapshots.pruning import prune
 from snapshots.publish import Recipients, publish
 from snapshots.settings import BuildSettings

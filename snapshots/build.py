@@ -9,21 +9,20 @@ be taken goes to the gap register; whatever is left out on purpose is counted pe
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
 
 from . import map_clinical as clinical
 from . import map_core as core
 from . import map_meds as meds
+from .build_results import BuildResult, CensusAccount, PartialMap, TypeStats
 from .checks import allergy_conflicts, timestamp_checks
-from .collector import collector_paused
 from .fhirdata import as_list, text_of, to_datetime, utc_time
-from .gaps import GapRegister
 from .mapcontext import MapContext, is_r4_type
 from .reading import CORE_TYPES, DELETE, MALFORMED_ENCOUNTER, Record, Source
+from .report import build_report
 from .schema import FTS_TABLE, create_schema, insert_rows, memory_connection, row_dict
 from .settings import BuildSettings
 from .sourcecensus import SourceCensus
@@ -34,25 +33,6 @@ from .structure import attachment_faults
 MAPPED_TYPES = ("Observation", "MedicationAdministration", "MedicationRequest",
                 "AllergyIntolerance", "Condition", "Procedure", "DocumentReference", "Flag")
 FLUSH_ROWS = 20_000
-
-
-@dataclass
-class TypeStats:
-    """Per resource type: what came in and where it went."""
-
-    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-
-    def add(self, rtype: str, outcome: str, n: int = 1) -> None:
-        self.counts[rtype][outcome] += n
-
-
-@dataclass
-class BuildResult:
-    conn: sqlite3.Connection
-    gaps: GapRegister
-    stats: TypeStats
-    report: dict
-    census: dict[str, str]  # patient id -> encounter id
 
 
 class Builder:
@@ -74,7 +54,7 @@ class Builder:
         self.exclusions: list[dict] = []
         self.source_census = SourceCensus()
         self.pending = 0  # rows pass 2 has put in `batches` since the last flush
-        self.targets: dict[str, str] = {}  # table -> where its rows go instead (parallel_map)
+        self._targets: dict[str, str] = {}  # table -> where its rows go instead (divert)
         s = settings
         # Where the widest observation window and the vital-signs window begin (text).
         self.observation_cutoffs = (self.ctx.cutoff(days=max(s.vitals_hours / 24, s.labs_days)),
@@ -334,7 +314,7 @@ class Builder:
     def flush(self) -> None:
         for table, rows in self.batches.items():
             try:
-                insert_rows(self.conn, table, rows, self.targets.get(table))
+                insert_rows(self.conn, table, rows, self._targets.get(table))
             except (sqlite3.Error, OverflowError, TypeError, ValueError):
                 self._insert_one_by_one(table, rows)
         self.batches.clear()
@@ -346,7 +326,7 @@ class Builder:
         failed: set[tuple[str, str]] = set()
         for row in map(partial(row_dict, table), rows):
             try:
-                insert_rows(self.conn, table, [row], self.targets.get(table))
+                insert_rows(self.conn, table, [row], self._targets.get(table))
             except (sqlite3.Error, OverflowError, TypeError, ValueError) as e:
                 rtype, rid = str(row.get("src_type") or ""), str(row.get("src_id") or "")
                 bad = [c for c, v in row.items() if not _storable(v)]
@@ -382,6 +362,44 @@ class Builder:
                                     "not valid JSON, yet it names an Encounter with an active "
                                     "status: fix the export and build again"})
 
+    # -- mapping a share of pass 2 elsewhere (snapshots.parallel_map) ------------------------
+    @contextmanager
+    def diverted(self, table: str, target: str) -> Iterator[None]:
+        """While inside, rows for `table` are inserted into `target` (a table of the same
+        columns in an attached database) instead."""
+        self.flush()
+        self._targets[table] = target
+        try:
+            yield
+            self.flush()
+        finally:
+            self._targets.pop(table, None)
+
+    def start_partial(self) -> int:
+        """In a forked child: map into a fresh database of the schema, with counts and
+        counters of its own; returns the mark of the gaps found from here on."""
+        self.conn = memory_connection()
+        create_schema(self.conn)
+        self.stats = TypeStats()
+        self.ctx.reset_counters()
+        return len(self.ctx.gaps.gaps)
+
+    def partial(self, mark: int) -> PartialMap:
+        """What this child mapped since start_partial() returned `mark`."""
+        self.flush()
+        self.conn.commit()
+        return PartialMap(self.conn.serialize(), self.ctx.gaps.gaps[mark:],
+                          {k: dict(v) for k, v in self.stats.counts.items()},
+                          self.ctx.counters())
+
+    def absorb(self, part: PartialMap) -> None:
+        """A child's gaps, counts and counters (its rows are copied in by the caller)."""
+        self.ctx.gaps.gaps.extend(part.gaps)
+        for rtype, outcomes in part.counts.items():
+            for outcome, n in outcomes.items():
+                self.stats.add(rtype, outcome, n)
+        self.ctx.add_counters(part.counters)
+
     # -- finishing --------------------------------------------------------------------------
     def finish(self, source_text: str) -> BuildResult:
         self._unreadable_encounters()
@@ -399,9 +417,9 @@ class Builder:
         self._downtime_ids()
         timestamp_checks(self.conn, self.ctx)
         allergy_conflicts(self.conn, self.ctx)
-        from .report import build_report
-
-        report = build_report(self, source_text)
+        report = build_report(self.conn, self.ctx,
+                              CensusAccount(self.census, self.exclusions, self.source_census),
+                              self.stats, source_text)
         start = self.conn.execute("SELECT coalesce(max(seq), 0) FROM gaps").fetchone()[0]
         insert_rows(self.conn, "gaps", self.ctx.gaps.rows(start))
         insert_rows(self.conn, "meta", [
@@ -535,23 +553,3 @@ _MAPPERS = {
     "MedicationRequest": _one(meds.map_med_order, "med_orders", True),
     "MedicationAdministration": _one(meds.map_administration, "administrations"),
 }
-
-
-def build_database(source: Path | Source, settings: BuildSettings,
-                   workers: int | None = None) -> BuildResult:
-    """Read a FHIR source and return the canonical database (in memory) with its report.
-    `workers`: 2 maps the Observation files on a second core, 1 keeps to one process, None
-    decides by the machine and the size of the export (snapshots.parallel_map)."""
-    from .parallel_map import read_clinical
-
-    with collector_paused():
-        builder = Builder(settings)
-        if not isinstance(source, Source):
-            source = Source(source, builder.ctx.gaps.bad_input)
-        builder.attach(source)
-        for rec in source.bundle_records():  # urn:uuid references may point forward
-            builder.ctx.resolver.register(rec.resource, rec.full_url)
-        later = builder.read_core(source.core())
-        builder.read_clinical(later)
-        read_clinical(builder, source, workers)
-        return builder.finish(source.describe())

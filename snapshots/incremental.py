@@ -23,7 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import map_core as core
-from .build import Builder, BuildResult
+from .build import Builder
+from .build_results import BuildResult
 from .collector import collector_paused
 from .fhirdata import utc_time
 from .keys import Identity

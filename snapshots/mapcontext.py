@@ -59,6 +59,9 @@ MAIN_CODE: dict[str, str] = {
 
 _EMPTIABLE = (str, list, dict)
 
+# What the checks count as a build goes (MapContext fields): the build report's inputs.
+COUNTERS = ("missing", "systems", "unknown_systems", "timestamp_issues")
+
 # The settings that are windows (a record older than the window is not kept), with their unit.
 WINDOW_UNITS = {"vitals_hours": "hours", "labs_days": "days", "administrations_hours": "hours",
                 "notes_days": "days", "procedures_days": "days"}
@@ -121,6 +124,20 @@ class MapContext:
     timestamp_issues: dict[str, int] = field(default_factory=dict)
     _cutoffs: dict[tuple, str] = field(default_factory=dict)
     _windows: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+    def counters(self) -> dict[str, dict]:
+        """The check counters the build report reads (a forked child's, to add to these)."""
+        return {name: getattr(self, name) for name in COUNTERS}
+
+    def reset_counters(self) -> None:
+        for name in COUNTERS:
+            setattr(self, name, {})
+
+    def add_counters(self, other: dict[str, dict]) -> None:
+        for name in COUNTERS:
+            mine: dict = getattr(self, name)
+            for key, n in other[name].items():
+                mine[key] = mine.get(key, 0) + n
 
     @property
     def as_of(self) -> datetime:

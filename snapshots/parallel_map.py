@@ -22,22 +22,31 @@ import multiprocessing
 import os
 import pickle
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .reading import Source, _ndjson_records, _ndjson_type
-from .schema import create_schema, memory_connection
+from .build_results import PartialMap
+from .reading import Record, Source, ndjson_records, ndjson_type
 
-if TYPE_CHECKING:
-    from .build import Builder
+
+class Mapper(Protocol):
+    """What this module asks of the builder (snapshots.build.Builder)."""
+
+    conn: sqlite3.Connection
+
+    def read_clinical(self, records: Iterable[Record]) -> None: ...
+    def flush(self) -> None: ...
+    def diverted(self, table: str, target: str) -> AbstractContextManager[None]: ...
+    def start_partial(self) -> int: ...
+    def partial(self, mark: int) -> PartialMap: ...
+    def absorb(self, part: PartialMap) -> None: ...
+
 
 OFFLOADED_TYPE = "Observation"
 OFFLOADED_TABLE = "observations"
 ASIDE = "aside"  # the attached in-memory database of the parent's own observation rows
-# The build report's counters a child adds to (MapContext fields).
-COUNTERS = ("missing", "systems", "unknown_systems", "timestamp_issues")
 # What pass 2 writes: the only tables whose rows a child's database can add.
 CLINICAL_TABLES = frozenset({"observations", "allergies", "problems", "procedures", "notes",
                              "flags", "med_orders", "administrations"})
@@ -51,7 +60,7 @@ MIN_BYTES = 8 << 20
 
 
 def offloadable(source: Source) -> list[Path]:
-    return [p for p in source.ndjson if _ndjson_type(p) == OFFLOADED_TYPE]
+    return [p for p in source.ndjson if ndjson_type(p) == OFFLOADED_TYPE]
 
 
 def should_offload(paths: list[Path], workers: int | None) -> bool:
@@ -94,10 +103,10 @@ def split(paths: list[Path], share: float = CHILD_SHARE) -> tuple[list[Slice], l
 
 def _records(source: Source, slices: list[Slice]):
     for path, start, stop in slices:
-        yield from _ndjson_records(path, source.on_bad, source.looks_active, start, stop)
+        yield from ndjson_records(path, source.on_bad, source.looks_active, start, stop)
 
 
-def read_clinical(builder: Builder, source: Source, workers: int | None = None) -> None:
+def read_clinical(builder: Mapper, source: Source, workers: int | None = None) -> None:
     """Pass 2 over `source`, with most Observation lines mapped in a forked child when worth
     it."""
     paths = offloadable(source)
@@ -121,24 +130,13 @@ def read_clinical(builder: Builder, source: Source, workers: int | None = None) 
             builder.read_clinical(_records(source, child_part))
             builder.flush()
         else:
-            _take_child(builder, *result)
-
-
-def _take_child(builder: Builder, database: bytes, rest: dict) -> None:
-    builder.flush()
-    _copy_rows(builder.conn, database, CLINICAL_TABLES)
-    builder.ctx.gaps.gaps.extend(rest["gaps"])
-    for rtype, outcomes in rest["counts"].items():
-        for outcome, n in outcomes.items():
-            builder.stats.add(rtype, outcome, n)
-    for name in COUNTERS:
-        mine: dict = getattr(builder.ctx, name)
-        for key, n in rest[name].items():
-            mine[key] = mine.get(key, 0) + n
+            builder.flush()
+            _copy_rows(builder.conn, result.database, CLINICAL_TABLES)
+            builder.absorb(result)
 
 
 @contextmanager
-def _set_aside(builder: Builder) -> Iterator[None]:
+def _set_aside(builder: Mapper) -> Iterator[None]:
     """The parent's own observation rows go to a side table while the child works, so that
     the child's rows, which come first in the file, can be copied into the still empty table
     page by page (SQLite's transfer optimisation: no row is decoded, no index searched); the
@@ -150,52 +148,36 @@ def _set_aside(builder: Builder) -> Iterator[None]:
     try:
         conn.execute(f'CREATE TABLE {ASIDE}."{OFFLOADED_TABLE}" AS '
                      f'SELECT * FROM main."{OFFLOADED_TABLE}" WHERE 0')
-        builder.targets[OFFLOADED_TABLE] = f'{ASIDE}."{OFFLOADED_TABLE}"'
-        yield
-        builder.flush()
-        del builder.targets[OFFLOADED_TABLE]
+        with builder.diverted(OFFLOADED_TABLE, f'{ASIDE}."{OFFLOADED_TABLE}"'):
+            yield
         conn.execute(f'INSERT OR REPLACE INTO main."{OFFLOADED_TABLE}" '
                      f'SELECT * FROM {ASIDE}."{OFFLOADED_TABLE}"')
         conn.commit()
     finally:
-        builder.targets.pop(OFFLOADED_TABLE, None)
         conn.rollback()  # nothing is open by now unless something above failed
         conn.execute(f"DETACH DATABASE {ASIDE}")
 
 
-def _receive(receive) -> tuple[bytes, dict] | None:
+def _receive(receive) -> PartialMap | None:
     try:
         database = receive.recv_bytes()
-        rest = pickle.loads(receive.recv_bytes())
-    except (EOFError, OSError, pickle.PickleError):
+        gaps, counts, counters = pickle.loads(receive.recv_bytes())
+    except (EOFError, OSError, pickle.PickleError, ValueError):
         return None
     finally:
         receive.close()
     if not database:
         return None
-    return database, rest
+    return PartialMap(database, gaps, counts, counters)
 
 
-def _map_in_child(builder: Builder, source: Source, slices: list[Slice], send) -> None:
-    from .build import TypeStats  # here: build imports this module
-
+def _map_in_child(builder: Mapper, source: Source, slices: list[Slice], send) -> None:
     try:
-        builder.conn = memory_connection()
-        create_schema(builder.conn)
-        builder.stats = TypeStats()
-        for name in COUNTERS:  # count afresh: the parent adds these to its own
-            setattr(builder.ctx, name, {})
-        mark = len(builder.ctx.gaps.gaps)
+        mark = builder.start_partial()  # count afresh: the parent adds these to its own
         builder.read_clinical(_records(source, slices))
-        builder.flush()
-        builder.conn.commit()
-        data = builder.conn.serialize()
-        rest = {"gaps": builder.ctx.gaps.gaps[mark:],
-                "counts": {k: dict(v) for k, v in builder.stats.counts.items()},
-                **{name: getattr(builder.ctx, name) for name in COUNTERS}}
-        send.send_bytes(data)
-        del data
-        send.send_bytes(pickle.dumps(rest))
+        part = builder.partial(mark)
+        send.send_bytes(part.database)  # one bytes object through the pipe: no row pickled
+        send.send_bytes(pickle.dumps((part.gaps, part.counts, part.counters)))
     except BaseException:  # noqa: BLE001 - the parent maps these files itself instead
         send.send_bytes(b"")
     finally:

@@ -63,7 +63,7 @@ _BOM = b"\xef\xbb\xbf"
 WARNING_INPUT = frozenset({"byte-order-mark", "relative-fullurl"})
 
 
-def _ndjson_type(path: Path) -> str | None:
+def ndjson_type(path: Path) -> str | None:
     """`Observation.000.ndjson.gz` -> Observation (Bulk Data file naming)."""
     m = _TYPE_FROM_NAME.match(path.name)
     return m.group(1) if m else None
@@ -81,7 +81,7 @@ def _broken(data: bytes, looks_active: Callable[[bytes], bool] | None) -> str:
     return "malformed-json"
 
 
-def _ndjson_records(path: Path, on_bad: BadInput,
+def ndjson_records(path: Path, on_bad: BadInput,
                     looks_active: Callable[[bytes], bool] | None = None,
                     start: int = 0, stop: int | None = None) -> Iterator[Record]:
     """The resources of one NDJSON file; with `start`/`stop` (plain files only), those of
@@ -220,8 +220,8 @@ class Source:
         # Files whose name does not say their type are read here too; the builder sets aside
         # whatever non-core resources they hold for the second pass.
         for path in self.ndjson:
-            if _ndjson_type(path) in CORE_TYPES or _ndjson_type(path) not in _KNOWN_TYPES:
-                yield from _ndjson_records(path, self.on_bad, self.looks_active)
+            if ndjson_type(path) in CORE_TYPES or ndjson_type(path) not in _KNOWN_TYPES:
+                yield from ndjson_records(path, self.on_bad, self.looks_active)
         for record in self._bundle_pool():
             if _type_name(record.resource) in CORE_TYPES:
                 yield record
@@ -229,8 +229,8 @@ class Source:
     def rest(self, skip: set[Path] | frozenset[Path] = frozenset()) -> Iterator[Record]:
         """The second pass, passing over the NDJSON files in `skip` (read elsewhere)."""
         for path in self.ndjson:
-            if path not in skip and _ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
-                yield from _ndjson_records(path, self.on_bad, self.looks_active)
+            if path not in skip and ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:
+                yield from ndjson_records(path, self.on_bad, self.looks_active)
         for record in self._bundle_pool():
             if _type_name(record.resource) not in CORE_TYPES:
                 yield record

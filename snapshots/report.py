@@ -7,30 +7,31 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from .build_results import CensusAccount, TypeStats
+from .mapcontext import MapContext
 from .schema import TABLES
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .build import Builder
-
 OUTCOMES = ("read", "kept", "used", "not-in-census", "outside-window", "ignored", "rejected")
 _HEADINGS = {"not-in-census": "not in\ncensus", "outside-window": "outside\nwindow"}
 
 
-def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
-    conn, ctx = builder.conn, builder.ctx
+def build_report(conn: Any, ctx: MapContext, account: CensusAccount, stats: TypeStats,
+                 source_text: str) -> dict[str, Any]:
+    """The report of a build whose database is `conn`, made once every row is in."""
     tables = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
     units = dict(conn.execute("SELECT unit_code, count(*) FROM encounters GROUP BY unit_code"))
     by_reason = _gap_counts(conn, ctx.gaps.counts())
-    excluded = [dict(e) for e in builder.exclusions]
-    in_snapshot = len(builder.census)
+    excluded = [dict(e) for e in account.exclusions]
+    in_snapshot = len(account.census)
     # Complete means every active inpatient of the source is in the snapshot. An exclusion
     # whose patient is in the snapshot all the same (an older duplicate open encounter) does
     # not make it incomplete; any other does, and so would an encounter nobody accounted for.
-    accounted = set(builder.census.values()) | {e["encounter_id"] for e in excluded}
-    unaccounted = [k for k in builder.source_census if k not in accounted]
-    missing = [e for e in excluded if e["patient_id"] not in builder.census]
+    accounted = set(account.census.values()) | {e["encounter_id"] for e in excluded}
+    unaccounted = [k for k in account.source_census if k not in accounted]
+    missing = [e for e in excluded if e["patient_id"] not in account.census]
     return {
         "as_of": ctx.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": source_text,
@@ -40,7 +41,7 @@ def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
                      "labs_days": ctx.settings.labs_days,
                      "administrations_hours": ctx.settings.administrations_hours,
                      "notes_days": ctx.settings.notes_days},
-        "types": {t: dict(c) for t, c in sorted(builder.stats.counts.items())},
+        "types": {t: dict(c) for t, c in sorted(stats.counts.items())},
         "tables": tables,
         "units": units,
         "required_fields_missing": {f"{t}.{e}": n for (t, e), n in sorted(ctx.missing.items())},
@@ -50,7 +51,7 @@ def build_report(builder: Builder, source_text: str) -> dict[str, Any]:
         "gaps": {"errors": _total(by_reason, "error"),
                  "warnings": _total(by_reason, "warning"),
                  "by_reason": dict(sorted(by_reason.items()))},
-        "census": {"source_active_inpatient_encounters": len(builder.source_census),
+        "census": {"source_active_inpatient_encounters": len(account.source_census),
                    "in_snapshot": in_snapshot, "excluded": excluded,
                    "unaccounted": unaccounted,
                    "complete": not missing and not unaccounted},

@@ -10,8 +10,8 @@ import pytest
 
 from downtime.generator import generate
 from snapshots import chart
-from snapshots.build import build_database
 from snapshots.incremental import refresh_database
+from snapshots.pipeline import build_database
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import SnapshotError
 from snapshots.settings import BuildSettings

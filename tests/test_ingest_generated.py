@@ -10,7 +10,7 @@ import pytest
 
 from downtime.generator import generate
 from snapshots import chart
-from snapshots.build import build_database
+from snapshots.pipeline import build_database
 from snapshots.settings import BuildSettings
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)

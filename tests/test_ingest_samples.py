@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapshots import chart
-from snapshots.build import build_database
+from snapshots.pipeline import build_database
 from snapshots.settings import BuildSettings
 from tests.shared import SHARED
 

@@ -12,7 +12,8 @@ import pytest
 from downtime.generator import generate
 from snapshots import build as build_module
 from snapshots import parallel_map
-from snapshots.build import BuildResult, build_database
+from snapshots.build_results import BuildResult
+from snapshots.pipeline import build_database
 from snapshots.settings import BuildSettings
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -97,14 +98,14 @@ def test_small_exports_stay_in_one_process(source):
 def test_byte_ranges_read_every_line_once_numbered_as_in_the_file(tmp_path):
     import random
 
-    from snapshots.reading import _ndjson_records
+    from snapshots.reading import ndjson_records
 
     path = tmp_path / "Observation.ndjson"
     lines = [b'{"resourceType": "Observation", "id": "o%d"}' % i for i in range(300)]
     lines[5], lines[77] = b"", b"{not json"
     path.write_bytes(b"\n".join(lines) + b"\n")
     bad: list = []
-    whole = [(r.where, r.resource["id"]) for r in _ndjson_records(path, lambda *a: bad.append(a))]
+    whole = [(r.where, r.resource["id"]) for r in ndjson_records(path, lambda *a: bad.append(a))]
     assert len(whole) == 298 and bad[0][0] == "Observation.ndjson:78"
     size, rng = path.stat().st_size, random.Random(4)
     for _ in range(50):
@@ -112,7 +113,7 @@ def test_byte_ranges_read_every_line_once_numbered_as_in_the_file(tmp_path):
         seen: list = []
         faults: list = []
         for start, stop in zip(bounds, bounds[1:], strict=False):
-            seen += [(r.where, r.resource["id"]) for r in _ndjson_records(
+            seen += [(r.where, r.resource["id"]) for r in ndjson_records(
                 path, _collector(faults), start=start, stop=stop)]
         assert seen == whole and faults == bad, bounds
 

@@ -37,7 +37,7 @@ def test_a_build_does_not_load_the_models():
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "from datetime import UTC, datetime\n"
             "from downtime.generator import generate\n"
-            "from snapshots.build import build_database\n"
+            "from snapshots.pipeline import build_database\n"
             "from snapshots.settings import BuildSettings\n"
             "import tempfile, pathlib\n"
             "d = pathlib.Path(tempfile.mkdtemp())\n"

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from downtime.generator import generate
 from snapshots import build as build_module
-from snapshots.build import build_database
 from snapshots.incremental import TABLE_OF
 from snapshots.map_core import is_census_encounter
+from snapshots.pipeline import build_database
 from snapshots.settings import BuildSettings
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)

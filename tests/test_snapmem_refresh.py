@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from downtime.generator import generate
-from snapshots.build import build_database
 from snapshots.incremental import refresh_database
+from snapshots.pipeline import build_database
 from snapshots.publish import Recipients, publish
 from snapshots.schema import INDEXES, TABLES
 from snapshots.settings import BuildSettings

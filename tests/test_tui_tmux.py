@@ -26,7 +26,7 @@ TMUX = shutil.which("tmux")
 
 def _site(tmp: Path):
     from downtime.generator import generate
-    from snapshots.build import build_database
+    from snapshots.pipeline import build_database
     from snapshots.settings import BuildSettings
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)

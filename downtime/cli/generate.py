@@ -15,7 +15,8 @@ from snapshots.settings import parse_as_of
               help="Folder to write <ResourceType>.ndjson files into.")
 @click.option("--patients", default=150, show_default=True, type=click.IntRange(1, 100_000),
               help="Current inpatients.")
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Same seed (and --as-of), same hospital.")
 @click.option("--as-of", help="The hospital's 'now' (ISO time; default: now).")
 def generate(out: Path, patients: int, seed: int, as_of: str | None) -> None:
     """Generate a synthetic hospital (same bytes for the same seed and --as-of; without

@@ -44,10 +44,12 @@ from ..passphrase import get_passphrase, passphrase_option
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Save a PDF here instead (plaintext patient data: only where you mean to).")
 @click.option("--paper", type=click.Choice(["Letter", "A4"]), default="Letter",
-              show_default=True)
+              show_default=True, help="Page size (and the CUPS media).")
 @click.option("--user", "printed_by", default="", help="Who prints (name or badge).")
-@click.option("--store", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path),
+              help="Snapshot store (default: paths.store of the config).")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="This workstation's (or role's) age identity (default: paths.identity).")
 @passphrase_option
 @click.pass_context
 def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,

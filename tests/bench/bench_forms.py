@@ -32,7 +32,7 @@ from forms.qr import QrPayload
 from forms.registry import FormRegistry
 from forms.render import TEMPLATES, FormContext, patient_form, plan, render_pdf, unit_form
 from snapshots import chart
-from snapshots.build import build_database
+from snapshots.pipeline import build_database
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import open_snapshot
 from snapshots.settings import BuildSettings

@@ -59,7 +59,7 @@ def naive_ingest(source: Path) -> int:
 
 
 def full_build(source: Path, out: Path, keys: Keys):
-    from snapshots.build import build_database
+    from snapshots.pipeline import build_database
     from snapshots.settings import BuildSettings
 
     result = build_database(source, BuildSettings(as_of=AS_OF))
@@ -169,7 +169,7 @@ def _peaks(work: Path, keys: Keys, patients: int) -> tuple[float, float]:
     build = f"""
 import sys; sys.path.insert(0, {ROOT!r})
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from snapshots.build import build_database
+from snapshots.pipeline import build_database
 from snapshots.publish import Recipients, publish
 from snapshots.settings import BuildSettings
 from tests.bench.bench_snapshots import AS_OF

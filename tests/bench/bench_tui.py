@@ -51,7 +51,7 @@ TYPING_GAP = 0.1  # seconds between keystrokes: a fast typist (~120 words a minu
 
 def _build(work: Path, patients: int, keys: Keys) -> Path:
     from downtime.generator import generate
-    from snapshots.build import build_database
+    from snapshots.pipeline import build_database
     from snapshots.settings import BuildSettings
 
     source = work / f"src{patients}"
