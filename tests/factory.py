@@ -25,7 +25,7 @@ def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _lineage(kind: str, rid: str) -> dict:
+def lineage(kind: str, rid: str) -> dict:
     return {"src_type": kind, "src_id": rid, "src_version": "1",
             "src_updated": iso(AS_OF - timedelta(days=1)), "src_hash": f"h-{kind}-{rid}"}
 
@@ -58,7 +58,7 @@ def add_patient(conn: sqlite3.Connection, pid: str, name: str, bed: str, unit: s
     mrn = mrn or f"MRN{abs(hash(pid)) % 10**7:07d}"
     insert_rows(conn, "patients", [{"id": pid, "mrn": mrn, "family": family, "given": given,
                                     "name": name, "birth_date": birth_date, "sex": sex,
-                                    "deceased": 0, **_lineage("Patient", pid)}])
+                                    "deceased": 0, **lineage("Patient", pid)}])
     insert_rows(conn, "identifiers", [{"patient_id": pid, "system":
                                        "https://hospital.example.org/fhir/mrn", "value": mrn,
                                        "type": "MR", "facility": "hospital.example.org"}])
@@ -68,41 +68,41 @@ def add_patient(conn: sqlite3.Connection, pid: str, name: str, bed: str, unit: s
         f"unit-{unit}", "unit_code": unit, "room": bed.rsplit("-", 1)[0], "bed": bed,
         "admitted_at": iso(AS_OF - timedelta(days=2)), "attending": "Dr. Ada Quill",
         "attending_id": "pr-1", "name_alert": int(bool(name_alert_with)),
-        "name_alert_with": name_alert_with, **_lineage("Encounter", enc)}])
+        "name_alert_with": name_alert_with, **lineage("Encounter", enc)}])
     rows = [{"id": f"al-{pid}-{i}", "patient_id": pid, "substance": s, "coded": 1,
              "no_known": 0, "reaction": "hives", "criticality": "high",
-             "clinical_status": "active", **_lineage("AllergyIntolerance", f"al-{pid}-{i}")}
+             "clinical_status": "active", **lineage("AllergyIntolerance", f"al-{pid}-{i}")}
             for i, s in enumerate(allergies or [])]
     if nka:
         rows.append({"id": f"al-{pid}-nka", "patient_id": pid, "substance": "No known allergy",
                      "coded": 1, "no_known": 1, "clinical_status": "active",
-                     **_lineage("AllergyIntolerance", f"al-{pid}-nka")})
+                     **lineage("AllergyIntolerance", f"al-{pid}-nka")})
     insert_rows(conn, "allergies", rows)
     if code_status:
         insert_rows(conn, "flags", [{"id": f"fl-{pid}", "patient_id": pid, "kind":
                                      "code-status", "text": code_status, "status": "active",
                                      "since": iso(AS_OF - timedelta(days=2)),
-                                     **_lineage("Flag", f"fl-{pid}")}])
+                                     **lineage("Flag", f"fl-{pid}")}])
     insert_rows(conn, "med_orders", [
         {"id": f"mo-{pid}-1", "patient_id": pid, "encounter_id": enc,
          "medication": "Metoprolol tartrate 25 mg tablet", "dose": "25 mg", "dose_value": 25,
          "dose_unit": "mg", "route": "oral", "frequency": "BID", "times": "09:00,21:00",
-         "prn": 0, "iv": 0, "status": "active", **_lineage("MedicationRequest", f"mo-{pid}-1")},
+         "prn": 0, "iv": 0, "status": "active", **lineage("MedicationRequest", f"mo-{pid}-1")},
         {"id": f"mo-{pid}-2", "patient_id": pid, "encounter_id": enc,
          "medication": "Acetaminophen 500 mg tablet", "dose": "1000 mg", "route": "oral",
          "frequency": "Q6H PRN", "interval_hours": 6, "prn": 1, "prn_reason": "pain", "iv": 0,
-         "status": "active", **_lineage("MedicationRequest", f"mo-{pid}-2")},
+         "status": "active", **lineage("MedicationRequest", f"mo-{pid}-2")},
         {"id": f"mo-{pid}-3", "patient_id": pid, "encounter_id": enc,
          "medication": "Heparin 25,000 units in D5W 250 mL", "rate": "18 mL/h",
          "route": "intravenous", "frequency": "continuous", "prn": 0, "iv": 1,
          "status": "on-hold", "status_note": "legacy status HELD",
-         **_lineage("MedicationRequest", f"mo-{pid}-3")},
+         **lineage("MedicationRequest", f"mo-{pid}-3")},
     ])
     insert_rows(conn, "administrations", [
         {"id": f"ma-{pid}-{h}", "patient_id": pid, "order_id": f"mo-{pid}-1",
          "medication": "Metoprolol tartrate 25 mg tablet", "status": "completed",
          "given_at": iso(AS_OF - timedelta(hours=h)), "dose": "25 mg", "route": "oral",
-         **_lineage("MedicationAdministration", f"ma-{pid}-{h}")} for h in (5, 17)])
+         **lineage("MedicationAdministration", f"ma-{pid}-{h}")} for h in (5, 17)])
     obs = []
     for h in range(0, 24, 4):
         for code, display, value, unit_, low, high in (
@@ -114,27 +114,27 @@ def add_patient(conn: sqlite3.Connection, pid: str, name: str, bed: str, unit: s
                         "value_num": value, "unit": unit_,
                         "effective_at": iso(AS_OF - timedelta(hours=h)), "ref_low": low,
                         "ref_high": high, "flag": "H" if value > high else "N",
-                        "restricted": 0, **_lineage("Observation", oid)})
+                        "restricted": 0, **lineage("Observation", oid)})
     obs.append({"id": f"ob-{pid}-k", "patient_id": pid, "category": "laboratory",
                 "code": "2823-3", "display": "Potassium", "value_num": 5.9, "unit": "mmol/L",
                 "effective_at": iso(AS_OF - timedelta(hours=6)), "ref_low": 3.5,
                 "ref_high": 5.1, "flag": "H", "restricted": 0,
-                **_lineage("Observation", f"ob-{pid}-k")})
+                **lineage("Observation", f"ob-{pid}-k")})
     obs.append({"id": f"ob-{pid}-wt", "patient_id": pid, "category": "vital-signs",
                 "code": "29463-7", "display": "Body weight", "value_num": 71.2, "unit": "kg",
                 "effective_at": iso(AS_OF - timedelta(hours=10)), "restricted": 0,
-                **_lineage("Observation", f"ob-{pid}-wt")})
+                **lineage("Observation", f"ob-{pid}-wt")})
     insert_rows(conn, "observations", obs)
     insert_rows(conn, "problems", [{"id": f"pr-{pid}", "patient_id": pid, "display":
                                     "Community-acquired pneumonia", "code": "385093006",
                                     "clinical_status": "active", "restricted": 0,
-                                    **_lineage("Condition", f"pr-{pid}")}])
+                                    **lineage("Condition", f"pr-{pid}")}])
     insert_rows(conn, "notes", [{"id": f"no-{pid}", "patient_id": pid, "encounter_id": enc,
                                  "title": "Progress note", "kind": "Progress note",
                                  "author": "Dr. Ada Quill", "written_at":
                                  iso(AS_OF - timedelta(hours=8)), "content_type": "text/plain",
                                  "text": "Afebrile overnight. Continue antibiotics.",
-                                 "size": 41, "restricted": 0, **_lineage("DocumentReference",
+                                 "size": 41, "restricted": 0, **lineage("DocumentReference",
                                                                          f"no-{pid}")}])
     if restricted_note:
         insert_rows(conn, "notes", [{"id": f"no-{pid}-bh", "patient_id": pid,
@@ -144,7 +144,7 @@ def add_patient(conn: sqlite3.Connection, pid: str, name: str, bed: str, unit: s
                                      "content_type": "text/plain",
                                      "text": "Restricted: behavioural health assessment.",
                                      "size": 43, "restricted": 1,
-                                     **_lineage("DocumentReference", f"no-{pid}-bh")}])
+                                     **lineage("DocumentReference", f"no-{pid}-bh")}])
     conn.execute(f"INSERT INTO {FTS_TABLE}(patient_id, encounter_id, name, mrns, bed) "
                  "VALUES (?, ?, ?, ?, ?)", (pid, enc, f"{given} {family}", mrn, bed))
 
@@ -154,7 +154,7 @@ def chart_db() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
     create_schema(conn)
     insert_rows(conn, "units", [{"id": "unit-4W", "code": "4W", "name": "4 West Med-Surg",
-                                 "kind": "med-surg", **_lineage("Location", "unit-4W")}])
+                                 "kind": "med-surg", **lineage("Location", "unit-4W")}])
     add_patient(conn, "p1", "SMITH, John", "4W-401-A", allergies=["Penicillin"],
                 name_alert_with="p2", restricted_note=True)
     add_patient(conn, "p2", "SMITH, Jon", "4W-402-A", nka=True, name_alert_with="p1",
@@ -171,6 +171,33 @@ def chart_db() -> sqlite3.Connection:
                                {"key": "scope", "value": "unit:4W"}])
     conn.commit()
     return conn
+
+
+def two_unit_db() -> sqlite3.Connection:
+    """chart_db() and a second unit, 5E, with one patient (BERG, Ola, p7)."""
+    conn = chart_db()
+    insert_rows(conn, "units", [{"id": "unit-5E", "code": "5E", "name": "5 East",
+                                 "kind": "med-surg", **lineage("Location", "unit-5E")}])
+    add_patient(conn, "p7", "BERG, Ola", "5E-501-A", unit="5E", nka=True)
+    conn.commit()
+    return conn
+
+
+def published_hospital(root: Path, keys: Keys, patients: int, seed: int, as_of: datetime):
+    """A generated hospital in root/src, built and published as a house snapshot in
+    root/store (escrow and builder may open it, so a refresh can start from it); returns the
+    build result and the snapshot's path."""
+    from downtime.generator import generate
+    from snapshots.pipeline import build_database
+    from snapshots.publish import Recipients, publish
+    from snapshots.settings import BuildSettings
+
+    generate(root / "src", patients=patients, seed=seed, as_of=as_of)
+    result = build_database(root / "src", BuildSettings(as_of=as_of))
+    written = publish(result.conn, root / "store", recipients=Recipients(
+        escrow=[keys.escrow.recipient], builder=[keys.unit.recipient]),
+        signing_key=keys.signing, as_of=iso(as_of), source="test")
+    return result, written[0][0]
 
 
 def sealed_snapshot(directory: Path, keys: Keys, conn: sqlite3.Connection | None = None,

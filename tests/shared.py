@@ -20,3 +20,20 @@ def shared_dir() -> Path:
 
 
 SHARED = shared_dir()
+
+SAMPLES = SHARED / "fhir-samples"
+SYNTHEA = SAMPLES / "synthea" / "generated-sample-data"  # one Bundle per patient
+
+
+def latest_inpatient_in_progress(bundle: dict) -> tuple[str, str]:
+    """Mark a Synthea bundle's most recent inpatient encounter in progress (no end), so that
+    the patient is a current inpatient; return (encounter id, patient id)."""
+    encounters = [e["resource"] for e in bundle["entry"]
+                  if e["resource"]["resourceType"] == "Encounter"
+                  and e["resource"]["class"]["code"] == "IMP"]
+    latest = max(encounters, key=lambda e: e["period"]["start"])
+    latest["status"] = "in-progress"
+    latest["period"].pop("end", None)
+    patient = next(e["resource"] for e in bundle["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+    return latest["id"], patient["id"]

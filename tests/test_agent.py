@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyrage
-import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
@@ -18,11 +17,6 @@ from downtime.agent import process_inbox, run_agent, status
 from downtime.cli import cli
 from snapshots.store import list_snapshots, newest_per_scope
 from tests.factory import AS_OF, Keys, sealed_snapshot
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return Keys()
 
 
 def _dirs(tmp_path: Path) -> tuple[Path, Path]:

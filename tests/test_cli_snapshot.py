@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from downtime.cli import cli
 from snapshots.keys import load_identity, load_public_key
 from snapshots.sealed import open_snapshot
-from tests.test_ingest_samples import SYNTHEA, _latest_inpatient_in_progress
+from tests.shared import SYNTHEA, latest_inpatient_in_progress
 
 PASS = "correct horse battery staple"
 
@@ -28,7 +28,7 @@ def site(tmp_path_factory):
     names, mrns, latest = [], [], ""
     for path in sorted(SYNTHEA.glob("*.json"))[:6]:
         bundle = json.loads(path.read_text())
-        encounter, _ = _latest_inpatient_in_progress(bundle)
+        encounter, _ = latest_inpatient_in_progress(bundle)
         for e in bundle["entry"]:
             r = e["resource"]
             if r["resourceType"] == "Patient":

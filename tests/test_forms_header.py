@@ -21,7 +21,7 @@ from forms.registry import FormRegistry
 from snapshots import chart
 from snapshots.schema import insert_rows
 from snapshots.sealed import open_snapshot
-from tests.factory import AS_OF, Keys, _lineage, add_patient, chart_db, sealed_snapshot
+from tests.factory import AS_OF, Keys, add_patient, chart_db, lineage, sealed_snapshot
 
 NOW = AS_OF + timedelta(minutes=38)
 NAME = "VANDERBILT-MONTGOMERY-FITZWILLIAM, Alexandrina Maximiliana Philippa"
@@ -41,11 +41,11 @@ def stress(tmp_path_factory):
          "medication": f"Medication number {i:02d} extended-release 100 mg tablet",
          "dose": "100 mg", "route": "oral", "frequency": "TID",
          "times": "09:30,14:00,21:00", "prn": 0, "iv": 0, "status": "active",
-         **_lineage("MedicationRequest", f"mo-p9-x{i}")} for i in range(22)])
+         **lineage("MedicationRequest", f"mo-p9-x{i}")} for i in range(22)])
     insert_rows(conn, "flags", [{"id": "fl-p9-iso", "patient_id": "p9", "kind": "isolation",
                                  "text": "Contact + droplet isolation (MRSA, influenza A)",
                                  "status": "active", "since": "2026-11-22T00:00:00Z",
-                                 **_lineage("Flag", "fl-p9-iso")}])
+                                 **lineage("Flag", "fl-p9-iso")}])
     conn.commit()
     keys = Keys()
     snap = open_snapshot(sealed_snapshot(root, keys, conn), keys.trusted, [keys.unit])

@@ -11,9 +11,8 @@ from forms.delivery import PrintedNotRecorded
 from forms.jobs import PrintRequest, run_print_job
 from forms.registry import FormRegistry, RegistryError
 from forms.render import FormError
-from snapshots.schema import insert_rows
 from snapshots.sealed import open_snapshot
-from tests.factory import AS_OF, Keys, _lineage, add_patient, chart_db, sealed_snapshot
+from tests.factory import AS_OF, Keys, sealed_snapshot, two_unit_db
 
 NOW = AS_OF + timedelta(minutes=5)
 
@@ -21,11 +20,7 @@ NOW = AS_OF + timedelta(minutes=5)
 @pytest.fixture(scope="module")
 def two_units(tmp_path_factory):
     root = tmp_path_factory.mktemp("jobs")
-    conn = chart_db()
-    insert_rows(conn, "units", [{"id": "unit-5E", "code": "5E", "name": "5 East",
-                                 "kind": "med-surg", **_lineage("Location", "unit-5E")}])
-    add_patient(conn, "p7", "BERG, Ola", "5E-501-A", unit="5E", nka=True)
-    conn.commit()
+    conn = two_unit_db()
     keys = Keys()
     snap = open_snapshot(sealed_snapshot(root, keys, conn), keys.trusted, [keys.unit])
     return root, snap, FormRegistry(root / "registry", [keys.unit.recipient])

@@ -16,19 +16,14 @@ import forms.parallel
 from forms.jobs import PrintRequest, run_print_job
 from forms.registry import FormRegistry, printed_forms, read_registry
 from forms.render import FormError
-from snapshots.schema import insert_rows
 from snapshots.sealed import open_snapshot
-from tests.factory import AS_OF, Keys, _lineage, add_patient, chart_db, sealed_snapshot
+from tests.factory import AS_OF, Keys, add_patient, chart_db, sealed_snapshot, two_unit_db
 
 NOW = AS_OF + timedelta(minutes=5)
 
 
 def test_all_units_in_one_pdf_rendered_in_parallel(tmp_path):
-    conn = chart_db()
-    insert_rows(conn, "units", [{"id": "unit-5E", "code": "5E", "name": "5 East",
-                                 "kind": "med-surg", **_lineage("Location", "unit-5E")}])
-    add_patient(conn, "p7", "BERG, Ola", "5E-501-A", unit="5E", nka=True)
-    conn.commit()
+    conn = two_unit_db()
     keys = Keys()
     snap = open_snapshot(sealed_snapshot(tmp_path, keys, conn, scope="house"), keys.trusted,
                          [keys.unit])

@@ -8,14 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from downtime.generator import generate
 from snapshots import chart
 from snapshots.incremental import refresh_database
 from snapshots.pipeline import build_database
 from snapshots.publish import Recipients, publish
 from snapshots.sealed import SnapshotError
 from snapshots.settings import BuildSettings
-from tests.factory import Keys
+from tests.factory import Keys, published_hospital
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 LATER = AS_OF + timedelta(minutes=15)
@@ -24,13 +23,9 @@ LATER = AS_OF + timedelta(minutes=15)
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("inc")
-    generate(root / "src", patients=30, seed=5, as_of=AS_OF)
     keys = Keys()
-    result = build_database(root / "src", BuildSettings(as_of=AS_OF))
-    written = publish(result.conn, root / "store", recipients=Recipients(
-        escrow=[keys.escrow.recipient], builder=[keys.unit.recipient]),
-        signing_key=keys.signing, as_of="2026-11-25T14:00:00Z", source="test")
-    return root, keys, written[0][0]
+    _, house = published_hospital(root, keys, patients=30, seed=5, as_of=AS_OF)
+    return root, keys, house
 
 
 def lines(path):

@@ -15,24 +15,9 @@ from hypothesis import strategies as st
 from snapshots import chart
 from snapshots.pipeline import build_database
 from snapshots.settings import BuildSettings
-from tests.shared import SHARED
+from tests.shared import SAMPLES, SYNTHEA, latest_inpatient_in_progress
 
-SAMPLES = SHARED / "fhir-samples"
-SYNTHEA = SAMPLES / "synthea" / "generated-sample-data"
 INVALID = SAMPLES / "invalid"
-
-
-def _latest_inpatient_in_progress(bundle: dict) -> tuple[str, str]:
-    """Mark the bundle's most recent inpatient encounter in progress (no end): a census."""
-    encounters = [e["resource"] for e in bundle["entry"]
-                  if e["resource"]["resourceType"] == "Encounter"
-                  and e["resource"]["class"]["code"] == "IMP"]
-    latest = max(encounters, key=lambda e: e["period"]["start"])
-    latest["status"] = "in-progress"
-    latest["period"].pop("end", None)
-    patient = next(e["resource"] for e in bundle["entry"]
-                   if e["resource"]["resourceType"] == "Patient")
-    return latest["id"], patient["id"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +26,7 @@ def synthea_census(tmp_path_factory) -> tuple[Path, dict[str, str], datetime]:
     expected, latest_start = {}, ""
     for path in sorted(SYNTHEA.glob("*.json")):
         bundle = json.loads(path.read_text())
-        encounter, patient = _latest_inpatient_in_progress(bundle)
+        encounter, patient = latest_inpatient_in_progress(bundle)
         expected[patient] = encounter
         start = max(e["resource"]["period"]["start"] for e in bundle["entry"]
                     if e["resource"].get("id") == encounter)

@@ -39,3 +39,25 @@ def test_an_arrow_the_wrong_way_is_caught(tmp_path):
     result = lint(tmp_path, env)
     assert result.returncode != 0
     assert "forms.kinds -> reconcile" in result.stdout and "BROKEN" in result.stdout
+
+
+def test_no_test_module_imports_from_another_or_a_private_helper():
+    """Shared fixtures are in tests/conftest.py and shared helpers in the helper modules
+    (factory, shared, cups, tui_helpers, vectors): a test module imports neither another test
+    module nor a name its owner keeps private."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                    "tests"):
+                continue
+            own = path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+            other_test = node.module.split(".")[-1].startswith("test_") and node.module != own
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            if other_test or private:
+                offenders.append(f"{path.name}:{node.lineno} from {node.module} "
+                                 f"import {', '.join(a.name for a in node.names)}")
+    assert offenders == []

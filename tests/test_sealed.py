@@ -16,11 +16,6 @@ from snapshots.keys import Identity
 from tests.factory import Keys, chart_db, sealed_snapshot
 
 
-@pytest.fixture(scope="module")
-def keys() -> Keys:
-    return Keys()
-
-
 @pytest.fixture
 def snap(tmp_path, keys):
     return sealed_snapshot(tmp_path, keys)

@@ -12,14 +12,9 @@ import pytest
 
 from snapshots import sealed
 from snapshots.manifest import parse_line, signed_line
-from tests.factory import Keys, sealed_snapshot
+from tests.factory import sealed_snapshot
 
 DB_BYTES = 4 << 20
-
-
-@pytest.fixture(scope="module")
-def keys() -> Keys:
-    return Keys()
 
 
 @pytest.fixture

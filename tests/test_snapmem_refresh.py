@@ -10,13 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from downtime.generator import generate
 from snapshots.incremental import refresh_database
-from snapshots.pipeline import build_database
-from snapshots.publish import Recipients, publish
 from snapshots.schema import INDEXES, TABLES
 from snapshots.settings import BuildSettings
-from tests.factory import Keys
+from tests.factory import Keys, published_hospital
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 LATER = AS_OF + timedelta(minutes=15)
@@ -25,13 +22,9 @@ LATER = AS_OF + timedelta(minutes=15)
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("refresh")
-    generate(root / "src", patients=12, seed=11, as_of=AS_OF)
     keys = Keys()
-    result = build_database(root / "src", BuildSettings(as_of=AS_OF))
-    written = publish(result.conn, root / "store", recipients=Recipients(
-        escrow=[keys.escrow.recipient], builder=[keys.unit.recipient]),
-        signing_key=keys.signing, as_of="2026-11-25T14:00:00Z", source="test")
-    return root, keys, written[0][0], result.conn
+    result, house = published_hospital(root, keys, patients=12, seed=11, as_of=AS_OF)
+    return root, keys, house, result.conn
 
 
 def _lines(path):

@@ -22,13 +22,9 @@ from tests.tui_helpers import (
     stable_db,
     type_text,
     unlock,
-    use_utc,
 )
 
-
-@pytest.fixture(autouse=True)
-def _utc():
-    use_utc()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def run(coro):

@@ -62,7 +62,7 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-t", self.session, "-p")
 
-    def wait_for(self, text: str, timeout: float = 15) -> str:
+    def wait_for(self, text: str, timeout: float = 30) -> str:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             shown = self.screen()

@@ -17,12 +17,9 @@ from downtime.tui.screens.unlock import (
     UnlockScreen,
 )
 from snapshots.audit import export_fhir, verify
-from tests.tui_helpers import PASSPHRASE, RecordingKdf, make_site, settle, unlock, use_utc
+from tests.tui_helpers import PASSPHRASE, RecordingKdf, make_site, settle, unlock
 
-
-@pytest.fixture(autouse=True)
-def _utc():
-    use_utc()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def run(coro) -> None:

@@ -126,7 +126,7 @@ def _wait_for(condition: Callable[[], object], site: Path, timeout: float = 300)
 
 
 def _from_unlocked_session(site: Path, unit: str, server: str) -> float:
-    """What the TUI's print dialog runs (app.print_job -> run_print_job) with the session's
+    """What the TUI's print dialog runs (Workstation.print_job -> run_print_job) with the session's
     snapshot open and its identity in memory: no process start, no KDF. The agent's hook
     renders a fresh packet first (the command took the last one)."""
     from forms.jobs import run_print_job
