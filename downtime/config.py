@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapshots.errors import ToolkitError
+from snapshots.errors import ToolkitError, oserror_text
 from snapshots.settings import BuildSettings, SettingsError, parse_as_of
 
 from .names import KeyNameError, check_name
@@ -225,7 +225,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = tomllib.loads(path.read_text())
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+        raise ConfigError(oserror_text(e, "cannot read config", path)) from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a TOML config (byte {e.start} is not UTF-8 text)") \
             from None

@@ -45,7 +45,7 @@ import pyrage
 
 from forms.delivery import PAPERS
 from forms.prerender import Packet, read_packet, take_prerendered_body
-from snapshots.errors import ToolkitError
+from snapshots.errors import ToolkitError, oserror_text
 
 from .config import Config, ConfigError
 
@@ -113,7 +113,7 @@ def serving_folder(access: Access) -> Path:
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
-        raise ServiceError(f"{folder}: cannot make the agent's socket folder ({e.strerror})") \
+        raise ServiceError(oserror_text(e, "cannot make the agent's socket folder", folder)) \
             from None
     if not _owned_dir(folder, os.getuid()):  # someone else's, or a link to elsewhere
         raise ServiceError(f"{folder}: not a folder of this user's; the agent's packets are "
@@ -123,8 +123,8 @@ def serving_folder(access: Access) -> Path:
             os.chown(folder, -1, gid)
         os.chmod(folder, 0o700 if gid is None else 0o750)
     except OSError as e:
-        raise ServiceError(f"{folder}: cannot close the socket folder to others "
-                           f"({e.strerror})") from None
+        raise ServiceError(oserror_text(e, "cannot close the socket folder to others",
+                                        folder)) from None
     return folder
 
 
@@ -218,7 +218,7 @@ class PacketService:
             listener.listen(8)
         except OSError as e:
             listener.close()
-            raise ServiceError(f"{path}: cannot listen ({e.strerror})") from None
+            raise ServiceError(oserror_text(e, "cannot listen", path)) from None
         self.path, self._listener = path, listener
         self._thread = threading.Thread(target=self._serve, name="packet-service", daemon=True)
         self._thread.start()

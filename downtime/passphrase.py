@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from snapshots.errors import ToolkitError
+from snapshots.errors import ToolkitError, oserror_text
 
 ENV = "DOWNTIME_PASSPHRASE"
 
@@ -26,8 +26,8 @@ def get_passphrase(passphrase_file: Path | None, prompt: str = "Passphrase",
         try:
             text = Path(passphrase_file).read_text()
         except OSError as e:
-            raise PassphraseError(f"{passphrase_file}: cannot read passphrase file "
-                                       f"({e.strerror})") from None
+            raise PassphraseError(oserror_text(e, "cannot read passphrase file",
+                                               passphrase_file)) from None
         value = text.rstrip("\r\n")
         if not value:
             raise PassphraseError(f"{passphrase_file}: passphrase file is empty")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from snapshots.audit import AuditError, AuditItem, AuditLog
+from snapshots.errors import oserror_text
 
 from .errors import FormError
 from .printing import PrintError, send_pdf
@@ -64,7 +65,7 @@ def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: in
     except (PrintError, OSError) as e:
         registry.append([registry.event(r, "failed", str(e)) for r in records])
         if isinstance(e, OSError):
-            raise FormError(f"{request.pdf_path}: cannot write PDF ({e.strerror})") from None
+            raise FormError(oserror_text(e, "cannot write PDF", request.pdf_path)) from None
         raise
     try:
         registry.append([registry.event(r, "printed", destination) for r in records])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyrage
 
-from snapshots.errors import ToolkitError
+from snapshots.errors import ToolkitError, oserror_text
 
 LOG = "forms.log"
 LOCK = "forms.lock"
@@ -70,15 +70,15 @@ class FormRegistry:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as e:
-            raise RegistryError(f"{self.path}: cannot record forms in the registry "
-                                f"({e.strerror})") from None
+            raise RegistryError(oserror_text(e, "cannot record forms in the registry",
+                                             self.path)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, lines)
             os.fsync(fd)
         except OSError as e:
-            raise RegistryError(f"{self.path}: cannot record forms in the registry "
-                                f"({e.strerror})") from None
+            raise RegistryError(oserror_text(e, "cannot record forms in the registry",
+                                             self.path)) from None
         finally:
             os.close(fd)
 
@@ -91,8 +91,8 @@ class FormRegistry:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.directory / LOCK, os.O_WRONLY | os.O_CREAT, 0o600)
         except OSError as e:
-            raise RegistryError(f"{self.directory / LOCK}: cannot lock the registry "
-                                f"({e.strerror})") from None
+            raise RegistryError(oserror_text(e, "cannot lock the registry",
+                                             self.directory / LOCK)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -51,9 +51,9 @@ class IoError(ToolkitError):
 def oserror_text(error: OSError, doing: str = "", path: os.PathLike | str | None = None) -> str:
     """`PATH: DOING (WHY)`, or `PATH: WHY` without `doing`: the one way an OSError is told.
 
-    `path` is where it happened when the error itself does not say (os.replace names two
-    files; a socket none)."""
-    where = error.filename if error.filename is not None else path
+    `path` is the file or folder the user knows it by (the store, not the temporary file
+    inside it); without one, the file the error names, if any."""
+    where = path if path is not None else error.filename
     why = error.strerror or str(error) or type(error).__name__
     text = f"{doing} ({why})" if doing else why
     return f"{os.fspath(where)}: {text}" if where is not None and str(where) else text

@@ -20,7 +20,7 @@ import pyrage
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import ToolkitError
+from .errors import ToolkitError, oserror_text
 
 IDENTITY_SUFFIX = ".age"
 RECIPIENT_SUFFIX = ".age.pub"
@@ -83,7 +83,7 @@ def load_identity(path: Path, passphrase: str) -> Identity:
     try:
         sealed = Path(path).read_bytes()
     except OSError as e:
-        raise KeyFileError(f"{path}: cannot read identity file ({e.strerror})") from None
+        raise KeyFileError(oserror_text(e, "cannot read identity file", path)) from None
     try:
         text = pyrage.passphrase.decrypt(sealed, passphrase).decode()
     except pyrage.DecryptError:
@@ -114,7 +114,7 @@ def read_recipient(path: Path) -> str:
         try:
             text = Path(path).read_text().strip()
         except OSError as e:
-            raise KeyFileError(f"{path}: cannot read recipient ({e.strerror})") from None
+            raise KeyFileError(oserror_text(e, "cannot read recipient", path)) from None
     try:
         pyrage.x25519.Recipient.from_str(text)
     except Exception:
@@ -144,7 +144,7 @@ def load_signing_key(path: Path, passphrase: str) -> Ed25519PrivateKey:
     try:
         pem = Path(path).read_bytes()
     except OSError as e:
-        raise KeyFileError(f"{path}: cannot read signing key ({e.strerror})") from None
+        raise KeyFileError(oserror_text(e, "cannot read signing key", path)) from None
     try:
         key = serialization.load_pem_private_key(pem, passphrase.encode())
     except ValueError:
@@ -161,7 +161,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(Path(path).read_bytes())
     except OSError as e:
-        raise KeyFileError(f"{path}: cannot read public key ({e.strerror})") from None
+        raise KeyFileError(oserror_text(e, "cannot read public key", path)) from None
     except ValueError:
         raise KeyFileError(f"{path}: not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):

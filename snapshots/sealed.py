@@ -29,7 +29,7 @@ from typing import BinaryIO
 import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import ToolkitError
+from .errors import ToolkitError, oserror_text
 from .keys import Identity, key_id
 from .manifest import (
     FORMAT,
@@ -172,7 +172,7 @@ def _head(path: Path, f: BinaryIO) -> tuple[bytes, int]:
         head = f.readline(MAX_MANIFEST_BYTES)
         size = os.fstat(f.fileno()).st_size - len(head)
     except OSError as e:
-        raise SnapshotError("unreadable", f"{path}: cannot read ({e.strerror})") from None
+        raise SnapshotError("unreadable", oserror_text(e, "cannot read", path)) from None
     if not head.endswith(b"\n") and size == 0 and len(head) < MAX_MANIFEST_BYTES \
             and _cut_manifest(head):
         # The file ends inside a snapshot's manifest line: a copy cut short, not another file.
@@ -187,7 +187,7 @@ def _open(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")
     except OSError as e:
-        raise SnapshotError("unreadable", f"{path}: cannot read ({e.strerror})") from None
+        raise SnapshotError("unreadable", oserror_text(e, "cannot read", path)) from None
 
 
 def read_manifest(path: Path) -> Manifest:

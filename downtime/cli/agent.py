@@ -81,7 +81,7 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         try:
             results = process_inbox(inbox, store, key, keep, on_install=hook)
         except OSError as e:
-            raise IoError(f"{oserror_text(e, path=inbox)} (the pass stopped; what it "
+            raise IoError(f"{oserror_text(e, path=e.filename or inbox)} (the pass stopped; what it "
                           "installed is in place)") from None
         for r in results:
             click.echo(str(r))

@@ -57,7 +57,7 @@ def export_cmd(ctx: click.Context, log_file: Path | None, out_file: Path) -> Non
     try:
         exported = export_fhir(path, out_file)
     except OSError as e:
-        raise IoError.from_oserror(e, "cannot export", out_file) from None
+        raise IoError.from_oserror(e, "cannot export", e.filename or out_file) from None
     for number, why in exported.damaged:
         click.secho(f"warning: {path}: line {number} not exported: {why}", fg="yellow",
                     err=True)

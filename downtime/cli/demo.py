@@ -25,7 +25,7 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     try:
         result = run_demo(directory, patients, seed, progress=lambda m: click.echo(f"• {m}"))
     except OSError as e:  # one that names no file is about the demo's folder
-        raise IoError.from_oserror(e, path=directory) from None
+        raise IoError.from_oserror(e, path=e.filename or directory) from None
     click.echo("")
     click.secho("Demo site ready", bold=True)
     click.echo(f"  hospital   {result.resources:,} FHIR resources, {result.inpatients} current "

@@ -30,7 +30,7 @@ def generate(out: Path, patients: int, seed: int, as_of: str | None) -> None:
     try:
         summary = make(out, patients=patients, seed=seed, as_of=when)
     except OSError as e:
-        raise IoError.from_oserror(e, "cannot write", out) from None
+        raise IoError.from_oserror(e, "cannot write", e.filename or out) from None
     total = sum(summary.resources.values())
     if summary.replaced:
         click.echo(f"replaced {len(summary.replaced)} files of an earlier generation in {out}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from snapshots.errors import ToolkitError
+from snapshots.errors import ToolkitError, oserror_text
 
 from . import tables as t
 from .hospital import Hospital, iso
@@ -100,7 +100,7 @@ def _prepare(out: Path) -> list[str]:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise GenerateError(f"{out}: cannot create the folder ({e.strerror})") from None
+        raise GenerateError(oserror_text(e, "cannot create the folder", out)) from None
     own = {f"{rtype}.ndjson" for rtype in GENERATED_TYPES}
     foreign = sorted(p.name for p in out.iterdir() if p.name not in own and
                      p.name.endswith((".ndjson", ".ndjson.gz", ".json")))
@@ -116,7 +116,7 @@ def _prepare(out: Path) -> list[str]:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise GenerateError(f"{out}: cannot write there ({e.strerror})") from None
+        raise GenerateError(oserror_text(e, "cannot write there", out)) from None
     return replaced
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import platformdirs
 
-from ..errors import ToolkitError
+from ..errors import ToolkitError, oserror_text
 
 GENESIS = "0" * 64
 ACTIONS = ("unlock", "unlock-failed", "chart-open", "break-glass", "snapshot-switch", "lock",
@@ -94,7 +94,7 @@ class AuditLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as e:
-            raise AuditError(f"{self.path}: cannot open audit log ({e.strerror})") from None
+            raise AuditError(oserror_text(e, "cannot open audit log", self.path)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             seq, prev = _last(fd)
@@ -114,7 +114,7 @@ class AuditLog:
             os.fsync(fd)
             _write_head(self.path, seq, prev)
         except OSError as e:
-            raise AuditError(f"{self.path}: cannot write audit log ({e.strerror})") from None
+            raise AuditError(oserror_text(e, "cannot write audit log", self.path)) from None
         finally:
             os.close(fd)  # closing releases the lock
         return entries
