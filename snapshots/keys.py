@@ -97,6 +97,19 @@ def load_identity(path: Path, passphrase: str) -> Identity:
     raise KeyFileError(f"{path}: holds no AGE-SECRET-KEY line")
 
 
+def identity_file_problem(path: Path) -> str:
+    """Why `path` could not be opened as an identity at downtime ('' when it looks right),
+    without its passphrase: missing, unreadable, or not a passphrase-protected age file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as e:
+        return oserror_text(e, "cannot read the identity file", path)
+    if not head.startswith(b"age-encryption.org/v1\n-> scrypt "):
+        return f"{path}: not a passphrase-protected age identity"
+    return ""
+
+
 def identity_name(identity: Path) -> str:
     """The name an identity file was made under: NAME.age -> NAME."""
     return Path(identity).name.removesuffix(IDENTITY_SUFFIX)

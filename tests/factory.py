@@ -229,6 +229,7 @@ def print_site(site: Path, passphrase: str) -> Path:
             recipients=Recipients(escrow=[escrow], units={"4W": [unit]}),
             signing_key=load_signing_key(keys / "builder.pem", passphrase),
             as_of=iso(AS_OF), source="test", per_unit=True)
+    (site / "inbox").mkdir()  # where the builder's files arrive: IT sets it up (a share)
     (site / "downtime.toml").write_text(
         '[paths]\nstore = "store"\ninbox = "inbox"\nidentity = "keys/ws-4W-1.age"\n'
         'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n'

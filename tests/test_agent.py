@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pyrage
+import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
@@ -263,6 +266,7 @@ def test_cli_bad_folders_are_one_line(tmp_path, keys):
     key = _pem(keys, tmp_path / "builder.pub")
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    (tmp_path / "in").mkdir()  # an inbox must be there (it is never made)
     for inbox, store in ((blocker / "in", tmp_path / "s"), (tmp_path / "in", blocker / "s")):
         result = CliRunner().invoke(cli, ["agent", "--inbox", str(inbox), "--store",
                                           str(store), "--trusted-key", str(key), "--once"])
@@ -309,3 +313,78 @@ def test_a_signed_scope_that_would_lead_out_of_the_store_is_rejected(tmp_path, k
     assert [(r.status, r.reason) for r in results] == [("rejected", "bad-scope")]
     assert not list(tmp_path.rglob("*escaped*"))
     assert len(list((inbox / "rejected").glob("*.reason.txt"))) == 1
+
+
+def test_a_missing_inbox_is_an_error_not_made(tmp_path, keys):
+    """A mistyped or unmounted inbox: exit 1 and one line, and no folder made in its place
+    (the agent would watch an empty local folder and report nothing to install)."""
+    key = _pem(keys, tmp_path / "builder.pub")
+    missing = tmp_path / "share" / "inbox"
+    result = CliRunner().invoke(cli, ["agent", "--inbox", str(missing), "--store",
+                                      str(tmp_path / "store"), "--trusted-key", str(key),
+                                      "--once"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert str(missing) in result.output and "not create" in result.output
+    assert not missing.exists() and not missing.parent.exists()
+    with pytest.raises(FileNotFoundError, match="share mounted"):
+        process_inbox(missing, tmp_path / "store", keys.trusted)
+    assert not missing.exists()
+
+
+def test_once_prints_each_file_once(tmp_path, keys):
+    """A pass says what it did in one line per file (the log no longer repeats it)."""
+    inbox, store = _dirs(tmp_path)
+    key = _pem(keys, tmp_path / "builder.pub")
+    sealed_snapshot(inbox, keys, sequence=4)
+    (inbox / "junk.dtsnap").write_bytes(b"not a snapshot")
+    result = subprocess.run([str(Path(sys.executable).parent / "downtime"), "agent", "--inbox",
+                             str(inbox), "--store", str(store), "--trusted-key", str(key),
+                             "--once"], capture_output=True, text=True, timeout=60)
+    lines = result.stdout.splitlines()
+    assert sum("unit-4W-000004.dtsnap" in line for line in lines) == 1, result.stdout
+    assert sum("junk.dtsnap" in line for line in lines) == 1, result.stdout
+    assert "junk.dtsnap" not in result.stderr and "installed" not in result.stderr
+
+
+def test_status_is_not_ready_without_a_usable_identity_or_key(tmp_path, keys):
+    """The configured identity missing (or not an identity), the pinned key unreadable:
+    browse and print would fail at downtime, so the readiness check says NOT READY."""
+    from downtime.agent import check_setup
+
+    inbox, store = _dirs(tmp_path)
+    key = _pem(keys, tmp_path / "builder.pub")
+    sealed_snapshot(inbox, keys, sequence=1)
+    process_inbox(inbox, store, keys.trusted)
+    soon = AS_OF + timedelta(minutes=10)
+    gone = check_setup(tmp_path / "keys" / "ws-4W-1.age", key)
+    report = status(store, 30, now=soon, setup=gone)
+    assert not report.ok and "ws-4W-1.age" in report.problems[0]
+    assert report.scopes[0].verified  # the key still checked the snapshot
+    (tmp_path / "plain.age").write_text("AGE-SECRET-KEY-1 in the clear\n")
+    plain = status(store, 30, now=soon, setup=check_setup(tmp_path / "plain.age", key))
+    assert "not a passphrase-protected age identity" in plain.problems[0]
+    (tmp_path / "bad.pub").write_text("not a key")
+    badkey = status(store, 30, now=soon, setup=check_setup(None, tmp_path / "bad.pub"))
+    assert not badkey.ok and badkey.problems == [f"pinned builder key: {tmp_path}/bad.pub: "
+                                                 "not a PEM public key"]
+    assert badkey.scopes[0].verified is None
+    config = tmp_path / "downtime.toml"
+    config.write_text(f'[paths]\nstore = "{store}"\nidentity = "keys/ws-4W-1.age"\n'
+                      f'trusted_builder_key = "{key}"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "agent", "status",
+                                      "--stale-minutes", "100000000"])
+    assert result.exit_code == 1 and "NOT READY" in result.output
+    assert "identity:" in result.output and "ws-4W-1.age" in result.output
+
+
+def test_status_checks_the_configured_printer(tmp_path, keys):
+    """[print] printer names a queue CUPS does not know (or none runs here): NOT READY."""
+    from downtime.agent import check_setup
+
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, keys, sequence=1)
+    process_inbox(inbox, store, keys.trusted)
+    setup = check_setup(None, _pem(keys, tmp_path / "builder.pub"), printer="no-such-queue")
+    report = status(store, 30, now=AS_OF + timedelta(minutes=10), setup=setup)
+    assert not report.ok and report.problems[0].startswith("[print] printer: ")
+    assert "no-such-queue" in report.problems[0]

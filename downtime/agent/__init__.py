@@ -9,8 +9,8 @@ builder key, install them atomically into the store, prune old ones, report read
 from snapshots.pruning import prune
 
 from .installer import InstallResult, install_file, process_inbox
-from .status import ScopeStatus, StatusReport, status
+from .status import ScopeStatus, Setup, StatusReport, check_setup, status
 from .watcher import run_agent
 
-__all__ = ["InstallResult", "ScopeStatus", "StatusReport", "install_file", "process_inbox",
-           "prune", "run_agent", "status"]
+__all__ = ["InstallResult", "ScopeStatus", "Setup", "StatusReport", "check_setup",
+           "install_file", "process_inbox", "prune", "run_agent", "status"]

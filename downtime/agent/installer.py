@@ -266,9 +266,12 @@ class StoreLock:
 def process_inbox(inbox: Path, store: Path, trusted_key: Ed25519PublicKey, keep: int = 3,
                   on_install: OnInstall | None = None,
                   settle_seconds: float = SETTLE_SECONDS) -> list[InstallResult]:
-    """One pass over the inbox: install what is new and good, reject the rest."""
+    """One pass over the inbox: install what is new and good, reject the rest. An inbox that
+    is not there is an OSError: it is never made here (a share not mounted would otherwise
+    be watched as an empty local folder)."""
     inbox, store = Path(inbox), Path(store)
-    inbox.mkdir(parents=True, exist_ok=True)
+    if not inbox.is_dir():
+        raise FileNotFoundError(2, "no inbox folder here (is the share mounted?)", str(inbox))
     results = []
     with StoreLock(store):
         clean_parts(store)

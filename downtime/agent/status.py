@@ -11,6 +11,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from forms.delivery import PAPERS
 from forms.prerender import day_of, packet_path, prerendered_folder
 from snapshots.chart import data_age
+from snapshots.keys import (
+    KeyFileError,
+    identity_file_problem,
+    load_public_key,
+    read_recipient,
+    recipient_file,
+)
 from snapshots.sealed import SnapshotError, verify
 from snapshots.store import list_snapshots
 
@@ -82,18 +89,69 @@ def _prerendered(store: Path, scope: str, snapshot_id: str, now: datetime | None
                            paper, day).exists()]
 
 
+@dataclass
+class Setup:
+    """What the workstation itself needs at downtime besides snapshots, as far as it can be
+    checked without a passphrase: what is wrong, the pinned key and the identity's public
+    half (which scopes it opens), when they could be read."""
+
+    problems: list[str] = field(default_factory=list)
+    trusted_key: Ed25519PublicKey | None = None
+    recipient: str | None = None
+
+
+def check_setup(identity: Path | None, trusted_key: Path | None, printer: str | None = None,
+                identity_given: bool = False) -> Setup:
+    """The configured identity (there, readable, an age identity file), the pinned builder
+    key (there and a key) and the configured printer (known to CUPS and enabled): each one
+    that is wrong is a problem, so `agent status` says NOT READY rather than leave browse or
+    print to fail at 3 a.m. Without a public half beside the identity, which scopes it opens
+    is not checked (a problem only when the identity was given on the command line)."""
+    setup = Setup()
+    if identity is not None:
+        problem = identity_file_problem(identity)
+        if problem:
+            setup.problems.append(f"identity: {problem}")
+        public = recipient_file(identity)
+        if public.exists() or identity_given:
+            try:
+                setup.recipient = read_recipient(public)
+            except KeyFileError as e:
+                setup.problems.append(f"{e} (the public half of {identity})")
+    if trusted_key is not None:
+        try:
+            setup.trusted_key = load_public_key(trusted_key)
+        except KeyFileError as e:
+            setup.problems.append(f"pinned builder key: {e}")
+    if printer:
+        from forms.printing import PrintError, check_printer
+
+        try:
+            check_printer(printer)
+        except PrintError as e:
+            setup.problems.append(f"[print] printer: {e}")
+    return setup
+
+
 def status(store: Path, stale_minutes: int = 30,
            trusted_key: Ed25519PublicKey | None = None, now: datetime | None = None,
-           inbox: Path | None = None, recipient: str | None = None) -> StatusReport:
+           inbox: Path | None = None, recipient: str | None = None,
+           setup: Setup | None = None) -> StatusReport:
     """Newest snapshot per scope, its age and patient count, and what is wrong. Given this
     workstation's recipient (`age1...`), a store holding nothing encrypted to it is not ready:
-    the files are there, but at downtime `browse` and `print` could open none of them."""
+    the files are there, but at downtime `browse` and `print` could open none of them. The
+    problems of `setup` (check_setup) come first."""
     store = Path(store)
     report = StatusReport(store)
+    if setup is not None:
+        report.problems.extend(setup.problems)
+        trusted_key = trusted_key or setup.trusted_key
+        recipient = recipient or setup.recipient
     if not store.is_dir():
         report.problems.append(f"{store}: no snapshot store here")
         return report
-    if trusted_key is None:  # an unchecked snapshot is not a ready one
+    if trusted_key is None and not any(p.startswith("pinned builder key") for p in
+                                       report.problems):  # unchecked is not ready
         report.problems.append("no pinned builder key: signatures not checked (pass "
                                "--trusted-key or set paths.trusted_builder_key)")
     found, unreadable = list_snapshots(store)

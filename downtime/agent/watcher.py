@@ -34,7 +34,6 @@ def run_agent(inbox: Path, store: Path, trusted_key: Ed25519PublicKey, keep: int
               debounce_seconds: float = 0.5, on_results=None) -> None:
     """Process the inbox now and whenever it changes, until `stop` is set."""
     inbox, store = Path(inbox), Path(store)
-    inbox.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     wake = threading.Event()
     observer = Observer()

@@ -14,14 +14,11 @@ import click
 
 from snapshots.errors import IoError, oserror_text
 from snapshots.keys import (
-    KeyFileError,
     load_identity,
     load_public_key,
-    read_recipient,
-    recipient_file,
 )
 
-from ..agent import process_inbox, run_agent, status
+from ..agent import check_setup, process_inbox, run_agent, status
 from ..config import ConfigError
 from ..packet_service import Access, PacketService, ServiceError
 from ..passphrase import get_passphrase, passphrase_option
@@ -64,16 +61,14 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     inbox = _path(ctx, "inbox", inbox, "--inbox")
     store = _path(ctx, "store", store, "--store")
     key = _trusted(ctx, trusted_key)
-    _usable_folder(inbox, "inbox")
+    access = Access.from_config(ctx.obj.config)
+    if prerender:  # before anything starts: a wrong packet group is the site's to fix
+        access.group_id()
+    _existing_inbox(inbox)
     _usable_folder(store, "store")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stdout)
-    for chatty in ("weasyprint", "fontTools"):  # every pre-render's layout steps, at INFO
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _logging(once)
     hook = None
     if prerender:
-        access = Access.from_config(ctx.obj.config)
-        access.group_id()  # before anything starts: a wrong packet group is the site's to fix
         identity = load_identity(_path(ctx, "identity", None, "--identity"),
                                  get_passphrase(passphrase_file))
         hook = prerender_hook(identity, key, store)
@@ -81,8 +76,8 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
         try:
             results = process_inbox(inbox, store, key, keep, on_install=hook)
         except OSError as e:
-            raise IoError(f"{oserror_text(e, path=e.filename or inbox)} (the pass stopped; what it "
-                          "installed is in place)") from None
+            raise IoError(f"{oserror_text(e, path=e.filename or inbox)} (the pass stopped; "
+                          "what it installed is in place)") from None
         for r in results:
             click.echo(str(r))
         if not results:
@@ -112,6 +107,33 @@ def _packet_service(store: Path, hook: PrerenderHook, access: Access) -> PacketS
     return service
 
 
+def _logging(once: bool) -> None:
+    """The service logs every step on standard output (journald keeps it). A single pass
+    prints one line per file itself, so its log shows only what those lines do not say
+    (a pre-render that failed, a socket not served), on standard error: never a line twice."""
+    logging.basicConfig(level=logging.WARNING if once else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr if once else sys.stdout)
+    if once:  # installs and rejections are the pass's own output lines
+        logging.getLogger("downtime.agent").setLevel(logging.ERROR)
+        logging.getLogger("downtime.agent.prerender").setLevel(logging.WARNING)
+        logging.getLogger("downtime.agent.packets").setLevel(logging.WARNING)
+    for chatty in ("weasyprint", "fontTools"):  # every pre-render's layout steps, at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _existing_inbox(inbox: Path) -> None:
+    """The inbox is where the builder's files arrive (often a share): one that is not there
+    is a mistyped path or an unmounted share, never made here to watch an empty folder."""
+    if not inbox.is_dir():
+        what = "is not a folder" if inbox.exists() else "no such folder"
+        raise IoError(f"{inbox}: cannot use as the inbox ({what}; is the share mounted? "
+                      "the agent does not create it)")
+    if not os.access(inbox, os.R_OK | os.W_OK | os.X_OK):
+        raise IoError(f"{inbox}: cannot use as the inbox (the agent must read it and remove "
+                      "what it installs)")
+
+
 def _usable_folder(path: Path, what: str) -> None:
     """Create the folder, or fail with one line before watching anything."""
     try:
@@ -120,20 +142,6 @@ def _usable_folder(path: Path, what: str) -> None:
         raise IoError.from_oserror(e, f"cannot use as the {what} folder", path) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise IoError(f"{path}: cannot write to the {what} folder")
-
-
-def _workstation_recipient(identity: Path | None, given: bool) -> str | None:
-    """The public half of the identity, from the NAME.age.pub beside it. Without one, which
-    scopes the workstation opens is not checked (an error only when --identity was given)."""
-    if identity is None:
-        return None
-    public = recipient_file(identity)
-    if not public.exists() and not given:
-        return None
-    try:
-        return read_recipient(public)
-    except KeyFileError as e:
-        raise KeyFileError(f"{e} (the public half of {identity})") from None
 
 
 @agent.command("status")
@@ -152,14 +160,18 @@ def _workstation_recipient(identity: Path | None, given: bool) -> str | None:
 def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
                inbox: Path | None, stale_minutes: int | None, identity: Path | None,
                as_json: bool) -> None:
-    """Readiness check: newest snapshot per scope, age, patients; exit 1 if not ready."""
+    """Readiness check: the identity, the pinned key and the printer this workstation needs,
+    and the newest snapshot per scope, its age and patients; exit 1 if not ready."""
+    config = ctx.obj.config
     store = _path(ctx, "store", store, "--store")
-    key = _trusted(ctx, trusted_key, required=False)
     inbox = _path(ctx, "inbox", inbox, "--inbox", required=False)
-    threshold = stale_minutes if stale_minutes is not None else ctx.obj.config.stale_minutes
-    recipient = _workstation_recipient(_path(ctx, "identity", identity, "--identity",
-                                             required=False), given=identity is not None)
-    report = status(store, threshold, key, inbox=inbox, recipient=recipient)
+    threshold = stale_minutes if stale_minutes is not None else \
+        config.thresholds.stale_minutes
+    setup = check_setup(_path(ctx, "identity", identity, "--identity", required=False),
+                        _path(ctx, "trusted_builder_key", trusted_key, "--trusted-key",
+                              required=False),
+                        printer=config.print.printer, identity_given=identity is not None)
+    report = status(store, threshold, inbox=inbox, setup=setup)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         sys.exit(0 if report.ok else 1)
