@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from downtime.generator import generate
+from downtime.generator import GenerateError, generate
 
 AS_OF = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 MESSES = {"multiple_mrns", "merged_chart", "deceased", "transferred", "alike_names",
@@ -117,6 +117,36 @@ def test_generate_replaces_only_its_own_files(tmp_path):
     bad = CliRunner().invoke(cli, ["generate", "--out", str(blocker / "h"), "--patients", "3"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
     assert str(blocker / "h") in bad.output
+
+
+def test_generate_never_deletes_an_export_it_did_not_write(tmp_path):
+    """A real Bulk export in the folder (Patient.ndjson, Encounter.ndjson ...): refused, every
+    file left as it was. So is a generated file edited since, and one without the marker."""
+    from click.testing import CliRunner
+
+    from downtime.cli import cli
+    from downtime.generator import MARKER
+
+    export = tmp_path / "export"
+    export.mkdir()
+    for name in ("Patient.ndjson", "Encounter.ndjson", "Observation.ndjson"):
+        (export / name).write_text('{"resourceType": "Patient", "id": "real"}\n')
+    before = {p.name: p.read_bytes() for p in export.iterdir()}
+    result = CliRunner().invoke(cli, ["generate", "--out", str(export), "--patients", "3"])
+    assert result.exit_code == 1 and "did not write" in result.output
+    assert "nothing was deleted" in result.output and result.output.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in export.iterdir()} == before
+    out = tmp_path / "generated"
+    generate(out, patients=3, seed=1, as_of=AS_OF)
+    assert json.loads((out / MARKER).read_text())["files"]["Patient.ndjson"]["sha256"]
+    with open(out / "Observation.ndjson", "a") as f:  # someone's edit since
+        f.write('{"resourceType": "Observation", "id": "added-by-hand"}\n')
+    with pytest.raises(GenerateError, match="Observation.ndjson"):
+        generate(out, patients=3, seed=1, as_of=AS_OF)
+    assert "added-by-hand" in (out / "Observation.ndjson").read_text()
+    (out / MARKER).unlink()
+    with pytest.raises(GenerateError, match="did not write"):
+        generate(out, patients=3, seed=2, as_of=AS_OF)
 
 
 def _subject(resource: dict) -> str | None:

@@ -7,12 +7,17 @@ what happens before and around them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pyrage
 import pytest
 from click.testing import CliRunner
 
 from downtime.cli import cli
+from downtime.generator import generate
 from snapshots.keys import RECIPIENT_SUFFIX, create_signing_key
+
+EARLIER = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 def _site(root):
@@ -22,8 +27,7 @@ def _site(root):
     for name in ("builder", "pharmacy"):  # no escrow: an incomplete key set
         (keys / f"{name}{RECIPIENT_SUFFIX}").write_text(
             str(pyrage.x25519.Identity.generate().to_public()) + "\n")
-    (root / "hospital").mkdir()
-    (root / "hospital" / "Patient.ndjson").write_text("from an earlier run\n")
+    generate(root / "hospital", patients=3, seed=9, as_of=EARLIER)  # an earlier run's
     return keys
 
 
@@ -34,7 +38,10 @@ def test_wrong_passphrase_stops_before_anything_is_regenerated(tmp_path):
                                 env={"DOWNTIME_PASSPHRASE": "another pass"})
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "another passphrase" in result.output and "nothing was changed" in result.output
-    assert (site / "hospital" / "Patient.ndjson").read_text() == "from an earlier run\n"
+    again = tmp_path / "again"
+    generate(again, patients=3, seed=9, as_of=EARLIER)
+    assert (site / "hospital" / "Patient.ndjson").read_bytes() == \
+        (again / "Patient.ndjson").read_bytes()  # not regenerated
     assert not (site / "store").exists()
 
 

@@ -22,8 +22,9 @@ def generate(out: Path, patients: int, seed: int, as_of: str | None) -> None:
     """Generate a synthetic hospital (same bytes for the same seed and --as-of; without
     --as-of the hospital's 'now' is the current minute, so the bytes differ run to run).
 
-    Only the generator's own <ResourceType>.ndjson files in --out are replaced; a folder
-    holding other FHIR files is refused, and nothing else in it is touched."""
+    Only the files an earlier run wrote in --out, unchanged since (its
+    .downtime-generated.json says which), are replaced; a folder holding any other FHIR file
+    (a real export) is refused and nothing in it deleted."""
     from ..generator import generate as make
 
     when = parse_as_of(as_of) if as_of else None

@@ -6,6 +6,7 @@ seed, with the mess real data has (docs/demo-hospital.md lists each mess and whe
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass, field
@@ -43,24 +44,42 @@ class GenerationSummary:
     replaced: list[str] = field(default_factory=list)  # files of an earlier run overwritten
 
 
+# Beside the files it wrote, the generator leaves what it wrote (names, sizes, SHA-256): a
+# later run replaces exactly those files, and only while they are as it left them. Anything
+# else named like an export (a real Bulk Data export put in the same folder, a generated file
+# edited since) is never deleted.
+MARKER = ".downtime-generated.json"
+
+
 class _Writer:
-    """One open NDJSON file per resource type, written as resources stream past."""
+    """One open NDJSON file per resource type, written (and hashed) as resources stream."""
 
     def __init__(self, out: Path):
-        self.out, self.files, self.counts = out, {}, {}
+        self.out, self.files, self.counts, self.hashes = out, {}, {}, {}
 
     def __call__(self, resource: dict) -> None:
         rtype = resource["resourceType"]
         f = self.files.get(rtype)
         if f is None:
             f = self.files[rtype] = open(self.out / f"{rtype}.ndjson", "wb")
-            self.counts[rtype] = 0
-        f.write(orjson.dumps(resource) + b"\n")
+            self.counts[rtype], self.hashes[rtype] = 0, hashlib.sha256()
+        line = orjson.dumps(resource) + b"\n"
+        f.write(line)
+        self.hashes[rtype].update(line)
         self.counts[rtype] += 1
 
     def close(self) -> None:
         for f in self.files.values():
             f.close()
+
+    def mark(self, seed: int, as_of: datetime) -> None:
+        """Write the marker: what this run wrote, to be replaced by the next run only."""
+        files = {f"{rtype}.ndjson": {"sha256": h.hexdigest(),
+                                     "bytes": (self.out / f"{rtype}.ndjson").stat().st_size}
+                 for rtype, h in sorted(self.hashes.items())}
+        body = {"written_by": "downtime generate", "seed": seed,
+                "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "files": files}
+        (self.out / MARKER).write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
 
 
 def _unit_sizes(patients: int) -> list[int]:
@@ -87,6 +106,7 @@ def generate(out_dir: Path, patients: int = 150, seed: int = 1,
             outpatient(h, emit, i)
     finally:
         emit.close()
+    emit.mark(seed, as_of)
     return GenerationSummary(out, patients + max(3, patients // 3), patients,
                              dict(sorted(emit.counts.items())), [u[0] for u in t.UNITS],
                              {k: v for k, v in sorted(h.messes.items())}, replaced)
@@ -95,22 +115,26 @@ def generate(out_dir: Path, patients: int = 150, seed: int = 1,
 def _prepare(out: Path) -> list[str]:
     """Make the folder ready; return the files of an earlier generation it will replace.
 
-    Nothing the generator did not write is ever deleted. A folder holding other FHIR files
-    (which a build would read along with the hospital) is refused rather than mixed."""
+    Nothing the generator did not write, or that changed since it wrote it, is ever deleted:
+    a folder holding such FHIR files (which a build would read along with the hospital) is
+    refused rather than mixed or wiped."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise GenerateError(oserror_text(e, "cannot create the folder", out)) from None
-    own = {f"{rtype}.ndjson" for rtype in GENERATED_TYPES}
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in own and
-                     p.name.endswith((".ndjson", ".ndjson.gz", ".json")))
+    written = _earlier_generation(out)
+    foreign = sorted(p.name for p in out.iterdir() if p.name.endswith(
+        (".ndjson", ".ndjson.gz", ".json")) and p.name != MARKER and not
+        _as_written(p, written.get(p.name)))
     if foreign:
-        raise GenerateError(f"{out}: holds FHIR files `downtime generate` did not write "
-                            f"({', '.join(foreign[:3])}{'...' if len(foreign) > 3 else ''}); "
-                            "choose an empty or new folder")
-    replaced = sorted(p.name for p in out.iterdir() if p.name in own)
+        raise GenerateError(f"{out}: holds FHIR files `downtime generate` did not write, or "
+                            f"that changed since ({', '.join(foreign[:3])}"
+                            f"{'...' if len(foreign) > 3 else ''}); nothing was deleted: choose "
+                            "an empty or new folder")
+    replaced = sorted(name for name in written if (out / name).exists())
     for name in replaced:
         (out / name).unlink()
+    (out / MARKER).unlink(missing_ok=True)
     probe = out / ".downtime-generate-probe"
     try:
         probe.write_bytes(b"")
@@ -118,6 +142,29 @@ def _prepare(out: Path) -> list[str]:
     except OSError as e:
         raise GenerateError(oserror_text(e, "cannot write there", out)) from None
     return replaced
+
+
+def _earlier_generation(out: Path) -> dict[str, dict]:
+    """name -> {sha256, bytes} of the files an earlier run wrote here (its marker)."""
+    try:
+        marker = orjson.loads((out / MARKER).read_bytes())
+        files = marker["files"]
+        return {str(k): v for k, v in files.items() if isinstance(v, dict)} \
+            if marker.get("written_by") == "downtime generate" and isinstance(files, dict) \
+            else {}
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _as_written(path: Path, written: dict | None) -> bool:
+    """The file is one an earlier run wrote, unchanged (size, then SHA-256)."""
+    if written is None or path.stat().st_size != written.get("bytes"):
+        return False
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == written.get("sha256")
 
 
 def _staff(h: Hospital, emit: _Writer, patients: int) -> Staff:
