@@ -184,6 +184,9 @@ def _head(path: Path, f: BinaryIO) -> tuple[bytes, int]:
 
 
 def _open(path: Path) -> BinaryIO:
+    if path.is_dir():  # open() would say "Is a directory", which is true but not the point
+        raise SnapshotError("not-a-snapshot", f"{path}: is a folder, not a snapshot file "
+                                              "(give one .dtsnap file)")
     try:
         return open(path, "rb")
     except OSError as e:

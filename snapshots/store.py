@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .errors import ToolkitError
 from .keys import key_id
 from .manifest import MAX_MANIFEST_BYTES, Manifest, ManifestError, parse_line, signature_valid
 from .sealed import SUFFIX, SnapshotError, read_manifest
@@ -60,6 +61,25 @@ def newest_for_unit(store: Path, recipient: str, unit: str | None) -> StoredSnap
     if unit is None:
         return newest.get("house")
     return newest.get(f"unit:{unit}") or newest.get("house")
+
+
+class UnknownUnit(ToolkitError):
+    reason = "unknown-unit"
+
+
+def match_unit(store: Path, recipient: str, unit: str) -> str:
+    """The unit code as the snapshots `recipient` opens spell it ("4w" -> "4W"), matched
+    without regard to case; UnknownUnit listing the units there are when none matches."""
+    units = sorted({u for snap in newest_per_scope(store, recipient).values()
+                    for u in snap.manifest.units})
+    if unit in units:
+        return unit
+    same = [u for u in units if u.casefold() == unit.casefold()]
+    if len(same) == 1:
+        return same[0]
+    there = ", ".join(units) if units else "none: no snapshot here that this identity opens"
+    raise UnknownUnit(f"{store}: no unit {unit!r} in the snapshots this identity opens "
+                      f"(units: {there})")
 
 
 def by_scope(store: Path, recipient: str | None = None) -> dict[str, list[StoredSnapshot]]:

@@ -451,3 +451,38 @@ def test_builder_prunes_its_store_to_the_newest_few(site, tmp_path):
     assert [Path(p).name for p in body["pruned"]] == [f"house-{sequences[1]:06d}.dtsnap"]
     text = run(site, "snapshot", "build", "--out", str(out), "--keep", "2").output
     assert "pruned 1 older snapshot(s) (keeping 2 per scope)" in text
+
+
+def test_verify_of_a_folder_is_one_line_with_its_reason(site, tmp_path):
+    key = str(site[0] / "keys" / "builder.pub")
+    for args in (["snapshot", "verify", str(tmp_path), "--trusted-key", key],
+                 ["snapshot", "info", str(tmp_path)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert result.output == f"Error: {tmp_path}: is a folder, not a snapshot file (give " \
+                                "one .dtsnap file)\n"
+    body = json.loads(CliRunner().invoke(cli, ["snapshot", "info", str(tmp_path),
+                                               "--json"]).output)
+    assert body["reason"] == "not-a-snapshot" and body["file"] == str(tmp_path)
+
+
+def test_a_new_key_needs_a_passphrase_of_twelve_characters(tmp_path):
+    result = CliRunner().invoke(cli, ["keys", "identity", "--dir", str(tmp_path), "ws-4W-9"],
+                                env={"DOWNTIME_PASSPHRASE": "short"})
+    assert result.exit_code == 1 and "at least 12 characters" in result.output
+    assert "(this one has 5)" in result.output and not list(tmp_path.iterdir())
+
+
+def test_a_passphrase_file_others_can_read_is_warned_of(tmp_path):
+    loose = tmp_path / "pass.txt"
+    loose.write_text(PASS + "\n")
+    loose.chmod(0o644)
+    result = CliRunner().invoke(cli, ["keys", "identity", "--dir", str(tmp_path / "k"),
+                                      "ws-4W-9", "--passphrase-file", str(loose)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {loose}: the passphrase file can be read by others (mode 644)" in \
+        result.output and f"chmod 600 {loose}" in result.output
+    loose.chmod(0o600)
+    quiet = CliRunner().invoke(cli, ["keys", "identity", "--dir", str(tmp_path / "k2"),
+                                     "ws-4W-9", "--passphrase-file", str(loose)])
+    assert quiet.exit_code == 0 and "warning" not in quiet.output

@@ -195,3 +195,17 @@ def test_a_registry_that_cannot_be_written_is_one_line(site, tmp_path):
     assert result.exit_code == 1, result.output
     assert f"{blocked}/forms.log: cannot record forms in the registry" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_unit_codes_match_whatever_their_case_and_an_unknown_one_lists_the_units(site, invoke,
+                                                                               tmp_path):
+    out = tmp_path / "census.pdf"
+    result = invoke("census", "--unit", "4w", "--pdf", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"%PDF")
+    out.unlink()  # patient data (synthetic here): not left on disk
+    assert any(r.unit == "4W" for r in registry(site) if r.kind == "census")
+    unknown = invoke("census", "--unit", "9Z", "--pdf", str(out))
+    assert unknown.exit_code == 1 and unknown.output.count("\n") == 1
+    assert "no unit '9Z'" in unknown.output and "(units: 4W)" in unknown.output
+    assert not out.exists()

@@ -50,7 +50,8 @@ class Context:
 @click.version_option(package_name="downtime-toolkit")
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:
-    """Downtime toolkit: encrypted EHR snapshots, downtime forms, reconciliation, drills."""
+    """Downtime toolkit: encrypted snapshots of the current inpatients, the workstation's
+    agent and chart viewer, and printed downtime forms."""
     # main() says whether the command line asks for --json: the subcommand has not parsed its
     # options yet, and a script reading JSON must get a config error as JSON too.
     if isinstance(ctx.obj, dict) and ctx.obj.get(JSON_FLAG):

@@ -27,7 +27,7 @@ from snapshots.keys import (
     recipient_file,
 )
 from snapshots.sealed import open_snapshot
-from snapshots.store import newest_for_unit
+from snapshots.store import UnknownUnit, match_unit, newest_for_unit
 
 from ..config import Config
 from ..packet_service import Access, fetch_packet
@@ -93,8 +93,9 @@ def _from_agent(config: Config, store: Path, identity: Path,
     open, delivered; None when there is none to have (then it is laid out here)."""
     try:  # the identity's public half says which snapshot; no passphrase needed for that
         recipient = read_recipient(recipient_file(identity))
-    except KeyFileError:
-        return None
+        request.unit = match_unit(store, recipient, request.unit)
+    except (KeyFileError, UnknownUnit):
+        return None  # laid out here, which says what is wrong
     chosen = newest_for_unit(store, recipient, request.unit)
     if chosen is None or chosen.manifest.scope != f"unit:{request.unit}":
         return None  # the agent pre-renders unit snapshots only
@@ -117,6 +118,8 @@ def _laid_out_here(config: Config, store: Path, identity: Path, request: PrintRe
 
     ident = load_identity(identity, get_passphrase(passphrase_file))
     trusted = load_public_key(config.path("trusted_builder_key", None, flag="--trusted-key"))
+    if request.unit != ALL_UNITS:
+        request.unit = match_unit(store, ident.recipient, request.unit)
     chosen = newest_for_unit(store, ident.recipient,
                              None if request.unit == ALL_UNITS else request.unit)
     if chosen is None:

@@ -26,7 +26,8 @@ def _path(ctx: click.Context, key: str, value: Path | None, flag: str,
     return ctx.obj.config.path(key, value, required=required, flag=flag)
 
 
-_file = click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+# a folder is refused by the snapshot code itself, in one line and with its reason for --json
+_file = click.argument("file", type=click.Path(path_type=Path))
 _trusted_option = click.option("--trusted-key", type=click.Path(dir_okay=False, path_type=Path),
                                help="Pinned builder public key (default: "
                                     "paths.trusted_builder_key).")
