@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from snapshots.audit import AuditError, AuditItem, AuditLog
@@ -78,10 +79,15 @@ def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: in
 def deliver_prerendered(request: PrintRequest, registry: FormRegistry,
                         packet: tuple[bytes, int, list[FormRecord]]) -> PrintResult:
     """Print a pre-rendered packet (forms.prerender) as this request's: its forms are
-    registered now, as printed by whoever asked and when."""
+    registered now, as printed by whoever asked and when, and every page says so."""
+    from .printed_stamp import stamp_printed
+
     pdf, pages, records = packet
+    by = request.printed_by or "?"
     records = [replace(r, by=request.printed_by or r.by, at=now_text()) for r in records]
-    return deliver(request, registry, pdf, pages, records, prerendered=True)
+    stamped = stamp_printed(pdf, f"Printed {datetime.now().astimezone():%d %b %Y %H:%M} "
+                                 f"by {by}")
+    return deliver(request, registry, stamped, pages, records, prerendered=True)
 
 
 def record_printed(log: AuditLog, user: str, result: PrintResult) -> None:

@@ -106,8 +106,13 @@ def _head(ctx: FormContext, header: chart.Header | None, common: dict, values: d
 
 
 def _footer(ctx: FormContext, record: FormRecord) -> str:
-    return (f"DOWNTIME COPY — {ctx.age_text()} · form {record.form_id} · printed "
-            f"{ctx.now.astimezone():%d %b %Y %H:%M} by {ctx.printed_by or '?'} · snapshot "
+    """The footer of every page. A pre-rendered packet does not know who will print it: it
+    says when it was rendered, and the line above the footer says who printed it and when,
+    drawn when it is handed over (forms.printed_stamp)."""
+    when = f"{ctx.now.astimezone():%d %b %Y %H:%M}"
+    made = f"rendered {when} ahead of printing" if ctx.prerendered else \
+        f"printed {when} by {ctx.printed_by or '?'}"
+    return (f"DOWNTIME COPY — {ctx.age_text()} · form {record.form_id} · {made} · snapshot "
             f"{ctx.snapshot.manifest.snapshot_id[:8]}")
 
 

@@ -178,6 +178,32 @@ def test_prerendered_packet_goes_out_at_once_once_and_registers_on_print(env, tm
     assert not {f.form_id for f in again.forms} & {f.form_id for f in result.forms}
 
 
+def test_every_page_of_a_prerendered_packet_says_who_printed_it_and_when(env, tmp_path):
+    """Rendered before anyone asked, the packet's footer says when it was rendered; the line
+    drawn at hand-over says who printed it and when, on every page, in Latin script or not."""
+    import zxingcpp
+
+    from forms.prerender import prerender_packet
+
+    _, keys, snap, registry = env
+    folder = tmp_path / "pre"
+    for user in ("RN Kim", "RN Łucja Wróbel", "Медсестра Иванова"):
+        prerender_packet(snap, "4W", folder, [keys.unit.recipient], now=NOW)
+        out = tmp_path / "p.pdf"
+        result = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=out,
+                                                  printed_by=user),
+                               registry, now=NOW, prerendered=(folder, [keys.unit.secret]))
+        assert result.prerendered
+        pages = [" ".join(text.split()) for text in pages_text(out)]
+        assert len(pages) == result.pages == 21
+        for text in pages:
+            assert f"by {user}" in text and text.count("Printed ") == 1, text[-300:]
+            assert "ahead of printing" in text and "by pre-rendered" not in text
+        document = pdfium.PdfDocument(str(out))  # the QR codes still read
+        assert zxingcpp.read_barcodes(document[0].render(scale=2).to_pil())
+        assert all(record.by == user for record in result.forms)
+
+
 def test_prerendered_packet_is_only_for_its_day_and_paper(env, tmp_path):
     from forms.prerender import prerender_packet
 
