@@ -569,6 +569,32 @@ def test_a_damaged_newest_snapshot_falls_back_to_the_newest_good_one(tmp_path):
     assert fallback and "unit-4W-000002" in fallback[0]["detail"]
 
 
+def test_the_locked_screen_shows_the_age_of_what_opens_not_of_a_damaged_newest(tmp_path):
+    """The newest snapshot is fresher but damaged: unlocking opens the older one, so that is
+    the age every screen shows, the locked screen before and after the unlock too."""
+    from datetime import timedelta
+
+    site = make_site(tmp_path)  # sequence 1, data as of AS_OF (12 min old on the clock)
+    damaged = sealed_snapshot(site.store, site.keys, stable_db(), sequence=2,
+                              as_of=AS_OF + timedelta(minutes=10))
+    data = bytearray(damaged.read_bytes())
+    data[-200] ^= 1  # the payload: the manifest (and its time) still reads as fresh
+    damaged.write_bytes(bytes(data))
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot, lambda: "12 min old" in text_of(app.screen.query_one(
+                "#age")))
+            assert "— 2 min old" not in text_of(app.screen.query_one("#age"))
+            await unlock(app, pilot)
+            assert "12 min old" in text_of(app.screen.query_one("#age"))
+            await pilot.press("ctrl+l")
+            await settle(app, pilot, lambda: app.session is None)
+            assert "12 min old" in text_of(app.screen.query_one("#age"))
+    run(go())
+
+
 def test_quitting_while_unlocked_is_logged_as_a_lock(tmp_path):
     site = make_site(tmp_path)
 

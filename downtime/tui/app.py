@@ -78,6 +78,7 @@ class DowntimeApp(WorkerErrors, App):
         self.newer = None
         self.audit("unlock", detail=f"{session.identity.name}: {session.label}")
         warning = session.fallback_warning()
+        self.workstation.passed_over([path for path, _ in session.passed_over])
         if warning:
             self.audit("snapshot-fallback", detail="; ".join(
                 f"{path.name}: {why}" for path, why in session.passed_over))

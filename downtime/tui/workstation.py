@@ -16,8 +16,9 @@ from pathlib import Path
 from snapshots.audit import AuditError, AuditLog, default_audit_log
 from snapshots.chart import DataAge, data_age
 from snapshots.identity_process import load_identity_in_child
-from snapshots.keys import Identity, load_public_key
-from snapshots.store import newest_per_scope
+from snapshots.keys import Identity, KeyFileError, load_public_key, read_recipient, recipient_file
+from snapshots.sealed import SnapshotError, verify
+from snapshots.store import by_scope
 
 from ..config import Config
 from .session import Clock, Session, utc_now
@@ -43,6 +44,8 @@ class Workstation:
         # the screen for the second it takes.
         self.kdf: Kdf = passphrase_kdf or load_identity_in_child
         self._audit_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+        self._checked: set[tuple[str, int, int]] = set()  # files that verified
+        self._unusable: set[tuple[str, int, int]] = set()  # files that did not open
 
     @property
     def stale_minutes(self) -> int:
@@ -79,12 +82,57 @@ class Workstation:
         return data_age(session.as_of, self.clock(), self.stale_minutes)
 
     def newest_data_age(self) -> DataAge | None:
-        """For the locked screen: the age of the newest snapshot in the store (manifest only)."""
-        newest = newest_per_scope(self.store)
-        if not newest:
+        """For the locked screen: the age of the data an unlock would open, the newest
+        snapshot of each scope this identity opens that is not known to be damaged (a file
+        the last unlock passed over, or one check_store_files() found failing). Manifests
+        only: nothing is decrypted, and nothing is hashed here on the event loop."""
+        ages = [first.manifest.as_of for first in
+                (next((s for s in scope if self._file_key(s.path) not in self._unusable),
+                      None) for scope in by_scope(self.store, self._recipient()).values())
+                if first is not None]
+        if not ages:
             return None
-        return data_age(max(s.manifest.as_of for s in newest.values()), self.clock(),
-                        self.stale_minutes)
+        return data_age(max(ages), self.clock(), self.stale_minutes)
+
+    def check_store_files(self) -> None:
+        """Blocking (a worker's): check the signature and payload hash of the newest files
+        newest_data_age() would name, down each scope to one that verifies, so that a damaged
+        newest file does not lend the locked screen its fresher time."""
+        for scope in by_scope(self.store, self._recipient()).values():
+            for stored in scope:
+                key = self._file_key(stored.path)
+                if key in self._unusable:
+                    continue
+                if key in self._checked:
+                    break
+                try:
+                    verify(stored.path, self.trusted_key)
+                except SnapshotError:
+                    self._unusable.add(key)
+                    continue
+                self._checked.add(key)
+                break
+
+    def passed_over(self, paths: list[Path]) -> None:
+        """Files an unlock could not open: not what the locked screen shows the age of."""
+        self._unusable.update(self._file_key(p) for p in paths)
+
+    def _recipient(self) -> str | None:
+        """The identity's public half (no passphrase needed), to leave out other units'
+        files; None (every file counts) when it is not beside the identity."""
+        try:
+            return read_recipient(recipient_file(self.identity_path))
+        except KeyFileError:
+            return None
+
+    @staticmethod
+    def _file_key(path: Path) -> tuple[str, int, int]:
+        """A file as it is now: a replaced or rewritten file is checked afresh."""
+        try:
+            st = path.stat()
+        except OSError:
+            return (str(path), -1, -1)
+        return (str(path), st.st_size, st.st_mtime_ns)
 
     # --- audit --------------------------------------------------------------------------------
 

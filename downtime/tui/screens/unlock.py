@@ -115,6 +115,21 @@ class UnlockScreen(WorkerErrors, Screen):
     def refresh_age(self) -> None:
         self.query_one("#age", DataAgeBar).show(self.app.newest_data_age(),
                                                  "locked", "")
+        self.check_store_files()
+
+    @in_thread(group="store-files")
+    def check_store_files(self) -> None:
+        """Verify, off the event loop, the files whose age the bar shows; show it again if a
+        newest one turned out damaged (then an older one's age is the one that counts)."""
+        workstation = self.app.workstation
+        before = workstation.newest_data_age()
+        workstation.check_store_files()
+        if workstation.newest_data_age() != before:
+            self.app.call_from_thread(self._show_age)
+
+    def _show_age(self) -> None:
+        if self.is_mounted:
+            self.query_one("#age", DataAgeBar).show(self.app.newest_data_age(), "locked", "")
 
     @on(Input.Submitted, "#user")
     def _next(self) -> None:
