@@ -8,9 +8,10 @@ and the body, as a page laid out live carries it in its footer.
 The line is drawn once, on a page of its own (pypdfium2: a text object in the standard
 Helvetica when the text is Latin, else in DejaVu Sans, embedded, or the font fontconfig finds
 for letters DejaVu lacks), and
-that page is laid over each page of the packet as a form XObject (pikepdf: qpdf writes the
-packet again, about a millisecond a page). Nothing of the packet's own content is parsed or
-regenerated, so its pages stay as they were laid out.
+that page becomes one form XObject which every page of the packet draws after its own content
+(pikepdf: two small streams shared by all pages; qpdf writes the packet again, about 0.1 s
+for 186 pages). Nothing of the packet's own content is parsed or regenerated, so its pages
+stay as they were laid out.
 """
 
 from __future__ import annotations
@@ -34,11 +35,20 @@ def stamp_printed(pdf: bytes, text: str) -> bytes:
 
     try:
         packet = pikepdf.open(io.BytesIO(pdf))
-        box = packet.pages[0].mediabox
-        width, height = float(box[2]) - float(box[0]), float(box[3]) - float(box[1])
-        line = pikepdf.open(io.BytesIO(_line_page(width, height, text)))
+        box = [float(v) for v in packet.pages[0].mediabox]
+        line = pikepdf.open(io.BytesIO(_line_page(box[2] - box[0], box[3] - box[1], text)))
+        drawing = packet.copy_foreign(line.pages[0].as_form_xobject())
+        # one pair of streams for every page: the page's own drawing kept in its own graphics
+        # state, then the line, placed at the page's origin
+        before = packet.make_indirect(pikepdf.Stream(packet, b"q\n"))
+        after = packet.make_indirect(pikepdf.Stream(
+            packet, f"\nQ q 1 0 0 1 {box[0]:g} {box[1]:g} cm /DtPrinted Do Q\n".encode()))
         for page in packet.pages:
-            page.add_overlay(line.pages[0])
+            page.add_resource(drawing, pikepdf.Name.XObject, pikepdf.Name("/DtPrinted"))
+            contents = page.obj.get("/Contents")
+            parts = list(contents) if isinstance(contents, pikepdf.Array) else \
+                [contents] if contents is not None else []
+            page.obj.Contents = pikepdf.Array([before, *parts, after])
         out = io.BytesIO()
         packet.save(out)
     except pikepdf.PdfError as e:  # a packet damaged since it was rendered
