@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snapshots.errors import ToolkitError, oserror_text
+from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
 from snapshots.settings import BuildSettings, SettingsError, parse_as_of
 
 from .names import KeyNameError, check_name
@@ -156,6 +157,7 @@ class Config:
     build: BuildSettings = field(default_factory=BuildSettings)
     build_as_of_fixed: bool = False  # [build] as_of was set (a drill's fixed 'now')
     recipients: RecipientSettings = field(default_factory=RecipientSettings)
+    source: ClientSettings = field(default_factory=ClientSettings)  # [source]: the EHR server
 
     def path(self, key: str, override: Path | str | None = None, required: bool = True,
              flag: str | None = None) -> Path | None:
@@ -210,12 +212,13 @@ def load_config(path: Path | str | None = None) -> Config:
                   thresholds=_thresholds(path, raw.get("thresholds", {})),
                   print=_print(path, raw.get("print", {}), raw.get("paths", {})),
                   build=build, build_as_of_fixed=fixed,
-                  recipients=_recipients(path, base, raw.get("recipients", {})))
+                  recipients=_recipients(path, base, raw.get("recipients", {})),
+                  source=_source(path, base, raw.get("source", {})))
 
 
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).
-TABLES = ("paths", "thresholds", "build", "recipients", "print")
+TABLES = ("paths", "thresholds", "build", "recipients", "print", "source")
 PATH_KEYS = tuple(f.name for f in fields(Paths))
 THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 PRINT_KEYS = tuple(f.name for f in fields(PrintSettings))
@@ -288,6 +291,13 @@ def _build(path: Path, table: dict[str, Any]) -> tuple[BuildSettings, bool]:
         return BuildSettings.from_config(table), "as_of" in table
     except SettingsError as e:
         raise ConfigError(f"{path}: {e}", reason="settings") from None
+
+
+def _source(path: Path, base: Path, table: dict[str, Any]) -> ClientSettings:
+    try:
+        return ClientSettings.from_table(table, base, str(path))
+    except SourceSettingsError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _recipients(path: Path, base: Path, table: dict[str, Any]) -> RecipientSettings:

@@ -346,6 +346,8 @@ class Builder:
         source.on_bad = self.ctx.gaps.bad_input
         marks = [f'"{status}"'.encode() for status in self.ctx.settings.encounter_status]
         source.looks_active = lambda data: any(m in data for m in marks)
+        for where, reason, detail in source.faults:
+            self.ctx.gaps.bad_input(where, reason, detail)
 
     def _unreadable_encounters(self) -> None:
         """A line that is not JSON but names an Encounter with a selected status may be an

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .build_results import BuildResult
 from .collector import collector_paused
 from .fhirdata import utc_time
 from .keys import Identity
+from .manifest import Manifest
 from .reading import DELETE, Record, Source
 from .schema import FTS_TABLE, PATIENT_TABLES, TABLES
 from .sealed import SnapshotError, load_database, verify
@@ -314,34 +316,55 @@ def _same_schema(conn: sqlite3.Connection, previous: Path) -> None:
                                                   "once, then refresh from that")
 
 
-def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
-                     identity: Identity | None, trusted_key: Ed25519PublicKey | None,
-                     ) -> tuple[BuildResult, str]:
-    """Apply a delta source to the previous house snapshot; return the result and its id."""
+@dataclass
+class PreviousSnapshot:
+    """The house snapshot a refresh starts from, opened (writable, in memory)."""
+
+    path: Path
+    manifest: Manifest
+    conn: sqlite3.Connection
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+
+def open_previous(previous: Path, identity: Identity | None,
+                  trusted_key: Ed25519PublicKey | None) -> PreviousSnapshot:
+    """Verify, decrypt and open the previous house snapshot for a refresh."""
     if identity is None or trusted_key is None:
         raise SnapshotError("not-a-recipient", "an incremental build needs an identity that "
                                                "opens the previous snapshot and the trusted key")
-    with collector_paused():
-        return _refresh(previous, delta, settings, identity, trusted_key)
-
-
-def _refresh(previous: Path, delta: Path, settings: BuildSettings, identity: Identity,
-             trusted_key: Ed25519PublicKey) -> tuple[BuildResult, str]:
-    """refresh_database, with the garbage collector paused (see snapshots.collector)."""
     manifest, database = verify(previous, trusted_key, [identity])
     if manifest.scope != "house":
         raise SnapshotError("wrong-scope", f"{previous}: is a {manifest.scope} snapshot; an "
                                            "incremental build starts from a house snapshot")
     conn = load_database(database, writable=True)
     _same_schema(conn, previous)
-    refresher = Refresher(settings, conn, manifest.sequence)
-    source = Source(delta, refresher.ctx.gaps.bad_input)
-    refresher.attach(source)
-    for rec in source.bundle_records():
-        refresher.ctx.resolver.register(rec.resource, rec.full_url)
-    core_records = refresher.apply_deletes(source.core())
-    later = refresher.read_core(core_records)
-    refresher.read_clinical(later)
-    refresher.read_clinical(refresher.apply_deletes(source.rest()))
-    result = refresher.finish(f"{manifest.source} + delta {source.describe()}")
-    return result, manifest.snapshot_id
+    return PreviousSnapshot(Path(previous), manifest, conn)
+
+
+def refresh_database(previous: Path, delta: Path, settings: BuildSettings,
+                     identity: Identity | None, trusted_key: Ed25519PublicKey | None,
+                     ) -> tuple[BuildResult, str]:
+    """Apply a delta source to the previous house snapshot; return the result and its id."""
+    opened = open_previous(previous, identity, trusted_key)
+    return refresh(opened, delta, settings), opened.manifest.snapshot_id
+
+
+def refresh(previous: PreviousSnapshot, delta: Path | Source, settings: BuildSettings
+            ) -> BuildResult:
+    """Apply a delta (an export on disk, or what a server gave: snapshots.pull) to the
+    opened previous snapshot, with the garbage collector paused (snapshots.collector)."""
+    with collector_paused():
+        refresher = Refresher(settings, previous.conn, previous.manifest.sequence)
+        source = delta if isinstance(delta, Source) else \
+            Source(delta, refresher.ctx.gaps.bad_input)
+        refresher.attach(source)
+        for rec in source.bundle_records():
+            refresher.ctx.resolver.register(rec.resource, rec.full_url)
+        core_records = refresher.apply_deletes(source.core())
+        later = refresher.read_core(core_records)
+        refresher.read_clinical(later)
+        refresher.read_clinical(refresher.apply_deletes(source.rest()))
+        return refresher.finish(f"{previous.manifest.source} + delta {source.describe()}")

@@ -11,10 +11,12 @@ reading goes on.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 
@@ -63,13 +65,38 @@ _BOM = b"\xef\xbb\xbf"
 WARNING_INPUT = frozenset({"byte-order-mark", "relative-fullurl"})
 
 
-def ndjson_type(path: Path) -> str | None:
+class MemoryFile:
+    """An NDJSON file held in memory (a Bulk export or the answers of a FHIR search, which
+    are patient data and never written to disk in plaintext), read as a file on disk is:
+    its name says its type, its size and bytes are there to be read in slices."""
+
+    __slots__ = ("name", "data")
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self.data = name, data
+
+    def stat(self) -> SimpleNamespace:
+        return SimpleNamespace(st_size=len(self.data))
+
+    def open_binary(self) -> io.BytesIO:
+        return io.BytesIO(self.data)
+
+    def __repr__(self) -> str:
+        return f"MemoryFile({self.name!r}, {len(self.data)} bytes)"
+
+
+SourceFile = Path | MemoryFile
+
+
+def ndjson_type(path: SourceFile) -> str | None:
     """`Observation.000.ndjson.gz` -> Observation (Bulk Data file naming)."""
     m = _TYPE_FROM_NAME.match(path.name)
     return m.group(1) if m else None
 
 
-def _open(path: Path):
+def _open(path: SourceFile):
+    if isinstance(path, MemoryFile):
+        return path.open_binary()
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
@@ -81,7 +108,7 @@ def _broken(data: bytes, looks_active: Callable[[bytes], bool] | None) -> str:
     return "malformed-json"
 
 
-def ndjson_records(path: Path, on_bad: BadInput,
+def ndjson_records(path: SourceFile, on_bad: BadInput,
                     looks_active: Callable[[bytes], bool] | None = None,
                     start: int = 0, stop: int | None = None) -> Iterator[Record]:
     """The resources of one NDJSON file; with `start`/`stop` (plain files only), those of
@@ -180,7 +207,8 @@ def _entries(data: dict, where: str, full_url: str | None, on_bad: BadInput) -> 
 
 
 class Source:
-    """A FHIR source on disk: a folder or a file, NDJSON or JSON."""
+    """A FHIR source on disk (a folder or a file, NDJSON or JSON), or NDJSON files held in
+    memory (`Source.in_memory`: what a FHIR server gave)."""
 
     def __init__(self, path: Path, on_bad: BadInput):
         self.path = Path(path)
@@ -198,11 +226,27 @@ class Source:
             p for p in self.path.rglob("*") if p.is_file() and _is_fhir_file(p))
         if not files:
             raise SourceError(f"{self.path}: no .ndjson, .ndjson.gz or .json files in source")
-        self.ndjson = [p for p in files if ".ndjson" in p.name]
+        self.ndjson: list[SourceFile] = [p for p in files if ".ndjson" in p.name]
         self.json = [p for p in files if p not in self.ndjson]
         self._held: list[Record] | None = None
+        self.description: str | None = None  # where in-memory files came from
+        self.faults: list[tuple[str, str, str]] = []
+
+    @classmethod
+    def in_memory(cls, files: list[MemoryFile], on_bad: BadInput, description: str,
+                  faults: list[tuple[str, str, str]] = ()) -> Source:
+        """NDJSON files held in memory; `description` says where they came from (the URL);
+        `faults` (where, reason, detail) go to the build's gap register when it attaches
+        (an export's error files: resources the server could not export)."""
+        source = cls.__new__(cls)
+        source.path, source.on_bad, source.looks_active = Path("."), on_bad, None
+        source.ndjson, source.json, source._held = list(files), [], None
+        source.description, source.faults = description, list(faults)
+        return source
 
     def describe(self) -> str:
+        if self.description is not None:
+            return f"{self.description} ({len(self.ndjson)} NDJSON files, in memory)"
         return f"{self.path} ({len(self.ndjson)} NDJSON, {len(self.json)} JSON files)"
 
     def _bundle_pool(self) -> list[Record]:
@@ -226,7 +270,8 @@ class Source:
             if _type_name(record.resource) in CORE_TYPES:
                 yield record
 
-    def rest(self, skip: set[Path] | frozenset[Path] = frozenset()) -> Iterator[Record]:
+    def rest(self, skip: set[SourceFile] | frozenset[SourceFile] = frozenset()
+             ) -> Iterator[Record]:
         """The second pass, passing over the NDJSON files in `skip` (read elsewhere)."""
         for path in self.ndjson:
             if path not in skip and ndjson_type(path) in _KNOWN_TYPES - CORE_TYPES:

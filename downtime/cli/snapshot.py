@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
@@ -12,10 +12,11 @@ from rich.console import Console
 
 from snapshots import chart, report
 from snapshots.errors import IoError
+from snapshots.fhir_client.settings import ClientSettings
 from snapshots.keys import load_identity, load_public_key, load_signing_key
 from snapshots.sealed import load_database, read_manifest, verify
 
-from ..config import ConfigError
+from ..config import Config, ConfigError
 from ..passphrase import get_passphrase, passphrase_option
 from ..snapshot_jobs import BuildOptions, run_build
 from .errors import about_file, json_option
@@ -44,8 +45,10 @@ def snapshot() -> None:
                   "source is not in the snapshot: see the report) or EMPTY (no active "
                   "inpatient in the source at all) or, with --strict, the gap register holds "
                   "errors. A scheduler should alert on 2.")
-@click.option("--source", type=click.Path(path_type=Path),
-              help="FHIR NDJSON folder, Bundle folder or file (default: paths.source).")
+@click.option("--source", metavar="PATH|URL",
+              help="FHIR NDJSON folder, Bundle folder or file, or the base URL of the EHR's "
+                   "FHIR server (https://...; with the [source] table's mode, auth and TLS) "
+                   "(default: paths.source, or [source] url).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Store folder to write snapshots into (default: paths.store).")
 @click.option("--per-unit", is_flag=True, help="Also write one snapshot per unit.")
@@ -64,14 +67,16 @@ def snapshot() -> None:
 @passphrase_option
 @json_option
 @click.pass_context
-def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: bool,
+def build(ctx: click.Context, source: str | None, out: Path | None, per_unit: bool,
           as_of: str | None, previous: Path | None, identity: Path | None,
           trusted_key: Path | None, signing_key: Path | None, strict: bool, keep: int,
           passphrase_file: Path | None, as_json: bool) -> None:
     """Build snapshot(s) of every active inpatient from a FHIR source."""
     config = ctx.obj.config
+    local, remote = build_source(config, source)
     options = BuildOptions(
-        source=_path(ctx, "source", source, "--source"),
+        source=local,
+        remote=remote,
         out=_path(ctx, "store", out, "--out"),
         per_unit=per_unit,
         previous=previous,
@@ -123,13 +128,31 @@ def build(ctx: click.Context, source: Path | None, out: Path | None, per_unit: b
                         "source not in the snapshot (written all the same; exit 2)",
                         fg="red", err=True)
         elif empty:
-            click.secho(f"census EMPTY: no active inpatient encounter in {options.source} "
+            where = options.source or options.remote.base_url
+            click.secho(f"census EMPTY: no active inpatient encounter in {where} "
                         f"({errors} error(s) in the gap register): is it the right source? "
                         "(written all the same; exit 2)", fg="red", err=True)
         elif status:
             click.secho(f"--strict: {errors} error(s) in the gap register (snapshot written; "
                         "exit 2)", fg="red", err=True)
     ctx.exit(status)
+
+
+def build_source(config: Config, given: str | None
+                 ) -> tuple[Path | None, ClientSettings | None]:
+    """What to build from: the folder or file, or the FHIR server, the flag or the config
+    names. Both paths.source and [source] url set, and no flag to choose, is refused: a build
+    from the wrong one would look like a good snapshot."""
+    if given and given.startswith(("http://", "https://")):
+        return None, replace(config.source, url=given)
+    if given:
+        return Path(given), None
+    if config.source.url:
+        if config.paths.source is not None:
+            raise ConfigError(f"{config.file}: both paths.source and [source] url are set: "
+                              "remove one, or say which with --source")
+        return None, config.source
+    return config.path("source", flag="--source"), None
 
 
 def _console() -> Console:
