@@ -57,6 +57,7 @@ from snapshots.errors import ToolkitError, oserror_text
 from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
 from snapshots.settings import BuildSettings, SettingsError, parse_as_of
 
+from .builder.settings import BuilderSettings, BuilderSettingsError
 from .names import KeyNameError, check_name
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ class Config:
     build_as_of_fixed: bool = False  # [build] as_of was set (a drill's fixed 'now')
     recipients: RecipientSettings = field(default_factory=RecipientSettings)
     source: ClientSettings = field(default_factory=ClientSettings)  # [source]: the EHR server
+    builder: BuilderSettings = field(default_factory=BuilderSettings)  # [builder]: the service
 
     def path(self, key: str, override: Path | str | None = None, required: bool = True,
              flag: str | None = None) -> Path | None:
@@ -213,12 +215,13 @@ def load_config(path: Path | str | None = None) -> Config:
                   print=_print(path, raw.get("print", {}), raw.get("paths", {})),
                   build=build, build_as_of_fixed=fixed,
                   recipients=_recipients(path, base, raw.get("recipients", {})),
-                  source=_source(path, base, raw.get("source", {})))
+                  source=_source(path, base, raw.get("source", {})),
+                  builder=_builder(path, base, raw.get("builder", {})))
 
 
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).
-TABLES = ("paths", "thresholds", "build", "recipients", "print", "source")
+TABLES = ("paths", "thresholds", "build", "recipients", "print", "source", "builder")
 PATH_KEYS = tuple(f.name for f in fields(Paths))
 THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 PRINT_KEYS = tuple(f.name for f in fields(PrintSettings))
@@ -297,6 +300,13 @@ def _source(path: Path, base: Path, table: dict[str, Any]) -> ClientSettings:
     try:
         return ClientSettings.from_table(table, base, str(path))
     except SourceSettingsError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _builder(path: Path, base: Path, table: dict[str, Any]) -> BuilderSettings:
+    try:
+        return BuilderSettings.from_table(table, base, str(path))
+    except BuilderSettingsError as e:
         raise ConfigError(str(e)) from None
 
 

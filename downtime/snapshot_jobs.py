@@ -9,6 +9,7 @@ snapshots stay as they are."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,13 +72,14 @@ def run_build(options: BuildOptions) -> BuildJobResult:
     result = refresh(previous, source, options.settings) if previous else \
         build_database(source, options.settings)
     previous_id = previous.manifest.snapshot_id if previous else ""
-    if pulled is not None:
-        result.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                            (SINCE_KEY, pulled.transaction_time))
-        result.conn.commit()
+    if pulled is not None:  # the server's time, for the next refresh; the pull, in the report
         result.report["pull"] = {"transaction_time": pulled.transaction_time,
                                  "since": since, "resources": pulled.resources,
-                                 "steps": len(pulled.log.events)}
+                                 "log": pulled.log.events}
+        result.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                [(SINCE_KEY, pulled.transaction_time),
+                                 ("build_report", json.dumps(result.report, sort_keys=True))])
+        result.conn.commit()
     as_of = options.settings.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
     written = publish(result.conn, options.out, recipients=options.recipients,
                       signing_key=options.signing_key, as_of=as_of,

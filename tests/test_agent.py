@@ -162,12 +162,12 @@ def test_cli_status_reads_the_identity_public_half(tmp_path, keys):
     (tmp_path / "ws-9X-1.age.pub").write_text(f"{pyrage.x25519.Identity.generate().to_public()}\n")
     args = ["agent", "status", "--store", str(store), "--trusted-key", str(key),
             "--stale-minutes", "100000000", "--identity", str(ident)]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 1 and "NOT READY" in result.output
+    result = CliRunner().invoke(cli, args)  # CRITICAL (2): browse would open nothing
+    assert result.exit_code == 2 and "NOT READY" in result.output
     assert "not for this workstation" in result.output
     (tmp_path / "ws-9X-1.age.pub").unlink()
     missing = CliRunner().invoke(cli, args)
-    assert missing.exit_code == 1 and "ws-9X-1.age.pub" in missing.output
+    assert missing.exit_code == 2 and "ws-9X-1.age.pub" in missing.output
     assert "Traceback" not in missing.output
 
 
@@ -373,7 +373,7 @@ def test_status_is_not_ready_without_a_usable_identity_or_key(tmp_path, keys):
                       f'trusted_builder_key = "{key}"\n')
     result = CliRunner().invoke(cli, ["--config", str(config), "agent", "status",
                                       "--stale-minutes", "100000000"])
-    assert result.exit_code == 1 and "NOT READY" in result.output
+    assert result.exit_code == 2 and "NOT READY" in result.output  # CRITICAL
     assert "identity:" in result.output and "ws-4W-1.age" in result.output
 
 
@@ -387,4 +387,5 @@ def test_status_checks_the_configured_printer(tmp_path, keys):
     setup = check_setup(None, _pem(keys, tmp_path / "builder.pub"), printer="no-such-queue")
     report = status(store, 30, now=AS_OF + timedelta(minutes=10), setup=setup)
     assert not report.ok and report.problems[0].startswith("[print] printer: ")
+    assert report.code == 2  # CRITICAL: the packet could not be printed
     assert "no-such-queue" in report.problems[0]

@@ -301,7 +301,8 @@ def test_a_config_that_is_not_text_is_one_line(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_bytes(b"\xff\xfe[paths]\n")
     result = CliRunner().invoke(cli, ["--config", str(cfg), "agent", "status"])
-    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    # a monitoring check that cannot run is UNKNOWN (3), by the plugin convention
+    assert result.exit_code == 3 and result.exception.__class__ is SystemExit
     assert str(cfg) in result.output and "not UTF-8" in result.output
     assert result.output.count("\n") == 1
 

@@ -61,10 +61,14 @@ def test_a_bad_table_is_refused_when_loaded_naming_file_and_key(tmp_path, text, 
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(path) in str(err.value) and says in str(err.value)
-    # and every command says so in one line, before doing anything
-    result = CliRunner().invoke(cli, ["--config", str(path), "agent", "status"])
+    # and every command that reads the config says so in one line, before doing anything
+    result = CliRunner().invoke(cli, ["--config", str(path), "keys", "list"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert says in result.output and result.output.count("\n") == 1
+    # a monitoring check that cannot run answers UNKNOWN (3), not a failure of what it checks
+    for check in (["agent", "status"], ["builder", "status"]):
+        result = CliRunner().invoke(cli, ["--config", str(path), *check])
+        assert result.exit_code == 3 and says in result.output, check
 
 
 def test_a_config_error_is_json_for_json_commands(tmp_path):

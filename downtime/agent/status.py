@@ -40,19 +40,36 @@ class ScopeStatus:
     prerendered: list[str] = field(default_factory=list)  # papers of today's packet, ready
 
 
+# The monitoring-plugin exit convention (Nagios, Icinga, Zabbix), as `builder status` has it.
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
 @dataclass
 class StatusReport:
     store: Path
     scopes: list[ScopeStatus] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rejected: list[Path] = field(default_factory=list)
+    # the problems that are only "old": the data is there and opens, a newer one is late
+    aging: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def code(self) -> int:
+        """WARNING when the only trouble is data past its age threshold; CRITICAL when
+        browse or print would fail or show nothing (a missing identity, no snapshot, one
+        that does not verify)."""
+        if not self.problems:
+            return OK
+        return WARNING if all(p in self.aging for p in self.problems) else CRITICAL
+
     def as_dict(self) -> dict:
-        return {"ready": self.ok, "store": str(self.store), "problems": self.problems,
+        return {"ready": self.ok, "state": STATES[self.code], "exit_status": self.code,
+                "store": str(self.store), "problems": self.problems,
                 "rejected": len(self.rejected),
                 "scopes": [{"scope": s.scope, "sequence": s.sequence, "file": str(s.path),
                             "as_of": s.as_of, "minutes_old": s.minutes_old,
@@ -178,6 +195,7 @@ def status(store: Path, stale_minutes: int = 30,
         if age.stale and opens is not False:
             report.problems.append(f"{scope}: newest snapshot is {age.minutes_old} min old "
                                    f"(threshold {stale_minutes} min)")
+            report.aging.append(report.problems[-1])
         if verified is False:
             report.problems.append(f"{scope}: newest snapshot failed to verify: {problem}")
     for path, why in unreadable:

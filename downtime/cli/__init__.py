@@ -13,14 +13,15 @@ from pathlib import Path
 
 import click
 
-from ..config import Config, load_config
+from ..config import Config, ConfigError, load_config
 from .errors import JSON_FLAG, ToolkitGroup, report_bug
 
 # command name -> the module here that defines it, imported only when that command runs: the
 # whole set pulls in WeasyPrint, Textual and the snapshot builder (a third of a second), and
 # `downtime print packet` has well under a second to hand its first page to CUPS.
 LAZY_COMMANDS = {"generate": "generate", "keys": "keys", "snapshot": "snapshot", "demo": "demo",
-                 "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms"}
+                 "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms",
+                 "builder": "builder"}
 
 
 class LazyGroup(ToolkitGroup):
@@ -28,6 +29,11 @@ class LazyGroup(ToolkitGroup):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201 - click's
+        # the words of the command line after the options of `downtime` itself
+        ctx.meta["command_words"] = tuple(a for a in args if not a.startswith("-"))[:2]
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context | None, name: str) -> click.Command | None:
         if name not in self.commands and name in LAZY_COMMANDS:
@@ -44,6 +50,13 @@ class Context:
         self.config = config
 
 
+# Checks a monitoring system runs (Nagios, Icinga, Zabbix): when the check itself cannot run
+# (a config that cannot be used), they answer UNKNOWN (exit 3), not a failure of what they
+# check.
+MONITORING_CHECKS = {("agent", "status"), ("builder", "status")}
+UNKNOWN = 3
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               envvar="DOWNTIME_CONFIG", help="TOML config file (or $DOWNTIME_CONFIG).")
@@ -56,7 +69,12 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     # options yet, and a script reading JSON must get a config error as JSON too.
     if isinstance(ctx.obj, dict) and ctx.obj.get(JSON_FLAG):
         ctx.meta[JSON_FLAG] = True
-    ctx.obj = Context(load_config(config_file))
+    try:
+        ctx.obj = Context(load_config(config_file))
+    except ConfigError as e:
+        if ctx.meta.get("command_words") in MONITORING_CHECKS:
+            e.exit_status = UNKNOWN
+        raise
 
 
 def main() -> None:

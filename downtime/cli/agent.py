@@ -12,13 +12,14 @@ from pathlib import Path
 
 import click
 
-from snapshots.errors import IoError, oserror_text
+from snapshots.errors import IoError, ToolkitError, oserror_text
 from snapshots.keys import (
     load_identity,
     load_public_key,
 )
 
 from ..agent import check_setup, process_inbox, run_agent, status
+from ..agent.status import UNKNOWN
 from ..config import ConfigError
 from ..packet_service import Access, PacketService, ServiceError
 from ..passphrase import get_passphrase, passphrase_option
@@ -155,30 +156,37 @@ def _usable_folder(path: Path, what: str) -> None:
               help="This workstation's identity (default: paths.identity): its NAME.age.pub "
                    "tells which snapshots it can open; no passphrase is asked.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable (for a monitoring "
-              "check): {\"ready\": ..., \"scopes\": [...], \"problems\": [...]}.")
+              "check): {\"ready\": ..., \"state\": ..., \"scopes\": [...], \"problems\": "
+              "[...]}.")
 @click.pass_context
 def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
                inbox: Path | None, stale_minutes: int | None, identity: Path | None,
                as_json: bool) -> None:
     """Readiness check: the identity, the pinned key and the printer this workstation needs,
-    and the newest snapshot per scope, its age and patients; exit 1 if not ready."""
-    config = ctx.obj.config
-    store = _path(ctx, "store", store, "--store")
-    inbox = _path(ctx, "inbox", inbox, "--inbox", required=False)
+    and the newest snapshot per scope, its age and patients. Exit status as a monitoring
+    plugin's: 0 ready, 1 WARNING (data past its age threshold), 2 CRITICAL (browse or print
+    would fail or show nothing), 3 UNKNOWN (the check itself could not run)."""
+    try:
+        config = ctx.obj.config
+        store = _path(ctx, "store", store, "--store")
+        inbox = _path(ctx, "inbox", inbox, "--inbox", required=False)
+        identity = _path(ctx, "identity", identity, "--identity", required=False)
+        key_path = _path(ctx, "trusted_builder_key", trusted_key, "--trusted-key",
+                         required=False)
+    except ToolkitError as e:  # cannot tell: UNKNOWN, not a fault of the workstation
+        raise ToolkitError(str(e), reason=e.reason, exit_status=UNKNOWN) from None
     threshold = stale_minutes if stale_minutes is not None else \
         config.thresholds.stale_minutes
-    setup = check_setup(_path(ctx, "identity", identity, "--identity", required=False),
-                        _path(ctx, "trusted_builder_key", trusted_key, "--trusted-key",
-                              required=False),
-                        printer=config.print.printer, identity_given=identity is not None)
+    setup = check_setup(identity, key_path, printer=config.print.printer,
+                        identity_given=ctx.params.get("identity") is not None)
     report = status(store, threshold, inbox=inbox, setup=setup)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
-        sys.exit(0 if report.ok else 1)
+        sys.exit(report.code)
     for line in report.lines():
         colour = "red" if line.startswith(("WARNING", "NOT READY")) else None
         click.secho(line, fg=colour, err=False)
-    sys.exit(0 if report.ok else 1)
+    sys.exit(report.code)
 
 
 COMMANDS = [agent]

@@ -123,7 +123,7 @@ class FhirClient:
         except (httpx.RemoteProtocolError, httpx.ReadError) as e:
             raise FhirUnreachable(f"{url}: the connection broke ({_first_line(e)})",
                                   url=url) from None
-        log.info("%s %s -> %s in %.0f ms", method, url, response.status_code,
+        log.debug("%s %s -> %s in %.0f ms", method, url, response.status_code,
                  (time.monotonic() - started) * 1000)
         check_status(response)
         return response
