@@ -184,6 +184,7 @@ class AuditWriterService(local_socket.LineService):
         self.where()  # a socket address too long: before anything is made
         prepare_files(self.log_path, self.key_path)
         signer = load_or_create_key(self.key_path)
+        _same_key(self.log_path, signer, self.key_path)
         self.audit = AuditLog(self.log_path, host=self.host, signer=signer,
                               writer=user_name(os.getuid()))
         if self.anchors is not None:
@@ -285,6 +286,23 @@ class Anchorer:
         if self.failing:
             self.log.info("anchoring the audit log's head to %s again", self.folder)
         self.failing, self.anchored = False, head["seq"]
+
+
+def _same_key(log: Path, signer: AuditSigner, key_path: Path) -> None:
+    """ServiceError if the log's head was signed by another key: the key was lost or
+    replaced, and entries signed by a new one would break the log's check for good."""
+    try:
+        head = json.loads(head_path(log).read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        raise ServiceError(f"{head_path(log)}: the audit log's head cannot be read; run "
+                           "`downtime audit verify` and keep the log as evidence") from None
+    signed_by = head.get("key") if isinstance(head, dict) else None
+    if signed_by is not None and signed_by != signer.id:
+        raise ServiceError(f"{log}: signed by audit key {signed_by}, but the key at {key_path} "
+                           f"is {signer.id} (lost or replaced); move the log away (keep it as "
+                           "evidence, with its old public key) and start a new one")
 
 
 def _signed_head(log: Path, key: str) -> dict | None:

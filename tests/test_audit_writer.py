@@ -115,6 +115,19 @@ def test_the_writer_refuses_a_log_folder_others_may_write_to(short_dir):
         _writer(short_dir).start()
 
 
+def test_the_writer_refuses_to_go_on_with_a_log_of_another_key(short_dir):
+    service = _writer(short_dir)
+    service.start()
+    try:
+        _client(service, short_dir / "spool.log").append("unlock", "badge 4411")
+    finally:
+        service.close()
+    old = service.audit.signer.id
+    service.key_path.unlink()  # the key lost: a new one would sign on from here
+    with pytest.raises(ServiceError, match=f"signed by audit key {old}, but the key at"):
+        _writer(short_dir).start()
+
+
 @pytest.mark.skipif(not ROOT, reason="a file of another user needs root to make")
 def test_the_writer_refuses_a_log_file_that_is_another_users(short_dir):
     folder = short_dir / "audit"
