@@ -157,7 +157,7 @@ def test_the_agent_writes_prints_entries_signed_anchored_and_a_stopped_one_is_to
     assert "writing the audit entries of browse and print" in agent_log.read_text()
     verified = _run(site, env, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
-    assert "audit log anchored up to seq 1 and keyed: 1 entries" in verified.stdout
+    assert "audit log anchored up to seq 1 and keyed: 1 entry," in verified.stdout
 
     stopped = _run(site, env, *census, str(tmp_path / "two.pdf"))  # no agent: still prints
     assert stopped.returncode == 0 and (tmp_path / "two.pdf").exists()

@@ -345,7 +345,7 @@ def test_spooled_entries_and_the_writers_own_user_are_told(tmp_path):
     assert result.ok and result.guarantee == "keyed"
     text = str(result)
     assert f"entries 4..5 were kept in the spool of rn (first written {WHEN})" in text
-    assert "1 entries were asked for by the writer's own OS user (downtime)" in text
+    assert "1 entry was asked for by the writer's own OS user (downtime)" in text
     assert [e.get("spooled") for e in _entries(log.path)][2:] == [None, WHEN, WHEN, None]
 
 

@@ -61,7 +61,7 @@ class VerifyResult:
             return self.why if not self.where else \
                 f"audit log NOT intact at {self.where}: {self.why}"
         a, n = self.assurance, self.entries
-        matched = f"{n} entries, hash chain and head match"
+        matched = f"{n} entr{'y' if n == 1 else 'ies'}, hash chain and head match"
         if a.guarantee == "plain":
             why = (f"signed by audit key {a.key}, but not checked: no public key given"
                    if a.signed else "not signed, not anchored: whoever can write the file "
@@ -395,8 +395,9 @@ def _writer_notes(chain: _Chain, head: dict | None) -> list[str]:
     own = sum(1 for e in chain.entries if writer and e.get("os_user") == writer)
     if not own:
         return []
-    return [f"{own} entries were asked for by the writer's own OS user ({writer}), who can "
-            "read the audit key: for those, the writer kept nothing from its own user"]
+    were = "entry was" if own == 1 else "entries were"
+    return [f"{own} {were} asked for by the writer's own OS user ({writer}), who can read the "
+            "audit key: for those, the writer kept nothing from its own user"]
 
 
 def _line_of_seq(raws: list[bytes], wanted: int) -> int:
