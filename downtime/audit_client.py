@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,47 +89,65 @@ class WriterClient:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             spooled, damaged = read_entries(self.spool.path) if fd is not None else ([], [])
-            entries, why = self._send({**request, "spooled": spooled} if spooled else request)
+            entries, why, refused = self._send({**request, "spooled": spooled} if spooled
+                                               else request)
+            spool_refused = None
+            if refused and spooled:
+                # the spool refused (edited into what the writer does not take): it must not
+                # hold every later entry back; it is kept whole for IT instead
+                spool_refused, spooled = why, []
+                entries, why, _ = self._send(request)
             if entries is None:
                 return None, why
             self.warning, self.handed_over = None, len(spooled)
-            if fd is not None and (spooled or damaged):
-                self._empty_spool(fd, damaged)
+            if fd is not None and (spooled or damaged or spool_refused):
+                self._empty_spool(fd, damaged, spool_refused)
             return entries[len(spooled):], ""
         finally:
             if fd is not None:
                 os.close(fd)
 
-    def _send(self, request: dict) -> tuple[list[dict] | None, str]:
+    def _send(self, request: dict) -> tuple[list[dict] | None, str, bool]:
+        """(entries, "", False), or (None, why not, whether the writer refused it)."""
         try:
             path = socket_path(self.log, self.access)
         except ServiceError as e:
-            return None, str(e)
+            return None, str(e), False
         conn, why = local_socket.connect(path, self.access)
         if conn is None:
-            return None, why or f"no audit writer at {path}: is the agent running?"
+            return None, why or f"no audit writer at {path}: is the agent running?", False
         with conn:
             try:
                 conn.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
                 with conn.makefile("rb") as stream:
                     answer = json.loads(read_line(stream, MAX_REQUEST))
             except (OSError, ValueError) as e:
-                return None, f"the audit writer did not answer ({e})"
+                return None, f"the audit writer did not answer ({e})", False
         if not isinstance(answer, dict) or not answer.get("ok") or \
                 not isinstance(answer.get("entries"), list):
             why = answer.get("why") if isinstance(answer, dict) else None
-            return None, f"the audit writer refused: {why or 'no reason given'}"
-        return answer["entries"], ""
+            return None, f"the audit writer refused: {why or 'no reason given'}", True
+        return answer["entries"], "", False
 
-    def _empty_spool(self, fd: int, damaged: list[tuple[int, str]]) -> None:
-        """The writer has the spool's entries: empty it. Lines that were not entries (it
-        was damaged, or edited) are kept, in a copy of the spool, for IT to see."""
-        if damaged:
+    def _empty_spool(self, fd: int, damaged: list[tuple[int, str]],
+                     refused: str | None = None) -> None:
+        """The writer has the spool's entries: empty it. A spool with lines that were not
+        entries (damaged, or edited), or that the writer refused, is first copied for IT to
+        see, and `warning` says where."""
+        if damaged or refused:
             kept = self.spool.path.with_name(
                 f"{self.spool.path.name}.kept-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
-            shutil.copyfile(self.spool.path, kept)
-            self.warning = (f"{len(damaged)} line(s) of the audit spool were not entries "
-                            f"(first: line {damaged[0][0]}, {damaged[0][1]}); kept in {kept}")
+            why = (f"{refused}" if refused else f"{len(damaged)} line(s) were not entries "
+                   f"(first: line {damaged[0][0]}, {damaged[0][1]})")
+            try:
+                _write_private(kept, os.pread(fd, os.fstat(fd).st_size, 0))
+            except OSError as e:  # then the spool stays as it is: nothing is lost
+                self.warning = (f"the audit spool was not handed over whole ({why}), and no "
+                                f"copy could be kept ({oserror_text(e, path=kept)}): it is "
+                                "left as it is")
+                return
+            self.warning = (f"the audit spool was not handed over whole ({why}); the spool is "
+                            f"kept in {kept} for IT")
         try:
             os.ftruncate(fd, 0)
             os.fsync(fd)
@@ -139,6 +156,12 @@ class WriterClient:
             self.warning = (f"the audit spool could not be emptied after the writer took it "
                             f"({oserror_text(e, path=self.spool.path)}): its entries will be "
                             "handed over again")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def _open_existing(path: Path) -> int | None:

@@ -55,8 +55,8 @@ from .local_socket import ServiceError, allowed, read_line, reply, user_name
 
 MAX_REQUEST = 64 * 1024 * 1024  # a whole house's packet: tens of thousands of forms
 MAX_ITEMS = 200_000
-MAX_TEXT = 200  # user, patient and snapshot ids
-MAX_DETAIL = 2000  # the log keeps 500 characters of it
+# No limit of its own on a text's length (the request's bounds them; the log keeps 500
+# characters of a detail): an entry refused for a long name would never be recorded at all.
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _item(item: object) -> AuditItem:
         raise ValueError("an item is not {patient_id, snapshot_id, detail}")
     return AuditItem(_text(item.get("patient_id"), "patient_id"),
                      _text(item.get("snapshot_id"), "snapshot_id"),
-                     _text(item.get("detail"), "detail", limit=MAX_DETAIL))
+                     _text(item.get("detail"), "detail"))
 
 
 def _spooled_row(entry: object) -> Row:
@@ -112,17 +112,16 @@ def _spooled_row(entry: object) -> Row:
         raise ValueError(f"a spooled entry is not one: {problem or 'not a spool entry'}")
     item = AuditItem(_text(entry.get("patient_id"), "patient_id"),
                      _text(entry.get("snapshot_id"), "snapshot_id"),
-                     _text(entry.get("detail"), "detail", limit=MAX_DETAIL),
+                     _text(entry.get("detail"), "detail"),
                      spooled=entry["time"])
     return entry["action"], _text(entry["user"], "user", required=True), item
 
 
-def _text(value: object, what: str, *, required: bool = False,
-          limit: int = MAX_TEXT) -> str | None:
+def _text(value: object, what: str, *, required: bool = False) -> str | None:
     if value is None and not required:
         return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValueError(f"{what} must be text of at most {limit} characters")
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text")
     return value
 
 

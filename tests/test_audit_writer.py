@@ -304,11 +304,34 @@ def test_a_damaged_spool_is_handed_over_as_far_as_it_goes_and_kept(short_dir):
         client.append("lock", "badge 4411")
     finally:
         service.close()
-    assert client.handed_over == 1 and "1 line(s) of the audit spool were not entries" in \
-        client.warning
+    assert client.handed_over == 1
+    assert "the audit spool was not handed over whole (1 line(s) were not entries (first: " \
+           "line 2, not JSON" in client.warning
     kept = list(short_dir.glob("spool.log.kept-*"))
     assert len(kept) == 1 and '{"seq": 2, "act' in kept[0].read_text()
+    assert kept[0].stat().st_mode & 0o777 == 0o600
     assert [e["action"] for e in _entries(service.log_path)] == ["unlock", "lock"]
+
+
+def test_a_spool_the_writer_refuses_does_not_hold_later_entries_back(short_dir):
+    service = _writer(short_dir)
+    spool = short_dir / "spool.log"
+    # a spool edited into something the writer does not take (it claims to be spooled)
+    AuditLog(spool).append_rows([("lock", "x", AuditItem(spooled="2026-11-24T14:07:02Z"))])
+    service.start()
+    try:
+        client = _client(service, spool)
+        client.append("chart-open", "badge 4411", patient_id="p1")
+        said = client.warning
+        client.append("lock", "badge 4411")
+    finally:
+        service.close()
+    assert said.startswith("the audit spool was not handed over whole (the audit writer "
+                           "refused: bad request: a spooled entry is not one")
+    assert [e["action"] for e in _entries(service.log_path)] == ["chart-open", "lock"]
+    kept = list(short_dir.glob("spool.log.kept-*"))
+    assert len(kept) == 1 and '"spooled"' in kept[0].read_text() and spool.read_text() == ""
+    assert client.warning is None  # said once, with the entry that found it
 
 
 def test_an_unwritable_spool_with_no_writer_is_an_audit_error(short_dir):
@@ -348,10 +371,12 @@ def test_request_checks():
     rows = check_request({"op": "append", "action": "print", "user": "rn",
                           "items": [{"patient_id": "p1", "snapshot_id": "s", "detail": "mar"}]})
     assert rows == [("print", "rn", AuditItem("p1", "s", "mar"))]
-    for bad in ({"op": "append", "action": "print", "user": "x" * 201, "items": [{}]},
+    long = check_request({"op": "append", "action": "break-glass", "user": "n" * 900,
+                          "items": [{"detail": "why " * 900}]})  # recorded, not refused
+    assert long[0][1] == "n" * 900 and len(long[0][2].detail) == 3600
+    for bad in ({"op": "append", "action": "print", "user": None, "items": [{}]},
                 {"op": "append", "action": "print", "user": "rn", "items": "all"},
-                {"op": "append", "action": "print", "user": "rn",
-                 "items": [{"detail": "x" * 2001}]},
+                {"op": "append", "action": "print", "user": "rn", "items": [{"detail": 7}]},
                 {"op": "append", "spooled": [{"seq": 1, "time": "now"}]}):
         with pytest.raises(ValueError):
             check_request(bad)
