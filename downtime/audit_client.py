@@ -33,7 +33,7 @@ from snapshots.errors import oserror_text
 from . import local_socket
 from .audit_writer import MAX_REQUEST, AuditAccess, socket_path
 from .config import Config
-from .local_socket import ServiceError, read_line
+from .local_socket import TIMEOUT_SECONDS, ServiceError, read_line
 
 
 def default_spool() -> Path:
@@ -116,6 +116,8 @@ class WriterClient:
         conn, why = local_socket.connect(path, self.access)
         if conn is None:
             return None, why or f"no audit writer at {path}: is the agent running?", False
+        entries = len(request.get("items", ())) + len(request.get("spooled", ()))
+        conn.settimeout(TIMEOUT_SECONDS + entries / 1000)  # signing 20,000 takes about 2 s
         with conn:
             try:
                 conn.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
