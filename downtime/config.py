@@ -24,6 +24,15 @@ be overridden by its command's flag (`Config.with_paths`, `Config.with_threshold
     paper = "Letter"                 # or "A4"
     packet_group = "nurses-4w"       # may take the agent's pre-rendered packets (optional)
 
+    [audit]                          # who appends this workstation's audit entries
+    writer = "agent"                 # "local" (default): browse and print append themselves
+    socket_dir = "/run/downtime-audit"  # where the agent's audit writer listens
+    group = "nurses-4w"              # who may hand it entries (optional, with socket_dir)
+    key = "/var/lib/downtime/audit/audit-key.pem"   # the writer's signing key (made if missing)
+    anchors = "/mnt/downtime-share/anchors"          # off the workstation: its signed heads
+    anchor_seconds = 60
+    spool = "/home/rn/.local/state/downtime/audit-spool.log"  # while the writer is unreachable
+
     [build]                          # snapshots.settings.BuildSettings: every field
     encounter_status = ["in-progress"]
 
@@ -104,6 +113,29 @@ class PrintSettings:
     packet_group: str | None = None
 
 
+WRITERS = ("local", "agent")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """[audit]: who appends the workstation's audit entries (docs/audit-log.md). "local":
+    browse and print append to paths.audit_log themselves (single-user: a plain chain only);
+    "agent": they hand them to the agent's audit writer, which signs them, keeps the log as
+    its own OS user and copies its signed heads to `anchors`; while it cannot be reached they
+    go to the browsing user's `spool`, marked unauthenticated, until it takes them."""
+
+    writer: str = "local"
+    socket_dir: Path | None = None  # None: the user's own runtime folder (as packets)
+    group: str | None = None  # OS group whose members may hand entries to the writer
+    key: Path | None = None  # None: audit-key.pem beside paths.audit_log
+    anchors: Path | None = None  # a folder off the workstation (the share the builder reads)
+    anchor_seconds: float = 60
+    spool: Path | None = None  # None: the browsing user's state folder
+
+    def key_path(self, audit_log: Path) -> Path:
+        return self.key if self.key is not None else Path(audit_log).parent / "audit-key.pem"
+
+
 Recipient = str | Path  # an age1... recipient, or the (resolved) path of a .age.pub file
 
 
@@ -160,6 +192,7 @@ class Config:
     recipients: RecipientSettings = field(default_factory=RecipientSettings)
     source: ClientSettings = field(default_factory=ClientSettings)  # [source]: the EHR server
     builder: BuilderSettings = field(default_factory=BuilderSettings)  # [builder]: the service
+    audit: AuditSettings = field(default_factory=AuditSettings)  # [audit]: who writes the log
 
     def path(self, key: str, override: Path | str | None = None, required: bool = True,
              flag: str | None = None) -> Path | None:
@@ -216,15 +249,19 @@ def load_config(path: Path | str | None = None) -> Config:
                   build=build, build_as_of_fixed=fixed,
                   recipients=_recipients(path, base, raw.get("recipients", {})),
                   source=_source(path, base, raw.get("source", {})),
-                  builder=_builder(path, base, raw.get("builder", {})))
+                  builder=_builder(path, base, raw.get("builder", {})),
+                  audit=_audit(path, base, raw.get("audit", {}), raw.get("paths", {}),
+                               raw.get("print", {})))
 
 
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).
-TABLES = ("paths", "thresholds", "build", "recipients", "print", "source", "builder")
+TABLES = ("paths", "thresholds", "build", "recipients", "print", "source", "builder",
+          "audit")
 PATH_KEYS = tuple(f.name for f in fields(Paths))
 THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 PRINT_KEYS = tuple(f.name for f in fields(PrintSettings))
+AUDIT_KEYS = tuple(f.name for f in fields(AuditSettings))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -242,7 +279,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: [{name}] must be a table, not "
                               f"{type(raw[name]).__name__} {raw[name]!r:.40}")
     for table, known in ((None, TABLES), ("paths", PATH_KEYS), ("thresholds", THRESHOLD_KEYS),
-                         ("print", PRINT_KEYS)):
+                         ("print", PRINT_KEYS), ("audit", AUDIT_KEYS)):
         unknown = set(raw if table is None else raw.get(table, {})) - set(known)
         if unknown:
             where = "at the top level" if table is None else f"in [{table}]"
@@ -287,6 +324,43 @@ def _print(path: Path, table: dict[str, Any], paths: dict[str, Any]) -> PrintSet
         raise ConfigError(f"{path}: [print] packet_group needs paths.packet_socket_dir, a "
                           "folder the agent and the group's users both reach")
     return PrintSettings(printer=printer or None, paper=paper, packet_group=group)
+
+
+def _audit(path: Path, base: Path, table: dict[str, Any], paths: dict[str, Any],
+           printing: dict[str, Any]) -> AuditSettings:
+    writer = table.get("writer", "local")
+    if writer not in WRITERS:
+        raise ConfigError(f"{path}: [audit] writer must be \"local\" or \"agent\", not "
+                          f"{writer!r:.40}")
+    if writer == "agent" and "audit_log" not in paths:
+        raise ConfigError(f"{path}: [audit] writer = \"agent\" needs paths.audit_log (the "
+                          "log the agent's writer keeps)")
+    folders = {}
+    for key in ("socket_dir", "key", "anchors", "spool"):
+        if key in table:
+            if not isinstance(table[key], str) or not table[key]:
+                raise ConfigError(f"{path}: [audit] {key} must be a path (a string), not "
+                                  f"{table[key]!r:.40}")
+            folders[key] = base / table[key]
+    group = table.get("group")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise ConfigError(f"{path}: [audit] group must be the name of an OS group, not "
+                          f"{group!r:.40}")
+    if group is not None and "socket_dir" not in folders:
+        raise ConfigError(f"{path}: [audit] group needs [audit] socket_dir, a folder the "
+                          "agent and the group's users both reach")
+    shared = "socket_dir" in folders and "packet_socket_dir" in paths and \
+        folders["socket_dir"] == base / paths["packet_socket_dir"]
+    if shared and group != printing.get("packet_group"):
+        # one folder can be closed to one group only: each socket would open it to its own
+        raise ConfigError(f"{path}: [audit] socket_dir is paths.packet_socket_dir, but "
+                          "[audit] group is not [print] packet_group; give them different "
+                          "folders")
+    seconds = table.get("anchor_seconds", 60)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise ConfigError(f"{path}: [audit] anchor_seconds must be a number of seconds "
+                          f"greater than 0, not {seconds!r:.40}")
+    return AuditSettings(writer=writer, group=group, anchor_seconds=seconds, **folders)
 
 
 def _build(path: Path, table: dict[str, Any]) -> tuple[BuildSettings, bool]:

@@ -49,12 +49,38 @@ def test_the_tables_are_typed(tmp_path):
     assert Config().print.paper == "Letter" and Config().paths.store is None
 
 
+def test_the_audit_table(tmp_path):
+    assert Config().audit.writer == "local"  # single-user unless the site says otherwise
+    config = load_config(write(tmp_path, '[paths]\naudit_log = "/var/lib/downtime/a/audit.log"\n'
+                                         '[audit]\nwriter = "agent"\nsocket_dir = "/run/dta"\n'
+                                         'group = "nurses"\nanchors = "share/anchors"\n'
+                                         'anchor_seconds = 2.5\nspool = "spool.log"\n'))
+    site = tmp_path.resolve() / "site"
+    audit = config.audit
+    assert (audit.writer, audit.group, audit.anchor_seconds) == ("agent", "nurses", 2.5)
+    assert audit.socket_dir == Path("/run/dta") and audit.anchors == site / "share" / "anchors"
+    assert audit.spool == site / "spool.log"
+    assert audit.key_path(config.paths.audit_log) == Path("/var/lib/downtime/a/audit-key.pem")
+    keyed = load_config(write(tmp_path, '[audit]\nkey = "k/audit.pem"\n'))
+    assert keyed.audit.key_path(Path("/x/audit.log")) == site / "k" / "audit.pem"
+
+
 @pytest.mark.parametrize("text,says", [
     ('[print]\npaper = "A5"\n', '[print] paper must be "Letter" or "A4"'),
     ('[print]\nprinter = 3\n', "[print] printer must be the name of a CUPS queue"),
     ('[print]\npapre = "A4"\n', "unknown key(s) in [print]: papre"),
     ('[recipients]\nescorw = ["age1x"]\n', "unknown key(s) in [recipients]: escorw"),
     ('[build]\nvitals_hours = "x"\n', "[build] vitals_hours"),
+    ('[audit]\nwriter = "remote"\n', '[audit] writer must be "local" or "agent"'),
+    ('[audit]\nwriter = "agent"\n', '[audit] writer = "agent" needs paths.audit_log'),
+    ('[audit]\ngroup = "nurses"\n', "[audit] group needs [audit] socket_dir"),
+    ('[audit]\ngroup = ""\nsocket_dir = "s"\n', "[audit] group must be the name of an OS"),
+    ('[audit]\nkey = 5\n', "[audit] key must be a path"),
+    ('[audit]\nanchor_seconds = true\n', "[audit] anchor_seconds must be a number"),
+    ('[audit]\nanchor_seconds = 0\n', "[audit] anchor_seconds must be a number"),
+    ('[audit]\nanchors_dir = "x"\n', "unknown key(s) in [audit]: anchors_dir"),
+    ('[paths]\npacket_socket_dir = "run"\n[print]\npacket_group = "a"\n'
+     '[audit]\nsocket_dir = "run"\n', "[audit] socket_dir is paths.packet_socket_dir"),
 ])
 def test_a_bad_table_is_refused_when_loaded_naming_file_and_key(tmp_path, text, says):
     path = write(tmp_path, text)

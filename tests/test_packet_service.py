@@ -22,7 +22,6 @@ import pytest
 import zxingcpp
 from click.testing import CliRunner
 
-from downtime import packet_service
 from downtime.cli import cli
 from downtime.config import ConfigError, load_config
 from downtime.packet_service import (
@@ -229,7 +228,7 @@ def test_the_packet_group_may_ask_and_others_may_not(tmp_path):
 @pytest.mark.skipif(os.getuid() != 0, reason="handing a folder to another user needs root")
 def test_a_socket_folder_of_another_user_is_refused(tmp_path, short_dir, monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.setattr(packet_service.tempfile, "gettempdir", lambda: str(short_dir))
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(short_dir))
     folder = short_dir / f"downtime-{os.getuid()}"
     folder.mkdir(mode=0o755)
     os.chown(folder, 65534, 65534)  # made first by someone else, who could run a fake agent

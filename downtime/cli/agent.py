@@ -20,6 +20,7 @@ from snapshots.keys import (
 
 from ..agent import check_setup, process_inbox, run_agent, status
 from ..agent.status import UNKNOWN
+from ..audit_writer import start_audit_writer
 from ..config import ConfigError
 from ..packet_service import Access, PacketService, ServiceError
 from ..passphrase import get_passphrase, passphrase_option
@@ -87,13 +88,16 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     service = _packet_service(store, hook, access) if hook is not None else None
+    # [audit] writer = "agent": browse's and print's entries, signed (downtime.audit_writer)
+    writer = start_audit_writer(ctx.obj.config, logging.getLogger("downtime.agent"))
     try:
         run_agent(inbox, store, key, keep, on_install=hook, stop=stop)
     except KeyboardInterrupt:
         pass
     finally:
-        if service is not None:
-            service.close()
+        for running in (service, writer):
+            if running is not None:
+                running.close()
 
 
 def _packet_service(store: Path, hook: PrerenderHook, access: Access) -> PacketService | None:

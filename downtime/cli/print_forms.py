@@ -17,7 +17,6 @@ from forms.errors import FormError
 from forms.kinds import ALL_UNITS, KINDS
 from forms.printing import check_printer
 from forms.registry import FormRegistry
-from snapshots.audit import AuditLog, default_audit_log
 from snapshots.keys import (
     KeyFileError,
     identity_name,
@@ -29,6 +28,7 @@ from snapshots.keys import (
 from snapshots.sealed import open_snapshot
 from snapshots.store import UnknownUnit, match_unit, newest_for_unit
 
+from ..audit_client import audit_sink
 from ..config import Config
 from ..packet_service import Access, fetch_packet
 from ..passphrase import get_passphrase, passphrase_option
@@ -78,8 +78,10 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
     click.echo(f"{result.pages} pages, {len(result.forms)} forms -> {result.destination}"
                + (" (pre-rendered)" if result.prerendered else ""))
     # the paper is out: if its record is not, PrintedNotAudited says so loudly
-    record_printed(AuditLog(config.path("audit_log", None, required=False)
-                            or default_audit_log()), request.printed_by, result)
+    audit = audit_sink(config)  # the log, or the agent's audit writer ([audit] writer)
+    record_printed(audit, request.printed_by, result)
+    if audit.warning:  # recorded, but only in this user's spool: said, never silent
+        click.secho(f"warning: {audit.warning}", fg="red", err=True)
 
 
 def _registry(config: Config, recipient: str) -> FormRegistry:

@@ -54,6 +54,7 @@ class DowntimeApp(WorkerErrors, App):
         self.newer: list | None = None  # newer snapshots found and not switched to yet
         self.unlock_screen = UnlockScreen()
         self.chart_screen: ChartScreen | None = None
+        self.audit_warning_shown: str | None = None  # check_audit_writer()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -157,6 +158,7 @@ class DowntimeApp(WorkerErrors, App):
                                    detail=detail)
         except AuditError as e:
             self._audit_failed(e)
+        self.check_audit_writer()
 
     def audit_soon(self, action: str, *, patient_id: str | None = None,
                    detail: str | None = None) -> Future[None]:
@@ -164,10 +166,27 @@ class DowntimeApp(WorkerErrors, App):
         fsynced: too slow for the event loop); done once written or its failure shown."""
         return self.workstation.audit_soon(
             action, self.session, lambda e: self.call_from_thread(self._audit_failed, e),
-            patient_id=patient_id, detail=detail)
+            patient_id=patient_id, detail=detail,
+            on_written=lambda: self.call_from_thread(self.check_audit_writer))
 
     def _audit_failed(self, error: AuditError) -> None:
         self.notify(f"AUDIT LOG NOT WRITTEN: {error}", severity="error", timeout=15)
+
+    def check_audit_writer(self) -> None:
+        """Say, once each time it changes, that entries go to the unauthenticated spool (the
+        agent's audit writer cannot be reached), and when they reach the writer again; the
+        data-age bar says it meanwhile (notice())."""
+        warning = self.workstation.audit_warning
+        if warning == self.audit_warning_shown:
+            return
+        if warning:
+            self.notify(f"AUDIT ENTRIES NOT AUTHENTICATED: {warning}. Charts stay open; "
+                        "tell IT.", severity="error", timeout=30)
+        else:
+            self.notify("The audit writer is reachable again: the entries kept meanwhile "
+                        "were handed to it.", timeout=10)
+        self.audit_warning_shown = warning
+        self.refresh_ages()
 
     # --- data age -----------------------------------------------------------------------------
 
@@ -182,6 +201,8 @@ class DowntimeApp(WorkerErrors, App):
         shown because the newest snapshot would not open."""
         if self.session is None:
             return None
+        if self.audit_warning_shown:
+            return "AUDIT ENTRIES NOT AUTHENTICATED — tell IT"
         if self.newer:
             return "NEWER DATA AVAILABLE — F5 to switch"
         if self.session.passed_over:

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from snapshots.audit import AuditError, AuditLog, default_audit_log
+from snapshots.audit import AuditError
 from snapshots.chart import DataAge, data_age
 from snapshots.identity_process import load_identity_in_child
 from snapshots.keys import Identity, KeyFileError, load_public_key, read_recipient, recipient_file
 from snapshots.sealed import SnapshotError, verify
 from snapshots.store import by_scope
 
+from ..audit_client import audit_sink
 from ..config import Config
 from .session import Clock, Session, utc_now
 
@@ -36,7 +37,8 @@ class Workstation:
         self.identity_path: Path = config.path("identity", flag="--identity")
         self.trusted_key = load_public_key(config.path("trusted_builder_key",
                                                        flag="--trusted-key"))
-        self.audit_log = AuditLog(config.paths.audit_log or default_audit_log())
+        # the log itself, or the agent's audit writer ([audit] writer): docs/audit-log.md
+        self.audit_log = audit_sink(config)
         self.registry = config.paths.registry
         self.registry_recipients = config.recipients.escrow_keys()
         self.clock: Clock = clock or utc_now
@@ -143,16 +145,27 @@ class Workstation:
                               patient_id=patient_id, detail=detail,
                               snapshot_id=session.snapshot_ids if session else None)
 
+    @property
+    def audit_warning(self) -> str | None:
+        """Why the last entries went to the unauthenticated spool (the audit writer could not
+        be reached), or None."""
+        return self.audit_log.warning
+
     def audit_soon(self, action: str, session: Session | None, on_failure: AuditFailed, *,
-                   patient_id: str | None = None, detail: str | None = None) -> Future[None]:
+                   patient_id: str | None = None, detail: str | None = None,
+                   on_written: Callable[[], None] | None = None) -> Future[None]:
         """audit() on the audit thread (each entry is fsynced: worth overlapping with a chart
         read); entries keep the order they were asked for. The future is done once the entry
-        is written, or `on_failure` has been called with why not."""
+        is written (and `on_written` called, on that thread: to look at audit_warning), or
+        `on_failure` has been called with why not."""
         def write() -> None:
             try:
                 self.audit(action, session, patient_id=patient_id, detail=detail)
             except AuditError as e:
                 on_failure(e)
+                return
+            if on_written is not None:
+                on_written()
         return self._audit_writer.submit(write)
 
     # --- printing -----------------------------------------------------------------------------

@@ -65,6 +65,11 @@ def audit_event(entry: dict) -> dict:
              {"type": "hash", "valueString": entry["hash"]}]
     if entry.get("detail") and entry["action"] != "break-glass":
         chain.append({"type": "detail", "valueString": entry["detail"]})
+    # what the audit writer adds (hashed, so needed to re-check the chain from the export)
+    for name, kind in (("os_user", "os-user"), ("spooled", "spooled"), ("key", "key"),
+                       ("sig", "signature")):
+        if entry.get(name):
+            chain.append({"type": kind, "valueString": entry[name]})
     snapshot = {"what": {"identifier": {"system": "urn:downtime:snapshot-id",
                                         "value": entry.get("snapshot_id") or "none"}},
                 "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",

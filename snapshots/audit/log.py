@@ -13,6 +13,12 @@ on the log and `fsync` it, so two processes (the TUI and `downtime print`) can a
 
 The log holds ids, hashes and who/when/what: never clinical content. The one free text kept is
 the break-glass reason, which is the point of logging a break-glass.
+
+Given a signer (the agent's audit writer, downtime.audit_writer), every entry also carries the
+writer's key id (`key`, hashed) and an Ed25519 signature of its hash (`sig`); the entries the
+writer appends for another process name that process's OS user (`os_user`, from the kernel,
+not from the asker), and those it takes over from a browsing user's spool keep the time they
+were first written there (`spooled`). The head witness is then signed too (signing.py).
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ from pathlib import Path
 import platformdirs
 
 from ..errors import ToolkitError, oserror_text
+from .signing import AuditSigner
 
 GENESIS = "0" * 64
 ACTIONS = ("unlock", "unlock-failed", "chart-open", "break-glass", "snapshot-switch", "lock",
            "print", "submit", "snapshot-fallback")
 FIELDS = ("seq", "time", "action", "user", "host", "patient_id", "snapshot_id", "detail", "prev")
+# hashed when present: written by the audit writer only, so a plain log's hashes are unchanged
+OPTIONAL_FIELDS = ("os_user", "spooled", "key")
 MAX_DETAIL = 500
 
 
@@ -45,6 +54,10 @@ class AuditItem:
     patient_id: str | None = None
     snapshot_id: str | None = None
     detail: str | None = None
+    spooled: str | None = None  # when it was first written to a browsing user's spool
+
+
+Row = tuple[str, str, AuditItem]  # action, user, what differs
 
 
 class AuditError(ToolkitError):
@@ -55,6 +68,7 @@ class AuditError(ToolkitError):
 
 def _canonical(entry: dict) -> bytes:
     body = {k: entry.get(k) for k in FIELDS}
+    body.update({k: entry[k] for k in OPTIONAL_FIELDS if k in entry})
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -71,24 +85,38 @@ def _now() -> datetime:
 
 
 class AuditLog:
-    """Append entries to one audit log file."""
+    """Append entries to one audit log file; with a `signer`, sign each entry and the head
+    (the audit writer's log). `warning` is for a sink that can fall back to something less
+    (downtime.audit_client): a log written here directly never does."""
+
+    warning: str | None = None
 
     def __init__(self, path: Path, clock: Callable[[], datetime] | None = None,
-                 host: str | None = None):
+                 host: str | None = None, signer: AuditSigner | None = None,
+                 writer: str | None = None):
         self.path = Path(path)
         self.clock = clock or _now
         self.host = host or socket.gethostname()
+        self.signer = signer
+        self.writer = writer  # the writer's OS user, named in its signed heads
+        self.last_head: dict | None = None  # the head written by this object's last append
 
     def append(self, action: str, user: str, *, patient_id: str | None = None,
                snapshot_id: str | None = None, detail: str | None = None) -> dict:
         return self.append_many(action, user, [AuditItem(patient_id, snapshot_id, detail)])[0]
 
-    def append_many(self, action: str, user: str, items: Sequence[AuditItem]) -> list[dict]:
+    def append_many(self, action: str, user: str, items: Sequence[AuditItem],
+                    os_user: str | None = None) -> list[dict]:
         """One entry per item, chained, under one lock and one fsync (a printed packet of a
         thousand forms is a thousand entries, not a thousand disk flushes)."""
-        if action not in ACTIONS:
-            raise ValueError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
-        if not items:
+        return self.append_rows([(action, user, item) for item in items], os_user)
+
+    def append_rows(self, rows: Sequence[Row], os_user: str | None = None) -> list[dict]:
+        """append_many for rows of differing actions and users (a spool taken over)."""
+        for action, _user, _item in rows:
+            if action not in ACTIONS:
+                raise ValueError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
+        if not rows:
             return []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,26 +126,49 @@ class AuditLog:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             seq, prev = _last(fd)
-            time = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            time = _utc_text(self.clock())
             entries, lines = [], []
-            for item in items:
-                detail = None if item.detail is None else \
-                    " ".join(str(item.detail).split())[:MAX_DETAIL]
+            for action, user, item in rows:
                 seq += 1
-                entry = {"seq": seq, "time": time, "action": action, "user": user,
-                         "host": self.host, "patient_id": item.patient_id,
-                         "snapshot_id": item.snapshot_id, "detail": detail, "prev": prev}
-                entry["hash"] = prev = entry_hash(entry)
+                entry = self._entry(seq, time, action, user, item, os_user, prev)
+                prev = entry["hash"]
                 entries.append(entry)
                 lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
             os.write(fd, ("\n".join(lines) + "\n").encode())
             os.fsync(fd)
-            _write_head(self.path, seq, prev)
+            self.last_head = self._head(seq, prev, time)
+            _write_head(self.path, self.last_head)
         except OSError as e:
             raise AuditError(oserror_text(e, "cannot write audit log", self.path)) from None
         finally:
             os.close(fd)  # closing releases the lock
         return entries
+
+    def _entry(self, seq: int, time: str, action: str, user: str, item: AuditItem,
+               os_user: str | None, prev: str) -> dict:
+        detail = None if item.detail is None else " ".join(str(item.detail).split())[:MAX_DETAIL]
+        entry = {"seq": seq, "time": time, "action": action, "user": user, "host": self.host,
+                 "patient_id": item.patient_id, "snapshot_id": item.snapshot_id,
+                 "detail": detail}
+        if os_user is not None:
+            entry["os_user"] = os_user
+        if item.spooled is not None:
+            entry["spooled"] = item.spooled
+        entry["prev"] = prev
+        if self.signer is not None:
+            entry["key"] = self.signer.id
+        entry["hash"] = entry_hash(entry)
+        if self.signer is not None:
+            entry["sig"] = self.signer.sign_entry(entry["hash"])
+        return entry
+
+    def _head(self, seq: int, digest: str, time: str) -> dict:
+        if self.signer is None:
+            return {"seq": seq, "hash": digest}
+        head = {"seq": seq, "hash": digest, "key": self.signer.id, "host": self.host,
+                "writer": self.writer, "time": time}
+        head["sig"] = self.signer.sign_head(head)
+        return head
 
 
 def default_audit_log() -> Path:
@@ -147,11 +198,16 @@ def _last(fd: int) -> tuple[int, str]:
                          "and keep the file as evidence") from None
 
 
-def _write_head(path: Path, seq: int, digest: str) -> None:
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _write_head(path: Path, content: dict) -> None:
     head = head_path(path)
     tmp = head.with_name(head.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps({"seq": seq, "hash": digest}) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(content) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, head)

@@ -152,6 +152,7 @@ class PrintScreen(WorkerErrors, ModalScreen[None]):
             lambda d, t: app.call_from_thread(self._progress, f"Preparing… {d} of {t}"),
             paper=paper)
         app.call_from_thread(self._finished, message, False)
+        app.call_from_thread(app.check_audit_writer)  # its entries may be in the spool
 
     def worker_failed(self, worker: Worker, text: str, error: BaseException | None) -> None:
         if worker.group == "printers":  # no CUPS here, or it does not answer: say which
