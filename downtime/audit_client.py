@@ -49,6 +49,24 @@ def audit_sink(config: Config) -> AuditLog | WriterClient:
                         config.audit.spool or default_spool())
 
 
+def writer_problem(config: Config) -> str:
+    """Why the agent's audit writer cannot take entries now ('' when it can, or when the
+    site writes its log locally): for `agent status`."""
+    if config.audit.writer != "agent":
+        return ""
+    log = config.paths.audit_log or default_audit_log()
+    try:
+        path = socket_path(log, AuditAccess.from_config(config))
+    except ServiceError as e:
+        return f"audit writer: {e}"
+    conn, why = local_socket.connect(path, AuditAccess.from_config(config))
+    if conn is None:
+        return f"audit writer: {why or f'none answers at {path}: is the agent running?'} " \
+               "(entries would be kept unauthenticated in the spool)"
+    conn.close()
+    return ""
+
+
 class WriterClient:
     """Appends through the agent's audit writer; to the spool while it cannot be reached.
     The same calls as AuditLog (append, append_many), so forms and the TUI take either."""

@@ -470,3 +470,23 @@ def test_audit_sink_is_the_log_itself_in_single_user_mode(tmp_path):
     sink = audit_sink(load_config(config))
     assert isinstance(sink, AuditLog) and sink.path == tmp_path / "audit.log"
     assert sink.warning is None
+
+
+def test_agent_status_says_when_the_audit_writer_cannot_take_entries(tmp_path, short_dir):
+    """With [audit] writer = "agent", a writer that does not answer is a readiness problem
+    (care would go on, its record unauthenticated in the spool); one that answers is none."""
+    from downtime.audit_client import writer_problem
+
+    config = tmp_path / "downtime.toml"
+    (short_dir / "audit").mkdir(mode=0o700)
+    config.write_text(f'[paths]\naudit_log = "{short_dir}/audit/audit.log"\n[audit]\n'
+                      f'writer = "agent"\nsocket_dir = "{short_dir}/run"\n')
+    assert writer_problem(Config()) == ""  # writer = "local": nothing to reach
+    problem = writer_problem(load_config(config))
+    assert problem.startswith("audit writer: ") and "is the agent running?" in problem
+    service = start_audit_writer(load_config(config), logging.getLogger("t"))
+    try:
+        assert writer_problem(load_config(config)) == ""
+    finally:
+        service.close()
+    assert "is the agent running?" in writer_problem(load_config(config))

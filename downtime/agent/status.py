@@ -118,7 +118,7 @@ class Setup:
 
 
 def check_setup(identity: Path | None, trusted_key: Path | None, printer: str | None = None,
-                identity_given: bool = False) -> Setup:
+                identity_given: bool = False, audit_problem: str = "") -> Setup:
     """The configured identity (there, readable, an age identity file), the pinned builder
     key (there and a key) and the configured printer (known to CUPS and enabled): each one
     that is wrong is a problem, so `agent status` says NOT READY rather than leave browse or
@@ -140,6 +140,8 @@ def check_setup(identity: Path | None, trusted_key: Path | None, printer: str | 
             setup.trusted_key = load_public_key(trusted_key)
         except KeyFileError as e:
             setup.problems.append(f"pinned builder key: {e}")
+    if audit_problem:  # care would go on, but its record would not be authenticated
+        setup.problems.append(audit_problem)
     if printer:
         from forms.printing import PrintError, check_printer
 

@@ -20,6 +20,7 @@ from snapshots.keys import (
 
 from ..agent import check_setup, process_inbox, run_agent, status
 from ..agent.status import UNKNOWN
+from ..audit_client import writer_problem
 from ..audit_writer import start_audit_writer
 from ..config import ConfigError
 from ..packet_service import Access, PacketService, ServiceError
@@ -182,7 +183,8 @@ def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
     threshold = stale_minutes if stale_minutes is not None else \
         config.thresholds.stale_minutes
     setup = check_setup(identity, key_path, printer=config.print.printer,
-                        identity_given=ctx.params.get("identity") is not None)
+                        identity_given=ctx.params.get("identity") is not None,
+                        audit_problem=writer_problem(config))
     report = status(store, threshold, inbox=inbox, setup=setup)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
