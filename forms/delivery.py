@@ -48,6 +48,15 @@ class PrintResult:
     destination: str = ""
     prerendered: bool = False
 
+    def summary(self) -> str:
+        """What came out, as the command line and the print dialog both say it."""
+        return f"{_count(self.pages, 'page')}, {_count(len(self.forms), 'form')} -> " \
+               f"{self.destination}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
 
 def deliver(request: PrintRequest, registry: FormRegistry, pdf: bytes, pages: int,
             records: list[FormRecord], issued_already: bool = False,

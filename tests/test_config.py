@@ -168,3 +168,20 @@ def test_a_recipient_file_that_cannot_be_read_names_the_table_entry(tmp_path):
     assert len(config.recipients.escrow_keys()) == 1
     with pytest.raises(ConfigError, match=r"\[recipients\] pharmacy: .*nobody.age.pub"):
         config.recipients.resolve()
+
+
+def test_config_after_the_command_works_and_wins(tmp_path):
+    """`downtime snapshot verify FILE --config X`, as most people type it."""
+    good = write(tmp_path, '[paths]\nstore = "store"\n')
+    other = tmp_path / "other.toml"
+    other.write_text('[paths]\nstore = "elsewhere"\n')
+    for args in (["--config", str(other), "builder", "status", "--config", str(good)],
+                 ["builder", "status", "--config", str(good)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 3 and str(good.parent / "store") in result.output, args
+    missing = tmp_path / "none.toml"
+    result = CliRunner().invoke(cli, ["--config", str(missing), "builder", "status",
+                                      "--config", str(good)])
+    assert result.exit_code == 3 and "no builder status" in result.output  # the good one won
+    bad = CliRunner().invoke(cli, ["keys", "list", "--config", str(missing)])
+    assert bad.exit_code == 1 and f"{missing}: cannot read config" in bad.output

@@ -87,3 +87,13 @@ def test_paper_out_but_not_recorded_says_so(two_units, tmp_path):
         run_print_job(snap, PrintRequest("census", "4W", pdf_path=out),
                       FillsUp(tmp_path / "registry", [Keys().unit.recipient]), now=NOW)
     assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_what_came_out_is_said_with_plurals_by_count():
+    from forms.delivery import PrintResult
+    from forms.registry import FormRecord
+
+    one = FormRecord(form_id="DT-X", kind="census", patient_id="", encounter_id="", unit="4W",
+                     snapshot_id="s", event="issued", at="t", by="u")
+    assert PrintResult(17, [one], "q job 3").summary() == "17 pages, 1 form -> q job 3"
+    assert PrintResult(1, [one, one], "x.pdf").summary() == "1 page, 2 forms -> x.pdf"

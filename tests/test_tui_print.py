@@ -98,7 +98,7 @@ def test_arrow_keys_choose_the_form_and_enter_prints_it(tmp_path):
             dialog.query_one("#kind").focus()
             await pilot.press("enter")
             await settle(app, pilot, lambda: dialog.done == 1, tries=600)
-            assert "21 page(s)" in str(dialog.query_one("#print-status").render())
+            assert "21 pages, " in str(dialog.query_one("#print-status").render())
     asyncio.run(go())
     assert len(pdfium.PdfDocument(str(out))) == 21  # the packet, not the census
 

@@ -33,14 +33,40 @@ class LazyGroup(ToolkitGroup):
     def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201 - click's
         # the words of the command line after the options of `downtime` itself
         ctx.meta["command_words"] = tuple(a for a in args if not a.startswith("-"))[:2]
+        ctx.meta["config_after"] = any(a == "--config" or a.startswith("--config=")
+                                       for a in args)
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context | None, name: str) -> click.Command | None:
         if name not in self.commands and name in LAZY_COMMANDS:
             module = importlib.import_module(f"{__name__}.{LAZY_COMMANDS[name]}")
             for command in module.COMMANDS:
+                _accept_config_here(command)
                 self.add_command(command)
         return self.commands.get(name)
+
+
+def _config_here(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`--config` after the command (`downtime snapshot verify F --config X`, as most people
+    type it): loaded then, and it wins over one given before the command."""
+    if value is None:
+        return
+    try:
+        ctx.find_object(Context).config = load_config(value)
+    except ConfigError as e:
+        if tuple(ctx.command_path.split()[1:3]) in MONITORING_CHECKS:
+            e.exit_status = UNKNOWN
+        raise
+
+
+def _accept_config_here(command: click.Command) -> None:
+    """Give a command, and each command of a group, its own `--config`."""
+    if not any("--config" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(click.Option(
+            ["--config"], type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+            callback=_config_here, help="TOML config file (here, or before the command)."))
+    for sub in getattr(command, "commands", {}).values():
+        _accept_config_here(sub)
 
 
 class Context:
@@ -72,6 +98,9 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     try:
         ctx.obj = Context(load_config(config_file))
     except ConfigError as e:
+        if ctx.meta.get("config_after"):  # the one after the command wins: this one is moot
+            ctx.obj = Context(Config())
+            return
         if ctx.meta.get("command_words") in MONITORING_CHECKS:
             e.exit_status = UNKNOWN
         raise

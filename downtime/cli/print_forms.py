@@ -75,8 +75,7 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
         result = _from_agent(config, store, identity, request)
     if result is None:
         result = _laid_out_here(config, store, identity, request, patient, passphrase_file)
-    click.echo(f"{result.pages} pages, {len(result.forms)} forms -> {result.destination}"
-               + (" (pre-rendered)" if result.prerendered else ""))
+    click.echo(result.summary() + (" (pre-rendered)" if result.prerendered else ""))
     # the paper is out: if its record is not, PrintedNotAudited says so loudly
     audit = audit_sink(config)  # the log, or the agent's audit writer ([audit] writer)
     record_printed(audit, request.printed_by, result)

@@ -193,7 +193,7 @@ class Workstation:
                                             [session.identity.secret]),
                                identities=[session.identity.secret])
         record_printed(self.audit_log, session.user, result)
-        return f"{result.pages} page(s), {len(result.forms)} form(s) -> {result.destination}"
+        return result.summary()
 
     def close(self) -> None:
         self._audit_writer.shutdown(wait=True)
