@@ -12,8 +12,15 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-NO_ALLERGY_INFO = "No allergy information"
-NO_KNOWN_ALLERGIES = "No known allergies"
+from . import allergy_status as allergy_status_module
+from . import lost_records
+from .allergy_status import (  # noqa: F401 - part of the read model's names
+    NO_ALLERGY_INFO,
+    NO_KNOWN_ALLERGIES,
+    Allergy,
+    AllergyStatus,
+)
+from .lost_records import NotLoaded
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -82,41 +89,6 @@ def data_age(as_of: str, now: datetime | None = None, stale_minutes: int = 30) -
 
 
 @dataclass(frozen=True)
-class Allergy:
-    id: str
-    substance: str
-    reaction: str | None
-    severity: str | None
-    criticality: str | None
-    coded: bool
-    no_known: bool
-    verification_status: str | None
-
-
-@dataclass(frozen=True)
-class AllergyStatus:
-    """Which of the three states a patient's allergy record is in, and its items."""
-
-    items: tuple[Allergy, ...]
-    kind: str  # "allergies" | "nka" | "unknown"
-
-    @property
-    def summary(self) -> str:
-        if self.kind == "unknown":
-            return NO_ALLERGY_INFO
-        if self.kind == "nka":
-            return NO_KNOWN_ALLERGIES
-        return ", ".join(_allergy_text(a) for a in self.items if not a.no_known)
-
-
-def _allergy_text(a: Allergy) -> str:
-    text = a.substance
-    if a.reaction:
-        text += f" ({a.reaction})"
-    return text
-
-
-@dataclass(frozen=True)
 class CensusRow:
     encounter_id: str
     patient_id: str
@@ -140,21 +112,52 @@ class CensusRow:
 
 
 def allergy_status(db: sqlite3.Connection, patient_id: str) -> AllergyStatus:
-    rows = db.execute(
-        "SELECT id, substance, reaction, severity, criticality, coded, no_known, "
-        "verification_status FROM allergies WHERE patient_id = ? "
-        "AND coalesce(clinical_status, 'active') = 'active' "
-        "AND coalesce(verification_status, '') NOT IN ('refuted', 'entered-in-error') "
-        "ORDER BY no_known, criticality = 'high' DESC, substance",
-        (patient_id,),
-    ).fetchall()
-    items = tuple(Allergy(r[0], r[1] or "(unnamed substance)", r[2], r[3], r[4], bool(r[5]),
-                          bool(r[6]), r[7]) for r in rows)
-    if not items:
-        return AllergyStatus(items, "unknown")
-    if all(a.no_known for a in items):
-        return AllergyStatus(items, "nka")
-    return AllergyStatus(items, "allergies")
+    lost = not_loaded(db, patient_id)
+    return allergy_status_module.read(db, patient_id, _allergies_lost(lost))
+
+
+def _allergies_lost(lost: tuple[NotLoaded, ...]) -> int:
+    return sum(n.count for n in lost if n.resource_type == "AllergyIntolerance")
+
+
+_NOT_LOADED_SQL = ("SELECT resource_type, reason, {status} FROM gaps WHERE patient_id = ? AND "
+                   "reason LIKE 'error:%' ORDER BY seq")
+
+
+def not_loaded(db: sqlite3.Connection, patient_id: str) -> tuple[NotLoaded, ...]:
+    """What the source had for this patient that is not in the snapshot (the error gaps the
+    build attributed to them), by kind of record: "1 medication order could not be loaded"."""
+    try:
+        rows = db.execute(_NOT_LOADED_SQL.format(status="record_status"),
+                          (patient_id,)).fetchall()
+    except sqlite3.OperationalError:  # a snapshot of schema 2: no record_status
+        rows = db.execute(_NOT_LOADED_SQL.format(status="NULL"), (patient_id,)).fetchall()
+    return not_loaded_of(rows)
+
+
+def not_loaded_of(rows: list[tuple] | list[sqlite3.Row]) -> tuple[NotLoaded, ...]:
+    """(resource_type, reason, record_status) gap rows of one patient, grouped by kind."""
+    by_type: dict[str, list[tuple]] = {}
+    for rtype, reason, status in rows:
+        if rtype in lost_records.NOUNS:  # a clinical record (not a census decision)
+            by_type.setdefault(rtype, []).append((reason, status))
+    return tuple(NotLoaded(rtype, len(found),
+                           sum(lost_records.is_active(rtype, s) for _, s in found
+                               if s and rtype in lost_records.ALERTING),
+                           tuple(dict.fromkeys(str(r).removeprefix("error:")
+                                               for r, _ in found)))
+                 for rtype, found in sorted(by_type.items(), key=lambda kv: _KIND_ORDER.get(
+                     kv[0], 9)))
+
+
+def allergies_not_loaded(db: sqlite3.Connection) -> dict[str, int]:
+    """Per patient, how many allergy records did not load (the census, in one query)."""
+    return dict(db.execute(
+        "SELECT patient_id, count(*) FROM gaps WHERE reason LIKE 'error:%' AND resource_type "
+        "= 'AllergyIntolerance' AND patient_id != '' GROUP BY patient_id").fetchall())
+
+
+_KIND_ORDER = {"AllergyIntolerance": 0, "MedicationRequest": 1, "MedicationAdministration": 2}
 
 
 def _flags(db: sqlite3.Connection, patient_id: str) -> dict[str, str]:
@@ -247,6 +250,12 @@ class Header:
     name_alert_with: tuple[str, ...]
     deceased: bool
     admitted_at: str | None
+    # what the source had for this patient that is not in the snapshot, by kind of record
+    not_loaded: tuple[NotLoaded, ...] = ()
+
+    @property
+    def not_loaded_lines(self) -> tuple[str, ...]:
+        return tuple(n.text for n in self.not_loaded)
 
 
 def header(db: sqlite3.Connection, patient_id: str, today: date | None = None) -> Header:
@@ -265,15 +274,17 @@ def header(db: sqlite3.Connection, patient_id: str, today: date | None = None) -
         "SELECT name FROM patients WHERE id IN (SELECT value FROM json_each(?))",
         (_json_list(e[5] if e else ""),)))
     flags = _flags(db, patient_id)
+    lost = not_loaded(db, patient_id)
     return Header(
         patient_id=patient_id, encounter_id=e[0] if e else None, name=p[0] or "(no name)",
         mrn=p[1] or "", other_mrns=other, birth_date=p[2],
         age=age_label(p[2], today or date.today()), sex=(p[3] or "?")[:1].upper(),
         unit=e[1] if e else None, bed=e[2] if e else None, attending=e[3] if e else None,
-        allergy=allergy_status(db, patient_id), code_status=flags.get("code-status"),
-        isolation=flags.get("isolation"), fall_risk=flags.get("fall-risk"),
-        weight=latest_weight(db, patient_id), name_alert=bool(e and e[4]),
-        name_alert_with=alike, deceased=bool(p[4]), admitted_at=e[6] if e else None,
+        allergy=allergy_status_module.read(db, patient_id, _allergies_lost(lost)),
+        code_status=flags.get("code-status"), isolation=flags.get("isolation"),
+        fall_risk=flags.get("fall-risk"), weight=latest_weight(db, patient_id),
+        name_alert=bool(e and e[4]), name_alert_with=alike, deceased=bool(p[4]),
+        admitted_at=e[6] if e else None, not_loaded=lost,
     )
 
 
