@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from . import allergy_check as allergy_check_module
 from . import allergy_status as allergy_status_module
 from . import lost_records
 from .allergy_status import (  # noqa: F401 - part of the read model's names
@@ -322,6 +323,8 @@ class MedOrder:
     next_due: str | None = None
     recent_given: tuple[str, ...] = field(default_factory=tuple)
     restricted: bool = False  # meta.security R/V: masked until break-glass
+    code: str | None = None  # the medication's code (RxNorm, for the allergy check)
+    system: str | None = None
 
 
 def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = None,
@@ -333,8 +336,8 @@ def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = 
     orders = []
     query = ("SELECT id, medication, dose, rate, route, frequency, times, interval_hours, prn, "
              "prn_reason, iv, status, status_note, instructions, prescriber, authored_at, "
-             f"{{restricted}} FROM med_orders WHERE patient_id = ? AND status IN {statuses} "
-             "ORDER BY prn, status != 'active', medication")
+             "{restricted}, code, system FROM med_orders WHERE patient_id = ? AND status IN "
+             f"{statuses} ORDER BY prn, status != 'active', medication")
     try:
         rows = db.execute(query.format(restricted="restricted"), (patient_id,)).fetchall()
     except sqlite3.OperationalError:  # a snapshot built before med_orders had the column
@@ -351,8 +354,18 @@ def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = 
             route=r[4], frequency=r[5], times=times, prn=bool(r[8]), prn_reason=r[9],
             iv=bool(r[10]), status=r[11], status_note=r[12], instructions=r[13],
             prescriber=r[14], authored_at=r[15], last_given=last, next_due=due,
-            recent_given=tuple(given), restricted=bool(r[16])))
+            recent_given=tuple(given), restricted=bool(r[16]), code=r[17], system=r[18]))
     return orders
+
+
+def allergy_check(db: sqlite3.Connection, patient_id: str, now: datetime | None = None,
+                  meds: list[MedOrder] | None = None,
+                  allergy: AllergyStatus | None = None) -> allergy_check_module.AllergyCheck:
+    """The patient's active and held orders against their recorded allergies (a reminder:
+    snapshots.allergy_check)."""
+    meds = meds if meds is not None else medications(db, patient_id, now)
+    allergy = allergy if allergy is not None else allergy_status(db, patient_id)
+    return allergy_check_module.check(allergy.items, meds, allergy.kind)
 
 
 def next_due(times: tuple[str, ...], interval_hours: float | None, last_given: str | None,
