@@ -24,7 +24,7 @@ from .drug_classes import (
     RXNORM_INGREDIENTS,
 )
 
-DISCLAIMER = ("Allergy check: a reminder, not a pharmacy system. It matches ingredient names "
+DISCLAIMER = ("The allergy check is a reminder, not a pharmacy system. It matches ingredient names "
               "and RxNorm ingredient codes against 5 drug classes (penicillins, "
               "cephalosporins, sulfonamide antibiotics, NSAIDs, opioids); brand names, other "
               "classes and interactions are not checked.")
@@ -68,6 +68,12 @@ class Conflict:
 
 
 _WORD = re.compile(r"[a-z]+")
+# ingredient names as printed where lower case would misread them
+_PRINTED = {"penicillin g": "penicillin G", "penicillin v": "penicillin V"}
+
+
+def _printed(ingredient: str) -> str:
+    return _PRINTED.get(ingredient, ingredient)
 
 
 def read(text: str | None, system: str | None = None, code: str | None = None) -> Found:
@@ -96,7 +102,7 @@ def match(order: Found, allergy: Found) -> tuple[str, str] | None:
     """(basis, why) of the strongest link between an order and an allergy, or None."""
     shared = [i for i in order.ingredients if i in allergy.ingredients]
     if shared:
-        return "ingredient", f"contains {shared[0]}, the allergy's substance"
+        return "ingredient", f"contains {_printed(shared[0])}, the allergy's substance"
     # what the order is made of: its ingredients' classes, or a class its name names
     # ("Penicillin 500 mg" names no ingredient the table knows, but a penicillin)
     members = [(i, CLASS_OF[i]) for i in order.ingredients if i in CLASS_OF] + \
@@ -106,15 +112,16 @@ def match(order: Found, allergy: Found) -> tuple[str, str] | None:
         if key in allergy_classes:
             group = BY_KEY[key]
             also = next((i for i in allergy.ingredients if CLASS_OF.get(i) == key), None)
-            tail = f", as is {also}" if also else f"; the allergy is to {group.name}"
+            tail = f", as is {_printed(also)}" if also else f"; the allergy is to {group.name}"
             verb = "names" if label == "the order" else "is"
-            return "class", f"{label} {verb} {group.member}{tail} (same class)"
+            return "class", f"{_printed(label)} {verb} {group.member}{tail} (same class)"
     for label, key in members:
         for allergy_key in allergy_classes:
             note = RELATED.get((allergy_key, key))
             if note:
                 verb = "names" if label == "the order" else "is"
-                return "related class", f"{label} {verb} {BY_KEY[key].member}; {note}"
+                return "related class", f"{_printed(label)} {verb} {BY_KEY[key].member}; " \
+                    f"{note}"
     return None
 
 
@@ -141,8 +148,9 @@ class AllergyCheck:
         if self.state == "no-known-allergies":
             return "Allergy check: only 'no known ... allergy' statements recorded; nothing to " \
                    "match."
-        text = f"Allergy check: no match found ({self.orders} order(s), {self.allergies} " \
-               "allerg" + ("y" if self.allergies == 1 else "ies") + ")."
+        orders = f"{self.orders} order{'' if self.orders == 1 else 's'}"
+        allergies = f"{self.allergies} allerg{'y' if self.allergies == 1 else 'ies'}"
+        text = f"Allergy check: no match found ({orders}, {allergies})."
         if self.unplaced:
             text += f" Not in the check's table: {', '.join(self.unplaced)}."
         return text

@@ -79,6 +79,11 @@ class AllergyStatus:
         return no_known.not_covered(self.scopes) if self.kind == "nka" else ""
 
     @property
+    def open_short(self) -> str:
+        """The same, for a table cell: "food, environmental: not recorded"."""
+        return no_known.not_covered_short(self.scopes) if self.kind == "nka" else ""
+
+    @property
     def not_loaded_text(self) -> str:
         if not self.not_loaded:
             return ""
@@ -87,11 +92,13 @@ class AllergyStatus:
 
     @property
     def marker(self) -> str:
-        """The census column: ALG, NKA, NKDA, NKFA..., ??? (no information); "!" when an
-        allergy record did not load."""
+        """The census column, five characters at most: ALG, NKA, NKDA, NKFA..., ??? (no
+        information); "!" when an allergy record did not load (in place of a "+")."""
         base = "ALG" if self.kind == "allergies" else \
             (no_known.abbreviation(self.scopes) if self.kind == "nka" else "???")
-        return base + ("!" if self.not_loaded else "")
+        if self.not_loaded:
+            base = base.removesuffix("+") + "!"
+        return base
 
     @property
     def unreadable_count(self) -> int:

@@ -415,6 +415,42 @@ def observations(db: sqlite3.Connection, patient_id: str, category: str) -> list
     return out
 
 
+def is_abnormal(flag: str | None) -> bool:
+    """An interpretation flag other than normal (H, L, HH, LL, A...)."""
+    return bool(flag) and flag not in ("N", "normal")
+
+
+@dataclass(frozen=True)
+class LatestResult:
+    """One test (or vital sign): its latest result, and the latest earlier abnormal one, which
+    is trend, not a current finding (potassium 3.3 L two days ago, 4.0 now)."""
+
+    latest: Observation
+    earlier_abnormal: Observation | None
+    history: tuple[Observation, ...]  # newest first, the latest included
+
+    @property
+    def abnormal(self) -> bool:
+        return is_abnormal(self.latest.flag)
+
+    @property
+    def changed_from(self) -> Observation | None:
+        """The earlier abnormal result, when the latest says something else (normal now, or
+        the other way out of range): the trend a reader needs beside the current value."""
+        e = self.earlier_abnormal
+        return e if e is not None and e.flag != self.latest.flag else None
+
+
+def latest_results(newest_first: list[Observation]) -> list[LatestResult]:
+    """Observations (newest first, as `observations` gives them) as one result per test, in
+    the order of their latest result. Restricted ones are kept: whoever shows them masks."""
+    tests: dict[str, list[Observation]] = {}
+    for o in newest_first:
+        tests.setdefault(o.code or o.display, []).append(o)
+    return [LatestResult(found[0], next((o for o in found[1:] if is_abnormal(o.flag)), None),
+                         tuple(found)) for found in tests.values()]
+
+
 def _reference(low: float | None, high: float | None, text: str | None) -> str | None:
     if low is not None and high is not None:
         return f"{low:g}–{high:g}"

@@ -86,6 +86,14 @@ def not_covered(scopes: tuple[str, ...]) -> str:
     return f"nothing recorded about {joined} allergies"
 
 
+def not_covered_short(scopes: tuple[str, ...]) -> str:
+    """The same, short, for a table cell: "food, environmental: not recorded"."""
+    if not scopes or "all" in scopes:
+        return ""
+    main = [w for w in ("drug", "food", "environmental") if w not in scopes]
+    return f"{', '.join(main)}: not recorded" if main else ""
+
+
 def abbreviation(scopes: tuple[str, ...]) -> str:
     """The census marker: NKA, NKDA...; several narrow statements: the first and "+"."""
     if not scopes or "all" in scopes:

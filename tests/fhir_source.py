@@ -135,3 +135,49 @@ def write(folder: Path, resources: list[dict], raw_lines: dict[str, list[str]] |
 def build(folder: Path, as_of: datetime = AS_OF) -> BuildResult:
     """The canonical database of `folder`, built as `snapshot build` builds it."""
     return build_database(folder, BuildSettings(as_of=as_of))
+
+
+def allergy_ward(folder: Path) -> Path:
+    """One unit with a patient of each kind the allergy and order findings are about:
+
+    - a1 NKDA only; a2 NKA; a3 a penicillin G allergy (RxNorm 7980) with an active
+      piperacillin-tazobactam and a held cefazolin order; a4 an allergy whose code is a plain
+      string and whose criticality is a number; a5 an active order that did not load
+      (oversized) and an allergy that did not load (invalid id) beside NKA; a6 and a7 alike
+      names (SMITH, John / SMITH, Jon); a8 potassium 3.3 L yesterday, 4.0 today.
+    """
+    nkda = (SNOMED, "409137002", "No known drug allergy")
+    nka = (SNOMED, "716186003", "No known allergy")
+    big = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">' +
+           "x" * (1 << 20) + "</div>"}
+    resources = [*unit()]
+    people = (("a1", "NODRUG", "Ada"), ("a2", "NONE", "Bea"), ("a3", "PENN", "Cal"),
+              ("a4", "BROKEN", "Dee"), ("a5", "LOST", "Eve"), ("a6", "SMITH", "John"),
+              ("a7", "SMITH", "Jon"), ("a8", "KALIUM", "Hal"))
+    for (pid, family, given), bed in zip(people, "ABCDEFGH", strict=True):
+        resources += inpatient(pid, family, given, bed)
+    resources += [
+        allergy("al-a1", "a1", nkda), allergy("al-a2", "a2", nka),
+        allergy("al-a3", "a3", (RXNORM, "7980", "Penicillin G"), category=["medication"],
+                criticality="high", reaction=[{"manifestation": [{"text": "Hives"}]}]),
+        order("mr-a3-zosyn", "a3", "Piperacillin-tazobactam 3.375 g IV", "1659149",
+              times=("00:00", "06:00", "12:00", "18:00")),
+        order("mr-a3-cefazolin", "a3", "Cefazolin 1 g IV", status="on-hold"),
+        order("mr-a3-metoprolol", "a3", "Metoprolol tartrate 25 mg tablet", "866514"),
+        allergy("al-a4", "a4", "Sulfa drugs", criticality=3,
+                reaction=[{"manifestation": [{"text": "Rash"}]}]),
+        order("mr-a4", "a4", "Sulfamethoxazole / trimethoprim 800/160 mg tablet"),
+        allergy("al-a5", "a5", nka),
+        allergy("al-a5_x", "a5", (RXNORM, "2670", "Codeine")),  # not a FHIR id
+        {**order("mr-a5-big", "a5", "Vancomycin 1 g IV"), "text": big},
+        order("mr-a5-ok", "a5", "Amlodipine 5 mg tablet", "197361"),
+        allergy("al-a6", "a6", nka), allergy("al-a7", "a7", nkda),
+        order("mr-a6", "a6", "Metoprolol tartrate 25 mg tablet"),
+        order("mr-a7", "a7", "Metformin 500 mg tablet"),
+        allergy("al-a8", "a8", nka),
+        lab("k-a8-1", "a8", "2823-3", "Potassium [Moles/volume] in Serum or Plasma", 3.3,
+            "mmol/L", 32, 3.5, 5.1, "L"),
+        lab("k-a8-0", "a8", "2823-3", "Potassium [Moles/volume] in Serum or Plasma", 4.0,
+            "mmol/L", 8, 3.5, 5.1, "N"),
+    ]
+    return write(folder, resources)

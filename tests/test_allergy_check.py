@@ -59,7 +59,7 @@ def test_penicillin_allergy_against_piperacillin_and_cefazolin(db):
     assert set(found) == {"mr-zosyn", "mr-cefazolin"}  # not metoprolol, not a stopped order
     zosyn = found["mr-zosyn"]
     assert zosyn.basis == "class" and zosyn.substance == "Penicillin G"
-    assert zosyn.why == "piperacillin is a penicillin, as is penicillin g (same class)"
+    assert zosyn.why == "piperacillin is a penicillin, as is penicillin G (same class)"
     assert zosyn.how == "order by name, allergy RxNorm 7980"
     assert zosyn.text.startswith("Piperacillin-tazobactam 3.375 g IV — allergy: Penicillin G")
     cefazolin = found["mr-cefazolin"]
