@@ -55,6 +55,15 @@ class Conflict:
     how: str  # "RxNorm 7980" or "by name": how the allergy and the order were read
     restricted: bool = False  # the order is masked until break-glass
     on_hold: bool = False
+    group: str = ""  # the class that links them ("penicillins"), for a class match
+
+    @property
+    def short(self) -> str:
+        """One line: "Piperacillin-tazobactam 3.375 g IV — allergy: Penicillin G (same class:
+        penicillins)"."""
+        link = {"ingredient": "same ingredient", "class": f"same class: {self.group}",
+                "related class": f"related class: {self.group}"}.get(self.basis, self.basis)
+        return f"{self.medication} — allergy: {self.substance} ({link})"
 
     @property
     def text(self) -> str:
@@ -63,8 +72,7 @@ class Conflict:
         return f"{self.medication} — allergy: {self.substance}: {self.why} ({self.how})"
 
     def masked_text(self) -> str:
-        return f"a restricted order — allergy: {self.substance}: {self.why} (break glass to see " \
-               "the order)"
+        return f"a restricted order — allergy: {self.substance} (break glass to see the order)"
 
 
 _WORD = re.compile(r"[a-z]+")
@@ -98,11 +106,12 @@ def read(text: str | None, system: str | None = None, code: str | None = None) -
     return Found(tuple(dict.fromkeys(found)), tuple(dict.fromkeys(classes)), "by name")
 
 
-def match(order: Found, allergy: Found) -> tuple[str, str] | None:
-    """(basis, why) of the strongest link between an order and an allergy, or None."""
+def match(order: Found, allergy: Found) -> tuple[str, str, str] | None:
+    """(basis, why, the class that links them) of the strongest link between an order and an
+    allergy, or None."""
     shared = [i for i in order.ingredients if i in allergy.ingredients]
     if shared:
-        return "ingredient", f"contains {_printed(shared[0])}, the allergy's substance"
+        return "ingredient", f"contains {_printed(shared[0])}, the allergy's substance", ""
     # what the order is made of: its ingredients' classes, or a class its name names
     # ("Penicillin 500 mg" names no ingredient the table knows, but a penicillin)
     members = [(i, CLASS_OF[i]) for i in order.ingredients if i in CLASS_OF] + \
@@ -114,14 +123,15 @@ def match(order: Found, allergy: Found) -> tuple[str, str] | None:
             also = next((i for i in allergy.ingredients if CLASS_OF.get(i) == key), None)
             tail = f", as is {_printed(also)}" if also else f"; the allergy is to {group.name}"
             verb = "names" if label == "the order" else "is"
-            return "class", f"{_printed(label)} {verb} {group.member}{tail} (same class)"
+            return "class", f"{_printed(label)} {verb} {group.member}{tail} (same class)", \
+                group.name
     for label, key in members:
         for allergy_key in allergy_classes:
             note = RELATED.get((allergy_key, key))
             if note:
                 verb = "names" if label == "the order" else "is"
                 return "related class", f"{_printed(label)} {verb} {BY_KEY[key].member}; " \
-                    f"{note}"
+                    f"{note}", BY_KEY[key].name
     return None
 
 
@@ -181,7 +191,7 @@ def check(allergies: Iterable, orders: Sequence, kind: str) -> AllergyCheck:
                     how = "matched by name"
                 conflicts.append(Conflict(m.id, m.medication, a.id, a.substance, link[0],
                                           link[1], how, bool(m.restricted),
-                                          m.status == "on-hold"))
+                                          m.status == "on-hold", link[2]))
     unplaced = tuple(a.substance for a, named in read_allergies
                      if not named.all_classes and not named.ingredients and
                      _is_drug(a))

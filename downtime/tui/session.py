@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from snapshots import allergy_status, chart
+from snapshots import allergy_check, allergy_status, chart
 from snapshots.errors import ToolkitError
 from snapshots.keys import Identity
 from snapshots.schema import FTS_TABLE
@@ -265,6 +265,7 @@ class ChartData:
 
     header: chart.Header
     meds: list[chart.MedOrder]
+    check: allergy_check.AllergyCheck
     vitals: list[chart.Observation]
     labs: list[chart.Observation]
     problems: list
@@ -273,9 +274,11 @@ class ChartData:
 
 
 def read_chart(db: sqlite3.Connection, patient_id: str, now: datetime) -> ChartData:
+    header = chart.header(db, patient_id, today=now.astimezone().date())
+    meds = chart.medications(db, patient_id, now)
     return ChartData(
-        header=chart.header(db, patient_id, today=now.astimezone().date()),
-        meds=chart.medications(db, patient_id, now),
+        header=header, meds=meds,
+        check=chart.allergy_check(db, patient_id, meds=meds, allergy=header.allergy),
         vitals=chart.observations(db, patient_id, "vital-signs"),
         labs=chart.observations(db, patient_id, "laboratory"),
         problems=chart.problems(db, patient_id),
