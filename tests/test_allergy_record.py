@@ -146,3 +146,20 @@ def test_census_rows_agree_with_the_header(built):
     for row in census_rows(built):
         assert row.allergy == chart.header(built, row.patient_id).allergy
     assert [r.allergy for r in census_rows(built)] == [r.allergy for r in chart.census(built)]
+
+
+def test_a_snapshot_of_schema_2_still_reads(tmp_path):
+    """A workstation may open a snapshot built before schema 3 (no no_known_scope,
+    unreadable, record_status): the scope comes from the stored code, nothing breaks."""
+    from downtime.tui.session import census_rows
+
+    folder = write(tmp_path / "src", [*unit(), *inpatient("p1", "Old", "Ann", "A"),
+                                      allergy("al-1", "p1", (SNOMED, "409137002", "NKDA"))])
+    db = build(folder).conn
+    for table, column in (("allergies", "no_known_scope"), ("allergies", "unreadable"),
+                          ("gaps", "record_status")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    status = chart.header(db, "p1").allergy
+    assert status.marker == "NKDA" and status.no_known_text == "No known drug allergies"
+    assert census_rows(db)[0].allergy == status
+    assert chart.not_loaded(db, "p1") == ()

@@ -104,3 +104,28 @@ def test_build_exits_2_naming_patient_and_record(tmp_path, keys):
                                                "--json"], env=env).output)
     assert data["exit_status"] == 2 and data["records_not_loaded"] == 5
     assert data["census_complete"]  # every inpatient is there: it is their records that are not
+
+
+def test_a_refresh_carries_and_adds_records_not_loaded(tmp_path, keys):
+    """An incremental build keeps the previous build's lost records (still not in the
+    snapshot) and adds the delta's; one the delta brings again, now valid, is no longer lost."""
+    from snapshots.incremental import refresh_database
+    from snapshots.publish import Recipients, publish
+    from snapshots.settings import BuildSettings
+    from tests.fhir_source import AS_OF, iso
+
+    first = build(source(tmp_path / "full"))
+    (house, _), = publish(first.conn, tmp_path / "store", recipients=Recipients(
+        builder=[keys.unit.recipient]), signing_key=keys.signing, as_of=iso(AS_OF),
+        source="test")
+    delta = write(tmp_path / "delta", [
+        _huge(order("mr-new", "p2", "Ceftriaxone 1 g IV")),  # lost in this refresh
+        order("mr-nosubject", "p1", "Insulin lispro"),  # brought again, whole this time
+    ])
+    result, _ = refresh_database(house, delta, BuildSettings(as_of=AS_OF), keys.unit,
+                                 keys.trusted)
+    found = {(r["patient_id"], r["resource_id"]) for r in result.report["records_not_loaded"]}
+    assert ("p2", "mr-new") in found and ("p1", "mr-big") in found
+    assert ("p1", "mr-nosubject") not in found
+    assert chart.header(result.conn, "p2").not_loaded_lines[-1] == \
+        "1 medication order (active) could not be loaded: see the source"
