@@ -63,13 +63,17 @@ class Conflict:
         penicillins)"."""
         link = {"ingredient": "same ingredient", "class": f"same class: {self.group}",
                 "related class": f"related class: {self.group}"}.get(self.basis, self.basis)
-        return f"{self.medication} — allergy: {self.substance} ({link})"
+        return f"{self.order} — allergy: {self.substance} ({link})"
+
+    @property
+    def order(self) -> str:
+        return self.medication + (" (ON HOLD)" if self.on_hold else "")
 
     @property
     def text(self) -> str:
         """ "Piperacillin-tazobactam 3.375 g IV — allergy: Penicillin G: piperacillin is a
         penicillin, as is penicillin g (same class; matched by name)"."""
-        return f"{self.medication} — allergy: {self.substance}: {self.why} ({self.how})"
+        return f"{self.order} — allergy: {self.substance}: {self.why} ({self.how})"
 
     def masked_text(self) -> str:
         return f"a restricted order — allergy: {self.substance} (break glass to see the order)"
@@ -156,8 +160,7 @@ class AllergyCheck:
             n = len(self.conflicts)
             return f"{n} order{'' if n == 1 else 's'} may conflict with a recorded allergy."
         if self.state == "no-known-allergies":
-            return "Allergy check: only 'no known ... allergy' statements recorded; nothing to " \
-                   "match."
+            return "Allergy check: nothing to match (only 'no known' statements recorded)."
         orders = f"{self.orders} order{'' if self.orders == 1 else 's'}"
         allergies = f"{self.allergies} allerg{'y' if self.allergies == 1 else 'ies'}"
         text = f"Allergy check: no match found ({orders}, {allergies})."

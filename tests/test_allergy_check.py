@@ -77,6 +77,8 @@ def test_codeine_allergy_and_a_held_oxycodone_order(db):
     (conflict,) = _found(db, "opioid").values()
     assert conflict.order_id == "mr-oxy" and conflict.on_hold and conflict.basis == "class"
     assert "oxycodone is an opioid, as is codeine" in conflict.why
+    assert conflict.short == "Oxycodone 5 mg tablet (ON HOLD) — allergy: Codeine (same class: " \
+                             "opioids)"
 
 
 def test_same_ingredient_and_a_class_named_order(db):
