@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snapshots import lost_records
 from snapshots.chart import Allergy, Header
 
 from .fit import fit_list, fit_text, line_count, name_size, text_width_mm
@@ -32,12 +33,29 @@ class FittedHeader:
     also_text: str  # other facilities' MRNs, on one line, "…" when cut
     ids_pt: float = 8.0  # the MRN/DOB and bed/code-status lines, set smaller to fit whole
     bed_unit: str = ""  # " (4W)" after the bed, unless the bed's name starts with the unit
+    # what the source had that this copy lacks, last in the allergy box (never cut): "⚠ NOT
+    # IN THIS COPY: 1 medication order (active) — see the source"
+    missing_text: str = ""
+    open_text: str = ""  # what the no-known statements leave open, fitted to its lines
 
 
 def allergy_items(items: tuple[Allergy, ...]) -> list[str]:
-    """Each allergy as printed: substance, and the reaction in brackets."""
-    return [a.substance + (f" ({a.reaction})" if a.reaction else "")
+    """Each allergy as printed: substance, and the reaction in brackets; "⚠" where the record
+    could not all be read (the face sheet says what)."""
+    return [a.substance + (f" ({a.reaction})" if a.reaction else "") + (" ⚠" if a.warning
+                                                                         else "")
             for a in items if not a.no_known]
+
+
+def missing_text(header: Header) -> str:
+    """ "⚠ NOT IN THIS COPY: 1 allergy record, 2 medication orders (active) — see the
+    source", or "" when the snapshot holds everything the source had for the patient."""
+    parts = []
+    for n in header.not_loaded:
+        active = " (active)" if n.active and n.active == n.count else \
+            (f" ({n.active} active)" if n.active else "")
+        parts.append(f"{n.count} {lost_records.noun(n.resource_type, n.count)}{active}")
+    return f"⚠ NOT IN THIS COPY: {', '.join(parts)} — see the source" if parts else ""
 
 
 def who_width_mm(paper: str) -> float:
@@ -47,19 +65,31 @@ def who_width_mm(paper: str) -> float:
 
 def fit_header(header: Header, paper: str) -> FittedHeader:
     width = who_width_mm(paper)
-    items = allergy_items(header.allergy.items)
+    allergy = header.allergy
+    items = allergy_items(allergy.items)
     label = f"ALLERGIES ({len(items)}):" if len(items) > 1 else "ALLERGIES:"
-    text, left_out = "", 0
-    if header.allergy.kind == "allergies":
-        text, left_out = fit_list(items, ALLERGY_INNER_MM, ALLERGY_LINES, ALLERGY_PT,
+    missing = missing_text(header)
+    missing = fit_text(missing, ALLERGY_INNER_MM, 3, ALLERGY_PT, bold=True) if missing else ""
+    lines = ALLERGY_LINES - (line_count(missing, ALLERGY_INNER_MM, ALLERGY_PT, True)
+                             if missing else 0)
+    text, left_out, open_text = "", 0, ""
+    if allergy.kind == "allergies":
+        if allergy.no_known_text:  # a statement the allergies leave standing, listed last
+            items = [*items, allergy.no_known_text]
+        text, left_out = fit_list(items, ALLERGY_INNER_MM, lines, ALLERGY_PT,
                                   first_line_used_mm=text_width_mm(label + " ", 8.5, True))
+    elif allergy.kind == "nka" and allergy.open_text:
+        used = line_count(allergy.no_known_text.upper() + " (recorded) —", ALLERGY_INNER_MM,
+                          ALLERGY_PT, True)
+        open_text = fit_text(allergy.open_text, ALLERGY_INNER_MM, max(1, lines - used),
+                             ALLERGY_PT)
     status = " · ".join(s for s in (header.isolation, "NAME ALERT: " + ", ".join(
         header.name_alert_with) if header.name_alert else "") if s)
     also = "also MRN " + ", ".join(header.other_mrns) if header.other_mrns else ""
     return FittedHeader(name_size(header.name, width), label, text, left_out,
                         fit_text(status, width, 2, 8.5, bold=True) if status else "",
                         fit_text(also, width, 1, 8.0) if also else "",
-                        ids_size(header, width), ids_unit(header))
+                        ids_size(header, width), ids_unit(header), missing, open_text)
 
 
 IDS_SIZES_PT = (8.0, 7.5, 7.0, 6.5)
@@ -103,7 +133,10 @@ def label_name_style(name: str) -> str:
 
 
 def label_allergies(header: Header) -> str:
-    """The allergy line of a patient label: two lines at most, "…+N" when cut."""
+    """The allergy line of a patient label: two lines at most, "…+N" when cut; for no-known
+    statements their abbreviation (NKDA is not NKA), "!" when an allergy did not load."""
+    if header.allergy.kind == "nka":
+        return header.allergy.marker
     if header.allergy.kind != "allergies":
         return ""
     text, _ = fit_list(allergy_items(header.allergy.items), LABEL_WIDTH_MM, 2, 8.0,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from snapshots import chart
+from snapshots.allergy_check import DISCLAIMER, AllergyCheck
 from snapshots.sealed import OpenedSnapshot
 
 from .compose import TEMPLATES, Layers, Stamp, compose_pdf, environment
@@ -116,43 +117,57 @@ def _footer(ctx: FormContext, record: FormRecord) -> str:
             f"{ctx.snapshot.manifest.snapshot_id[:8]}")
 
 
-def _meds(ctx: FormContext, patient_id: str) -> list[dict]:
+def _meds(ctx: FormContext, patient_id: str, header: chart.Header
+          ) -> tuple[list[dict], AllergyCheck]:
+    """The patient's active and held orders as the forms print them, each marked when the
+    allergy check found it may conflict, and the check itself."""
     # the period of an order without clock times, for its default MAR times (chart's
     # MedOrder does not carry it)
     intervals = dict(ctx.db.execute("SELECT id, interval_hours FROM med_orders "
                                     "WHERE patient_id = ?", (patient_id,)).fetchall())
+    orders = chart.medications(ctx.db, patient_id, ctx.now)
+    check = chart.allergy_check(ctx.db, patient_id, meds=orders, allergy=header.allergy)
+    conflicting = {c.order_id for c in check.conflicts}
     out = []
-    for m in chart.medications(ctx.db, patient_id, ctx.now):
+    for m in orders:
         item = dict(m.__dict__)
+        item["conflict"] = m.id in conflicting
         item["last_given_text"] = ctx.when(m.last_given) if m.last_given else "none recorded"
         item["next_due_text"] = ctx.when(m.next_due) if m.next_due else ""
         slots, note = schedule(m.times, m.frequency, intervals.get(m.id)) if not m.prn \
             else ((), "")
         item.update(slots=slots, times_note=note, times_text=times_text(slots))
         out.append(item)
-    return out
+    return out, check
 
 
 def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
     header = chart.header(ctx.db, patient_id, ctx.now.date())
     record = _record(ctx, kind, patient_id, header.encounter_id or "")
     if kind == "facesheet":
-        latest, seen = [], set()
+        latest = []
         for category in ("vital-signs", "laboratory"):
-            for o in chart.observations(ctx.db, patient_id, category):
-                if o.code in seen or o.restricted:
+            # the latest result of each test; a restricted latest one is left out, never
+            # replaced by an older result shown as if it were current
+            for r in chart.latest_results(chart.observations(ctx.db, patient_id, category)):
+                if r.latest.restricted:
                     continue
-                seen.add(o.code)
-                latest.append({**o.__dict__, "when": ctx.when(o.effective_at)})
+                # labs only: vital signs every few hours swing in and out of range
+                e = r.changed_from if category == "laboratory" else None
+                earlier = f"{e.value} {e.unit or ''} [{e.flag}] {ctx.when(e.effective_at)}" \
+                    if e is not None and not e.restricted else ""
+                latest.append({**r.latest.__dict__, "when": ctx.when(r.latest.effective_at),
+                               "earlier": " ".join(earlier.split())})
         notes = [{**dict(n), "when": ctx.when(n["written_at"])}
                  for n in chart.notes(ctx.db, patient_id)[:8]]
+        meds, check = _meds(ctx, patient_id, header)
         return _page(ctx, "facesheet.html.j2", record, header,
                      allergy_count=len(allergy_items(header.allergy.items)),
                      admitted=ctx.when(header.admitted_at),
-                     problems=chart.problems(ctx.db, patient_id), meds=_meds(ctx, patient_id),
-                     latest_obs=latest, notes=notes)
+                     problems=chart.problems(ctx.db, patient_id), meds=meds, check=check,
+                     disclaimer=DISCLAIMER, latest_obs=latest, notes=notes)
     if kind == "mar":
-        meds = _meds(ctx, patient_id)
+        meds, check = _meds(ctx, patient_id, header)
         # Each distinct grid image is a class in the document's stylesheet, not a style
         # attribute on every row: WeasyPrint parses (and re-serializes) a style attribute's
         # data URI once per element, a stylesheet's once per document.
@@ -163,10 +178,11 @@ def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
                      grid_styles=[(name, uri) for uri, name in images.items()],
                      day=ctx.now.astimezone().strftime("%a %d %b %Y"),
                      scheduled=[m for m in meds if not m["prn"]],
-                     prn=[m for m in meds if m["prn"]])
+                     prn=[m for m in meds if m["prn"]], check=check, disclaimer=DISCLAIMER)
     if kind == "medlist":
-        return _page(ctx, "medlist.html.j2", record, header,
-                     patients=[{"header": header, "meds": _meds(ctx, patient_id)}])
+        meds, check = _meds(ctx, patient_id, header)
+        return _page(ctx, "medlist.html.j2", record, header, disclaimer=DISCLAIMER,
+                     patients=[{"header": header, "meds": meds, "check": check}])
     if kind == "labels":
         # 30 labels, 3 across and 10 down: one Letter or A4 page under the header
         return _page(ctx, "labels.html.j2", record, header, rows=10,
@@ -185,9 +201,13 @@ def unit_form(ctx: FormContext, kind: str) -> Form:
     if kind == "census":
         return _page(ctx, "census.html.j2", _record(ctx, kind), rows=rows, **common)
     if kind == "medlist":
-        patients = [{"header": chart.header(ctx.db, r.patient_id, ctx.now.date()),
-                     "meds": _meds(ctx, r.patient_id)} for r in rows]
-        return _page(ctx, "medlist.html.j2", _record(ctx, kind), patients=patients, **common)
+        patients = []
+        for r in rows:
+            header = chart.header(ctx.db, r.patient_id, ctx.now.date())
+            meds, check = _meds(ctx, r.patient_id, header)
+            patients.append({"header": header, "meds": meds, "check": check})
+        return _page(ctx, "medlist.html.j2", _record(ctx, kind), patients=patients,
+                     disclaimer=DISCLAIMER, **common)
     if kind == "registration":
         mrns = chart.downtime_ids(ctx.db, ctx.unit, "mrn")
         encounters = chart.downtime_ids(ctx.db, ctx.unit, "encounter")

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 
+from . import lost_records, map_allergy
 from . import map_clinical as clinical
 from . import map_core as core
 from . import map_meds as meds
@@ -238,14 +239,23 @@ class Builder:
                 continue
             tally = counts[rtype]  # TypeStats.add, inline: twice for every resource
             tally["read"] += 1
+            mark = len(self.ctx.gaps.gaps)
             try:
                 outcome = self._clinical(rtype, rec)
             except Exception as e:  # noqa: BLE001 - one bad resource must not stop a build
                 unmappable(self.ctx, rec, e)
                 outcome = "rejected"
+            if outcome == "rejected":
+                self._attribute(rec, mark)
             tally[outcome] += 1
             if self.pending >= FLUSH_ROWS:
                 self.flush()
+
+    def _attribute(self, rec: Record, mark: int) -> None:
+        """A rejected record's error gaps (those from `mark` on) name its census patient and
+        the status it carried (snapshots.lost_records)."""
+        lost_records.attribute(self.ctx.gaps.gaps[mark:], rec.resource, self.ctx.resolver,
+                               self.census)
 
     def _not_mapped(self, rtype: object, rec: Record) -> None:
         """A resource pass 2 does not map: counted, and a gap where it says something."""
@@ -335,6 +345,7 @@ class Builder:
                 self.ctx.gaps.add(str(row.get("_where") or f"{rtype}/{rid}"), "unmappable",
                                   detail[:300], resource_type=rtype, resource_id=rid,
                                   patient_id=str(row.get("patient_id") or ""))
+                self.ctx.gaps.gaps[-1].record_status = lost_records.row_status(table, row)
                 if (rtype, rid) not in failed:
                     failed.add((rtype, rid))
                     self.stats.add(rtype, "kept", -1)
@@ -547,7 +558,7 @@ def _one(mapper, table: str, with_encounter: bool = False):
 
 
 _MAPPERS = {
-    "AllergyIntolerance": _one(clinical.map_allergy, "allergies"),
+    "AllergyIntolerance": _one(map_allergy.map_allergy, "allergies"),
     "Condition": _one(clinical.map_condition, "problems"),
     "Procedure": _one(clinical.map_procedure, "procedures"),
     "DocumentReference": _one(clinical.map_document, "notes", True),

@@ -12,8 +12,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-NO_ALLERGY_INFO = "No allergy information"
-NO_KNOWN_ALLERGIES = "No known allergies"
+from . import allergy_check as allergy_check_module
+from . import allergy_status as allergy_status_module
+from . import lost_records
+from .allergy_status import (  # noqa: F401 - part of the read model's names
+    NO_ALLERGY_INFO,
+    NO_KNOWN_ALLERGIES,
+    Allergy,
+    AllergyStatus,
+)
+from .lost_records import NotLoaded
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -82,41 +90,6 @@ def data_age(as_of: str, now: datetime | None = None, stale_minutes: int = 30) -
 
 
 @dataclass(frozen=True)
-class Allergy:
-    id: str
-    substance: str
-    reaction: str | None
-    severity: str | None
-    criticality: str | None
-    coded: bool
-    no_known: bool
-    verification_status: str | None
-
-
-@dataclass(frozen=True)
-class AllergyStatus:
-    """Which of the three states a patient's allergy record is in, and its items."""
-
-    items: tuple[Allergy, ...]
-    kind: str  # "allergies" | "nka" | "unknown"
-
-    @property
-    def summary(self) -> str:
-        if self.kind == "unknown":
-            return NO_ALLERGY_INFO
-        if self.kind == "nka":
-            return NO_KNOWN_ALLERGIES
-        return ", ".join(_allergy_text(a) for a in self.items if not a.no_known)
-
-
-def _allergy_text(a: Allergy) -> str:
-    text = a.substance
-    if a.reaction:
-        text += f" ({a.reaction})"
-    return text
-
-
-@dataclass(frozen=True)
 class CensusRow:
     encounter_id: str
     patient_id: str
@@ -140,21 +113,52 @@ class CensusRow:
 
 
 def allergy_status(db: sqlite3.Connection, patient_id: str) -> AllergyStatus:
-    rows = db.execute(
-        "SELECT id, substance, reaction, severity, criticality, coded, no_known, "
-        "verification_status FROM allergies WHERE patient_id = ? "
-        "AND coalesce(clinical_status, 'active') = 'active' "
-        "AND coalesce(verification_status, '') NOT IN ('refuted', 'entered-in-error') "
-        "ORDER BY no_known, criticality = 'high' DESC, substance",
-        (patient_id,),
-    ).fetchall()
-    items = tuple(Allergy(r[0], r[1] or "(unnamed substance)", r[2], r[3], r[4], bool(r[5]),
-                          bool(r[6]), r[7]) for r in rows)
-    if not items:
-        return AllergyStatus(items, "unknown")
-    if all(a.no_known for a in items):
-        return AllergyStatus(items, "nka")
-    return AllergyStatus(items, "allergies")
+    lost = not_loaded(db, patient_id)
+    return allergy_status_module.read(db, patient_id, _allergies_lost(lost))
+
+
+def _allergies_lost(lost: tuple[NotLoaded, ...]) -> int:
+    return sum(n.count for n in lost if n.resource_type == "AllergyIntolerance")
+
+
+_NOT_LOADED_SQL = ("SELECT resource_type, reason, {status} FROM gaps WHERE patient_id = ? AND "
+                   "reason LIKE 'error:%' ORDER BY seq")
+
+
+def not_loaded(db: sqlite3.Connection, patient_id: str) -> tuple[NotLoaded, ...]:
+    """What the source had for this patient that is not in the snapshot (the error gaps the
+    build attributed to them), by kind of record: "1 medication order could not be loaded"."""
+    try:
+        rows = db.execute(_NOT_LOADED_SQL.format(status="record_status"),
+                          (patient_id,)).fetchall()
+    except sqlite3.OperationalError:  # a snapshot of schema 2: no record_status
+        rows = db.execute(_NOT_LOADED_SQL.format(status="NULL"), (patient_id,)).fetchall()
+    return not_loaded_of(rows)
+
+
+def not_loaded_of(rows: list[tuple] | list[sqlite3.Row]) -> tuple[NotLoaded, ...]:
+    """(resource_type, reason, record_status) gap rows of one patient, grouped by kind."""
+    by_type: dict[str, list[tuple]] = {}
+    for rtype, reason, status in rows:
+        if rtype in lost_records.NOUNS:  # a clinical record (not a census decision)
+            by_type.setdefault(rtype, []).append((reason, status))
+    return tuple(NotLoaded(rtype, len(found),
+                           sum(lost_records.is_active(rtype, s) for _, s in found
+                               if s and rtype in lost_records.ALERTING),
+                           tuple(dict.fromkeys(str(r).removeprefix("error:")
+                                               for r, _ in found)))
+                 for rtype, found in sorted(by_type.items(), key=lambda kv: _KIND_ORDER.get(
+                     kv[0], 9)))
+
+
+def allergies_not_loaded(db: sqlite3.Connection) -> dict[str, int]:
+    """Per patient, how many allergy records did not load (the census, in one query)."""
+    return dict(db.execute(
+        "SELECT patient_id, count(*) FROM gaps WHERE reason LIKE 'error:%' AND resource_type "
+        "= 'AllergyIntolerance' AND patient_id != '' GROUP BY patient_id").fetchall())
+
+
+_KIND_ORDER = {"AllergyIntolerance": 0, "MedicationRequest": 1, "MedicationAdministration": 2}
 
 
 def _flags(db: sqlite3.Connection, patient_id: str) -> dict[str, str]:
@@ -247,6 +251,12 @@ class Header:
     name_alert_with: tuple[str, ...]
     deceased: bool
     admitted_at: str | None
+    # what the source had for this patient that is not in the snapshot, by kind of record
+    not_loaded: tuple[NotLoaded, ...] = ()
+
+    @property
+    def not_loaded_lines(self) -> tuple[str, ...]:
+        return tuple(n.text for n in self.not_loaded)
 
 
 def header(db: sqlite3.Connection, patient_id: str, today: date | None = None) -> Header:
@@ -265,15 +275,17 @@ def header(db: sqlite3.Connection, patient_id: str, today: date | None = None) -
         "SELECT name FROM patients WHERE id IN (SELECT value FROM json_each(?))",
         (_json_list(e[5] if e else ""),)))
     flags = _flags(db, patient_id)
+    lost = not_loaded(db, patient_id)
     return Header(
         patient_id=patient_id, encounter_id=e[0] if e else None, name=p[0] or "(no name)",
         mrn=p[1] or "", other_mrns=other, birth_date=p[2],
         age=age_label(p[2], today or date.today()), sex=(p[3] or "?")[:1].upper(),
         unit=e[1] if e else None, bed=e[2] if e else None, attending=e[3] if e else None,
-        allergy=allergy_status(db, patient_id), code_status=flags.get("code-status"),
-        isolation=flags.get("isolation"), fall_risk=flags.get("fall-risk"),
-        weight=latest_weight(db, patient_id), name_alert=bool(e and e[4]),
-        name_alert_with=alike, deceased=bool(p[4]), admitted_at=e[6] if e else None,
+        allergy=allergy_status_module.read(db, patient_id, _allergies_lost(lost)),
+        code_status=flags.get("code-status"), isolation=flags.get("isolation"),
+        fall_risk=flags.get("fall-risk"), weight=latest_weight(db, patient_id),
+        name_alert=bool(e and e[4]), name_alert_with=alike, deceased=bool(p[4]),
+        admitted_at=e[6] if e else None, not_loaded=lost,
     )
 
 
@@ -311,6 +323,8 @@ class MedOrder:
     next_due: str | None = None
     recent_given: tuple[str, ...] = field(default_factory=tuple)
     restricted: bool = False  # meta.security R/V: masked until break-glass
+    code: str | None = None  # the medication's code (RxNorm, for the allergy check)
+    system: str | None = None
 
 
 def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = None,
@@ -322,8 +336,8 @@ def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = 
     orders = []
     query = ("SELECT id, medication, dose, rate, route, frequency, times, interval_hours, prn, "
              "prn_reason, iv, status, status_note, instructions, prescriber, authored_at, "
-             f"{{restricted}} FROM med_orders WHERE patient_id = ? AND status IN {statuses} "
-             "ORDER BY prn, status != 'active', medication")
+             "{restricted}, code, system FROM med_orders WHERE patient_id = ? AND status IN "
+             f"{statuses} ORDER BY prn, status != 'active', medication")
     try:
         rows = db.execute(query.format(restricted="restricted"), (patient_id,)).fetchall()
     except sqlite3.OperationalError:  # a snapshot built before med_orders had the column
@@ -340,8 +354,18 @@ def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = 
             route=r[4], frequency=r[5], times=times, prn=bool(r[8]), prn_reason=r[9],
             iv=bool(r[10]), status=r[11], status_note=r[12], instructions=r[13],
             prescriber=r[14], authored_at=r[15], last_given=last, next_due=due,
-            recent_given=tuple(given), restricted=bool(r[16])))
+            recent_given=tuple(given), restricted=bool(r[16]), code=r[17], system=r[18]))
     return orders
+
+
+def allergy_check(db: sqlite3.Connection, patient_id: str, now: datetime | None = None,
+                  meds: list[MedOrder] | None = None,
+                  allergy: AllergyStatus | None = None) -> allergy_check_module.AllergyCheck:
+    """The patient's active and held orders against their recorded allergies (a reminder:
+    snapshots.allergy_check)."""
+    meds = meds if meds is not None else medications(db, patient_id, now)
+    allergy = allergy if allergy is not None else allergy_status(db, patient_id)
+    return allergy_check_module.check(allergy.items, meds, allergy.kind)
 
 
 def next_due(times: tuple[str, ...], interval_hours: float | None, last_given: str | None,
@@ -389,6 +413,42 @@ def observations(db: sqlite3.Connection, patient_id: str, category: str) -> list
         out.append(Observation(r[0], r[1] or "", r[2] or r[1] or "?", value, r[3], r[5], r[6],
                                _reference(r[7], r[8], r[9]), r[10], bool(r[11])))
     return out
+
+
+def is_abnormal(flag: str | None) -> bool:
+    """An interpretation flag other than normal (H, L, HH, LL, A...)."""
+    return bool(flag) and flag not in ("N", "normal")
+
+
+@dataclass(frozen=True)
+class LatestResult:
+    """One test (or vital sign): its latest result, and the latest earlier abnormal one, which
+    is trend, not a current finding (potassium 3.3 L two days ago, 4.0 now)."""
+
+    latest: Observation
+    earlier_abnormal: Observation | None
+    history: tuple[Observation, ...]  # newest first, the latest included
+
+    @property
+    def abnormal(self) -> bool:
+        return is_abnormal(self.latest.flag)
+
+    @property
+    def changed_from(self) -> Observation | None:
+        """The earlier abnormal result, when the latest says something else (normal now, or
+        the other way out of range): the trend a reader needs beside the current value."""
+        e = self.earlier_abnormal
+        return e if e is not None and e.flag != self.latest.flag else None
+
+
+def latest_results(newest_first: list[Observation]) -> list[LatestResult]:
+    """Observations (newest first, as `observations` gives them) as one result per test, in
+    the order of their latest result. Restricted ones are kept: whoever shows them masks."""
+    tests: dict[str, list[Observation]] = {}
+    for o in newest_first:
+        tests.setdefault(o.code or o.display, []).append(o)
+    return [LatestResult(found[0], next((o for o in found[1:] if is_abnormal(o.flag)), None),
+                         tuple(found)) for found in tests.values()]
 
 
 def _reference(low: float | None, high: float | None, text: str | None) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+from . import no_known
 from .mapcontext import MapContext
 
 TIMED_COLUMNS = (("observations", "effective_at"), ("administrations", "given_at"),
@@ -68,11 +69,26 @@ def _issue(ctx: MapContext, kind: str, where: str, rtype: str, rid: str, pid: st
 
 
 def allergy_conflicts(conn: sqlite3.Connection, ctx: MapContext) -> None:
-    """A recorded "no known allergies" beside a recorded allergy (often a merged chart): the
-    chart shows the allergy; the gap register says the record contradicts itself."""
-    for (pid,) in conn.execute(
-            "SELECT patient_id FROM allergies WHERE coalesce(clinical_status, 'active') = "
-            "'active' GROUP BY patient_id HAVING max(no_known) = 1 AND min(no_known) = 0"):
-        ctx.gaps.add(f"Patient/{pid}", "allergy-conflict", "'no known allergy' recorded "
-                     "beside recorded allergies; the allergies are shown", resource_type=
-                     "AllergyIntolerance", patient_id=pid, severity="warning")
+    """A recorded "no known ... allergy" beside a recorded allergy it covers (a penicillin
+    allergy beside NKDA, often a merged chart): the chart shows the allergy, not the statement;
+    the gap register says the record contradicts itself. NKDA beside a food allergy is no
+    contradiction: NKDA says nothing about food."""
+    by_patient: dict[str, list[tuple]] = {}
+    for row in conn.execute(
+            "SELECT patient_id, no_known, no_known_scope, code, category FROM allergies WHERE "
+            "coalesce(clinical_status, 'active') = 'active' AND coalesce(verification_status, "
+            "'') NOT IN ('refuted', 'entered-in-error') ORDER BY patient_id, id"):
+        by_patient.setdefault(row[0], []).append(row[1:])
+    for pid, rows in by_patient.items():
+        statements = [scope or no_known.scope_of_code(code) or "all"
+                      for flag, scope, code, _ in rows if flag]
+        categories = [category for flag, _, _, category in rows if not flag]
+        for scope in dict.fromkeys(statements):
+            against = [c or "no category" for c in categories if no_known.contradicts(scope, c)]
+            if against:
+                what = no_known.statement((scope,)).lower()
+                ctx.gaps.add(f"Patient/{pid}", "allergy-conflict", f"'{what}' recorded beside "
+                             f"{len(against)} recorded allerg{'y' if len(against) == 1 else 'ies'}"
+                             f" ({', '.join(sorted(set(against)))}) it covers; the allergies "
+                             "are shown, not the statement", resource_type="AllergyIntolerance",
+                             patient_id=pid, severity="warning")

@@ -19,6 +19,7 @@ class Gap:
     resource_id: str = ""
     patient_id: str = ""
     severity: str = "error"
+    record_status: str = ""  # the status of the record, where read (see lost_records)
 
 
 @dataclass
@@ -44,5 +45,6 @@ class GapRegister:
     def rows(self, start: int = 0) -> list[dict]:
         return [{"seq": start + i, "where": g.where, "resource_type": g.resource_type,
                  "resource_id": g.resource_id, "patient_id": g.patient_id,
-                 "reason": f"{g.severity}:{g.reason}", "detail": g.detail}
+                 "reason": f"{g.severity}:{g.reason}", "detail": g.detail,
+                 "record_status": g.record_status or None}
                 for i, g in enumerate(self.gaps, 1)]

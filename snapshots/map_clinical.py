@@ -1,6 +1,6 @@
-"""Mapping the clinical resources of a census patient: allergies, problems, observations,
-procedures, notes and flags. Each mapper returns the canonical row, or raises OutsideWindow
-when the record is older than the downtime chart keeps."""
+"""Mapping the clinical resources of a census patient: problems, observations, procedures,
+notes and flags (allergies: snapshots.map_allergy). Each mapper returns the canonical row, or
+raises OutsideWindow when the record is older than the downtime chart keeps."""
 
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ from .fhirdata import (
 from .mapcontext import MapContext
 from .reading import Record
 
-NO_KNOWN_ALLERGY_CODES = frozenset({"716186003", "409137002", "428607008", "429625007",
-                                    "1003774007", "1003775008"})
 FLAG_KINDS = "https://hospital.example.org/fhir/CodeSystem/flag-kind"
 VITALS, LABS = "vital-signs", "laboratory"
 LOINC = "http://loinc.org"
@@ -42,32 +40,6 @@ def _recent(ctx: MapContext, when: str | None, setting: str) -> None:
     moment = to_datetime(when)
     if moment is not None and moment < since:
         raise OutsideWindow
-
-
-def map_allergy(ctx: MapContext, record: Record, pid: str) -> dict:
-    res = record.resource
-    cc = res.get("code") if isinstance(res.get("code"), dict) else {}
-    coding = first_coding(cc)
-    codes = {c for c in (code_of(cc),) if c}
-    reactions = [r for r in as_list(res.get("reaction")) if isinstance(r, dict)]
-    manifestations = [text_of(m) for r in reactions for m in as_list(r.get("manifestation"))]
-    severity = next((r.get("severity") for r in reactions if r.get("severity")), None)
-    substance = text_of(cc)
-    if not substance:
-        ctx.gap(record, "missing-substance", "allergy with no substance code or text; shown as "
-                                             "'(unnamed substance)'", "warning", pid)
-    return {
-        "id": res["id"], "patient_id": pid, "substance": substance, "code": coding.get("code"),
-        "system": coding.get("system"), "coded": int(bool(coding.get("code"))),
-        "no_known": int(bool(codes & NO_KNOWN_ALLERGY_CODES)),
-        "category": ",".join(c for c in as_list(res.get("category")) if isinstance(c, str)),
-        "criticality": res.get("criticality"),
-        "reaction": ", ".join(m for m in manifestations if m) or None, "severity": severity,
-        "clinical_status": code_of(res.get("clinicalStatus")),
-        "verification_status": code_of(res.get("verificationStatus")),
-        "recorded_at": utc_time(res.get("recordedDate")), "restricted": int(restricted(res)),
-        **ctx.lineage(record),
-    }
 
 
 def map_condition(ctx: MapContext, record: Record, pid: str) -> dict:

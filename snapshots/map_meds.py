@@ -36,8 +36,13 @@ _HOURS = {"h": 1, "d": 24, "min": 1 / 60, "wk": 168}
 
 
 def medication_name(ctx: MapContext, res: dict) -> str | None:
-    if isinstance(res.get("medicationCodeableConcept"), dict):
-        return text_of(res["medicationCodeableConcept"])
+    concept = res.get("medicationCodeableConcept")
+    if isinstance(concept, list):  # a list where R4 has one (a wrong-shape gap says so)
+        concept = next((c for c in concept if isinstance(c, dict)), None)
+    elif isinstance(concept, str):
+        return concept.strip() or None
+    if isinstance(concept, dict):
+        return text_of(concept)
     ref = res.get("medicationReference")
     if isinstance(ref, dict):
         target = ref.get("reference") or ""

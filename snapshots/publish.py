@@ -102,7 +102,7 @@ def unit_database(house: sqlite3.Connection, unit: str) -> sqlite3.Connection:
         rows = house.execute(query, params).fetchall()
         if table == "meta":
             rows = [(k, f"unit:{unit}" if k == "scope" else
-                     unit_report(v, unit, len(patients)) if k == "build_report" else v)
+                     unit_report(v, unit, len(patients), patients) if k == "build_report" else v)
                     for k, v in rows]
         conn.executemany(f"INSERT OR REPLACE INTO {table} ({names}) VALUES "
                          f"({', '.join('?' * len(columns))})", rows)
@@ -114,7 +114,7 @@ def unit_database(house: sqlite3.Connection, unit: str) -> sqlite3.Connection:
     return conn
 
 
-def unit_report(text: str, unit: str, in_unit: int) -> str:
+def unit_report(text: str, unit: str, in_unit: int, patients: Sequence[str] = ()) -> str:
     """The house build report cut down for one unit's file: no other unit's figures and no
     patient or encounter ids from outside the unit (the census lists of excluded encounters
     are in the house snapshot; the unit file keeps their number and whether the house census
@@ -127,6 +127,10 @@ def unit_report(text: str, unit: str, in_unit: int) -> str:
     census["excluded_elsewhere"] = len(census.get("excluded", []))
     census["unaccounted_elsewhere"] = len(census.get("unaccounted", []))
     census["excluded"], census["unaccounted"] = [], []
+    mine = set(patients)
+    lost = report.get("records_not_loaded") or []
+    report["records_not_loaded"] = [r for r in lost if r.get("patient_id") in mine]
+    report["records_not_loaded_elsewhere"] = len(lost) - len(report["records_not_loaded"])
     census["house_in_snapshot"] = census.get("in_snapshot")
     census["in_snapshot"] = in_unit
     report["units"] = {u: n for u, n in (report.get("units") or {}).items() if u == unit}

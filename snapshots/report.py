@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .build_results import CensusAccount, TypeStats
+from .lost_records import ALERTING, active_lost
 from .mapcontext import MapContext
 from .schema import TABLES
 
@@ -51,11 +52,37 @@ def build_report(conn: Any, ctx: MapContext, account: CensusAccount, stats: Type
         "gaps": {"errors": _total(by_reason, "error"),
                  "warnings": _total(by_reason, "warning"),
                  "by_reason": dict(sorted(by_reason.items()))},
+        "records_not_loaded": _active_not_loaded(conn, ctx, set(account.census)),
         "census": {"source_active_inpatient_encounters": len(account.source_census),
                    "in_snapshot": in_snapshot, "excluded": excluded,
                    "unaccounted": unaccounted,
                    "complete": not missing and not unaccounted},
     }
+
+
+def _active_not_loaded(conn: Any, ctx: MapContext, census: set[str]) -> list[dict[str, str]]:
+    """Active orders and allergies of census patients (or of a patient who cannot be told)
+    that are not in the snapshot: this build's gaps and those a refresh carries. Each one
+    makes `snapshot build` exit non-zero."""
+    marks = ", ".join("?" * len(ALERTING))
+    columns = ("resource_type", "resource_id", "patient_id", "reason", "record_status",
+               "where", "detail")
+    carried = [dict(zip(columns, r, strict=True)) for r in conn.execute(
+        f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM gaps WHERE reason LIKE "
+        f"'error:%' AND resource_type IN ({marks})", ALERTING)]
+    rows = carried + ctx.gaps.rows()
+    seen, found = set(), []
+    for r in active_lost(rows):
+        pid = r.get("patient_id") or ""
+        key = (r["resource_type"], r.get("resource_id") or r.get("where"), pid)
+        if (pid and pid not in census) or key in seen:
+            continue
+        seen.add(key)
+        found.append({"patient_id": pid, "resource_type": r["resource_type"],
+                      "resource_id": r.get("resource_id") or "", "where": r.get("where") or "",
+                      "status": r.get("record_status") or "", "reason": r["reason"],
+                      "detail": str(r.get("detail") or "")[:160]})
+    return found
 
 
 def _gap_counts(conn: Any, new: dict[tuple[str, str], int]) -> dict[str, int]:
@@ -120,6 +147,8 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     if not census.get("complete", True):
         console.print("[bold red]Census INCOMPLETE: active inpatients are missing from this "
                       "snapshot (see above).[/]")
+    for line in not_loaded_lines(report):
+        console.print(f"[bold red]{line}[/]", highlight=False)
     if report["units"]:
         console.print("Per unit: " + ", ".join(f"{u} {n}" for u, n in
                                                 sorted(report["units"].items())))
@@ -142,6 +171,25 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     console.print(f"Gap register: {gaps['errors']} errors (records not in the snapshot), "
                   f"{gaps['warnings']} warnings. `downtime snapshot report FILE --gaps` "
                   "lists them.")
+
+
+def not_loaded_lines(report: dict[str, Any]) -> list[str]:
+    """One line per active order or allergy not in the snapshot, saying whose and why."""
+    lost = report.get("records_not_loaded") or []
+    if not lost:
+        return []
+    lines = [f"{len(lost)} active medication order(s) or allergy record(s) of the source are "
+             "NOT in the snapshot (the patient's chart and forms say so):"]
+    for r in lost:
+        who = f"patient {r['patient_id']}" if r.get("patient_id") else \
+            "patient cannot be told (no usable subject or encounter)"
+        what = "MedicationRequest" if r["resource_type"] == "MedicationRequest" else \
+            "AllergyIntolerance"
+        lines.append(f"  - {who}: {r.get('status') or 'active'} {what} "
+                     f"{r.get('resource_id') or r.get('where')}: "
+                     f"{str(r.get('reason', '')).removeprefix('error:')} "
+                     f"({r.get('detail') or 'see the gap register'})")
+    return lines
 
 
 def _words(camel: str) -> str:

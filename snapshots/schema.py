@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 sqlite3.register_adapter(type(None), {}.get)  # {}.get(None) is None: an identity, in C
 sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b
 
-SCHEMA_VERSION = 2  # 2: src_hash is a 16-byte BLOB (was 32 hex digits as TEXT)
+SCHEMA_VERSION = 3  # 3: allergies.no_known_scope and .unreadable, gaps.record_status
+# 2: src_hash is a 16-byte BLOB (was 32 hex digits as TEXT)
 
 # Every clinical row remembers where it came from, so a clinician or an auditor can trace a
 # value on screen back to the EHR resource and version it was copied from.
@@ -103,7 +104,8 @@ TABLES: dict[str, dict[str, type]] = {
         "code": str,
         "system": str,
         "coded": int,
-        "no_known": int,  # 1 = a recorded "no known (drug) allergy" statement
+        "no_known": int,  # 1 = a recorded "no known ... allergy" statement
+        "no_known_scope": str,  # what it covers: all | drug | food | environmental | latex...
         "category": str,
         "criticality": str,
         "reaction": str,
@@ -112,6 +114,7 @@ TABLES: dict[str, dict[str, type]] = {
         "verification_status": str,
         "recorded_at": str,
         "restricted": int,
+        "unreadable": str,  # what of the record could not be read ("criticality '3' ...")
         **LINEAGE,
     },
     "problems": {
@@ -236,6 +239,10 @@ TABLES: dict[str, dict[str, type]] = {
         "patient_id": str,
         "reason": str,  # short machine-readable class, e.g. "malformed-json"
         "detail": str,
+        # the status of the record the gap is about, where it could be read (a
+        # MedicationRequest's status, an AllergyIntolerance's clinical status): whether an
+        # order or allergy that did not load was active
+        "record_status": str,
     },
     "census_exclusions": {
         "encounter_id": str,

@@ -235,3 +235,26 @@ def print_site(site: Path, passphrase: str) -> Path:
         'trusted_builder_key = "keys/builder.pub"\nregistry = "registry"\n'
         f'audit_log = "audit.log"\n[recipients]\nescrow = ["{escrow}"]\n')
     return site
+
+
+def write_site_config(site: Path, keys: Keys, source: Path, passphrase: str = "test") -> Path:
+    """A builder's `downtime.toml` in `site` for `snapshot build` from `source` into
+    site/store, with the keys' signing key (a PEM under `passphrase`, which the command reads
+    from $DOWNTIME_PASSPHRASE: set it) and recipients; returns the config's path."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "builder.pem").write_bytes(keys.signing.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode())))
+    os.chmod(site / "builder.pem", 0o600)
+    config = site / "downtime.toml"
+    config.write_text(
+        f'[paths]\nsource = "{source}"\nstore = "store"\nsigning_key = "builder.pem"\n'
+        f'[build]\nas_of = "2026-11-25T14:00:00Z"\n'
+        f'[recipients]\nescrow = ["{keys.escrow.recipient}"]\n'
+        f'pharmacy = ["{keys.pharmacy.recipient}"]\n'
+        f'[recipients.units]\n4W = ["{keys.unit.recipient}"]\n')
+    return config

@@ -114,7 +114,8 @@ def test_face_sheet_lists_every_allergy_and_mar_repeats_its_headers(stress, tmp_
     assert len(mar) >= 2
     for n, page in enumerate(mar, 1):
         assert f"Page {n} of {len(mar)}" in page
-        assert "Scheduled medication" in page, n  # the table header, repeated
+        if "Medication number" in page:  # scheduled orders on it (the last may hold only
+            assert "Scheduled medication" in page, n  # the PRN and new-order tables)
     text = " ".join(mar)
     assert "due 09:30 · 14:00 · 21:00" in text  # minutes kept
     for i in range(22):

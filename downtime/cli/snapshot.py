@@ -43,8 +43,9 @@ def snapshot() -> None:
 @snapshot.command("build", epilog="Exit status: 0 built; 1 error, nothing written; 2 built and "
                   "written, but the census is INCOMPLETE (an active inpatient encounter of the "
                   "source is not in the snapshot: see the report) or EMPTY (no active "
-                  "inpatient in the source at all) or, with --strict, the gap register holds "
-                  "errors. A scheduler should alert on 2.")
+                  "inpatient in the source at all), or an active medication order or allergy "
+                  "of the source did not load (the patient's chart says so), or, with "
+                  "--strict, the gap register holds errors. A scheduler should alert on 2.")
 @click.option("--source", metavar="PATH|URL",
               help="FHIR NDJSON folder, Bundle folder or file, or the base URL of the EHR's "
                    "FHIR server (https://...; with the [source] table's mode, auth and TLS) "
@@ -102,10 +103,12 @@ def build(ctx: click.Context, source: str | None, out: Path | None, per_unit: bo
     # No active inpatient at all is "complete" by count, but a hospital is never empty: it is
     # a wrong --source (a key file, an empty or unreadable export). Alert, as for a gap.
     empty = census["source_active_inpatient_encounters"] == 0
-    status = 0 if census["complete"] and not empty and not (strict and errors) else INCOMPLETE
+    lost = result.report.get("records_not_loaded") or []
+    status = 0 if census["complete"] and not empty and not lost and not (strict and errors) \
+        else INCOMPLETE
     if as_json:
         click.echo(json.dumps({"ok": status == 0, "census_complete": census["complete"],
-                               "census_empty": empty,
+                               "census_empty": empty, "records_not_loaded": len(lost),
                                "exit_status": status, "report": result.report, "written": [
                                    {"path": str(p), "manifest": asdict(m)}
                                    for p, m in result.written],
@@ -132,7 +135,13 @@ def build(ctx: click.Context, source: str | None, out: Path | None, per_unit: bo
             click.secho(f"census EMPTY: no active inpatient encounter in {where} "
                         f"({errors} error(s) in the gap register): is it the right source? "
                         "(written all the same; exit 2)", fg="red", err=True)
-        elif status:
+        if lost:
+            who = sorted({r["patient_id"] or "(patient cannot be told)" for r in lost})
+            click.secho(f"active records NOT loaded: {len(lost)} active medication order(s) or "
+                        f"allergy record(s) of the source are not in the snapshot (patients: "
+                        f"{', '.join(who[:8])}{' ...' if len(who) > 8 else ''}; each chart "
+                        "says so; written all the same; exit 2)", fg="red", err=True)
+        if status and census["complete"] and not empty and not lost:
             click.secho(f"--strict: {errors} error(s) in the gap register (snapshot written; "
                         "exit 2)", fg="red", err=True)
     ctx.exit(status)

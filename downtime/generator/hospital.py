@@ -151,7 +151,8 @@ class Hospital:
             system, code, display, reaction, criticality = rng.choice(t.ALLERGENS)
             res["code"] = self.cc(system, code, display)
             res["criticality"] = criticality
-            res["category"] = ["food" if display == "Peanut" else "medication"]
+            res["category"] = [{"Peanut": "food", "Latex": "environment"}.get(display,
+                                                                               "medication")]
             res["reaction"] = [{"manifestation": [{"text": reaction}],
                                 "severity": "severe" if criticality == "high" else "mild"}]
         return res

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta  # noqa: F401
 
+from . import messes
 from . import tables as t
 from .hospital import Hospital, after_birth, iso, tiny_pdf
 
@@ -80,18 +81,36 @@ def _past_encounters(h: Hospital, emit: Emit, pid: str, i: int, admitted: dateti
 
 
 def _allergies(h: Hospital, emit: Emit, pid: str, i: int, born: datetime) -> None:
+    drawn, mess = _drawn_allergies(h, pid, i, born)
+    special = messes.allergies(h, pid, i, drawn)
+    if special is not None:  # drawn all the same: the other patients' bytes stay the same
+        gone = {a["id"] for a in drawn}
+        for name in list(h.messes):  # the replaced allergies carry no mess any more
+            h.messes[name] = [c for c in h.messes[name] if c not in gone]
+            if not h.messes[name]:
+                del h.messes[name]
+        drawn, mess = special
+    if mess:
+        h.mess(mess, pid)
+    for allergy in drawn:
+        if mess == "nka_recorded" and messes.is_nkda(allergy):
+            h.mess("nkda_recorded", pid)
+        emit(allergy)
+
+
+def _drawn_allergies(h: Hospital, pid: str, i: int, born: datetime
+                     ) -> tuple[list[dict], str | None]:
     rng = h.rng
     roll = rng.random()
     if i in (2, 7) or (roll < 0.15 and i not in (0, 1, 3)):
-        h.mess("no_allergy_record", pid)
-        return
+        return [], "no_allergy_record"
     if roll < 0.45:
-        emit(_recorded_after_birth(h.allergy(f"al-{i}-0", pid, "nka"), born))
-        h.mess("nka_recorded", pid)
-        return
+        return [_recorded_after_birth(h.allergy(f"al-{i}-0", pid, "nka"), born)], "nka_recorded"
+    found = []
     for k in range(rng.randint(1, 3)):
         kind = "free-text" if rng.random() < 0.15 else "coded"
-        emit(_recorded_after_birth(h.allergy(f"al-{i}-{k}", pid, kind), born))
+        found.append(_recorded_after_birth(h.allergy(f"al-{i}-{k}", pid, kind), born))
+    return found, None
 
 
 def _recorded_after_birth(allergy: dict, born: datetime) -> dict:
@@ -139,6 +158,8 @@ def _orders(h: Hospital, emit: Emit, pid: str, eid: str, i: int, admitted: datet
             h.mess("restricted", order["id"])
         emit(order)
         orders.append(order)
+    for extra in messes.orders(h, pid, i, orders):  # not given yet: no administrations
+        emit(extra)
     if i == 6:
         broken = h.med_request(f"mr-{i}-x", pid, eid, t.MEDICATIONS[0], admitted, attending)
         del broken["subject"]
@@ -197,6 +218,7 @@ def _vitals_and_labs(h: Hospital, emit: Emit, pid: str, eid: str, i: int, admitt
         for spec in t.LABS:
             oid = f"lab-{i}-{day}-{spec[0]}"
             obs = h.observation(oid, pid, eid, when, spec, "laboratory")
+            messes.normalised_lab(h, i, day, hours, obs)
             if i == 8 and day == 0 and spec[0] == "2345-7":
                 obs["code"]["coding"].append({"system": t.UNKNOWN_SYSTEM, "code": "GLU-POC"})
                 h.mess("unknown_code_system", oid)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from snapshots import chart
+from snapshots import allergy_check, allergy_status, chart
 from snapshots.errors import ToolkitError
 from snapshots.keys import Identity
 from snapshots.schema import FTS_TABLE
@@ -237,15 +237,8 @@ def census_rows(db: sqlite3.Connection, today=None) -> list[chart.CensusRow]:
     from datetime import date
 
     today = today or date.today()
-    allergies: dict[str, list[chart.Allergy]] = {}
-    for r in db.execute(
-            "SELECT patient_id, id, substance, reaction, severity, criticality, coded, no_known, "
-            "verification_status FROM allergies WHERE coalesce(clinical_status, 'active') = "
-            "'active' AND coalesce(verification_status, '') NOT IN ('refuted', "
-            "'entered-in-error') ORDER BY patient_id, no_known, criticality = 'high' DESC, "
-            "substance"):
-        allergies.setdefault(r[0], []).append(chart.Allergy(
-            r[1], r[2] or "(unnamed substance)", r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8]))
+    allergies = allergy_status.read_all(db)
+    lost = chart.allergies_not_loaded(db)
     flags: dict[str, dict[str, list[str]]] = {}
     for pid, kind, text in db.execute(
             "SELECT patient_id, kind, text FROM flags WHERE status = 'active' "
@@ -253,15 +246,13 @@ def census_rows(db: sqlite3.Connection, today=None) -> list[chart.CensusRow]:
         flags.setdefault(pid, {}).setdefault(kind, []).append(text)
     rows = []
     for r in db.execute(chart._CENSUS_SQL.format(where="")):
-        items = tuple(allergies.get(r[1], ()))
-        kind = "unknown" if not items else ("nka" if all(a.no_known for a in items)
-                                            else "allergies")
         f = {k: "; ".join(v) for k, v in flags.get(r[1], {}).items()}
         rows.append(chart.CensusRow(
             encounter_id=r[0], patient_id=r[1], unit=r[2] or "", room=r[3], bed=r[4],
             name=r[5] or "(no name)", age=chart.age_label(r[8], today),
             sex=(r[6] or "?")[:1].upper(), mrn=r[7] or "", birth_date=r[8], attending=r[9],
-            allergy=chart.AllergyStatus(items, kind), code_status=f.get("code-status"),
+            allergy=allergy_status.status_of(allergies.get(r[1], ()), lost.get(r[1], 0)),
+            code_status=f.get("code-status"),
             isolation=f.get("isolation"), fall_risk=f.get("fall-risk"),
             name_alert=bool(r[10]), admitted_at=r[11], deceased=bool(r[12]),
             encounter_class=r[13]))
@@ -274,6 +265,7 @@ class ChartData:
 
     header: chart.Header
     meds: list[chart.MedOrder]
+    check: allergy_check.AllergyCheck
     vitals: list[chart.Observation]
     labs: list[chart.Observation]
     problems: list
@@ -282,9 +274,11 @@ class ChartData:
 
 
 def read_chart(db: sqlite3.Connection, patient_id: str, now: datetime) -> ChartData:
+    header = chart.header(db, patient_id, today=now.astimezone().date())
+    meds = chart.medications(db, patient_id, now)
     return ChartData(
-        header=chart.header(db, patient_id, today=now.astimezone().date()),
-        meds=chart.medications(db, patient_id, now),
+        header=header, meds=meds,
+        check=chart.allergy_check(db, patient_id, meds=meds, allergy=header.allergy),
         vitals=chart.observations(db, patient_id, "vital-signs"),
         labs=chart.observations(db, patient_id, "laboratory"),
         problems=chart.problems(db, patient_id),

@@ -60,8 +60,14 @@ class PatientHeader(Static):
         if h.name_alert:
             alike = ", ".join(h.name_alert_with) or "another patient"
             line3.append(f"  ⚠ NAME ALERT: {alike}", style="bold black on yellow")
-        text = Text("\n").join([line1, allergy_line(h.allergy), line3])
-        self.update(text)
+        lines = [line1, allergy_line(h.allergy, self.size.width or 80), line3]
+        others = [n.text for n in h.not_loaded if n.resource_type != "AllergyIntolerance"]
+        if others:  # the allergy line says its own; this says the rest, on one line
+            lost = Text(" ⚠ ", style="bold white on dark_red")
+            lost.append(" " + "; ".join(others), style="bold")
+            lost.truncate(max(20, (self.size.width or 80) - 1), overflow="ellipsis")
+            lines.append(lost)
+        self.update(Text("\n").join(lines))
 
 
 class KeysBar(Static):

@@ -21,8 +21,8 @@ SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
          ("name", lambda r: (r.name.upper(), r.bed or "")),
          ("MRN", lambda r: (r.mrn, r.name)),
          ("attending", lambda r: ((r.attending or "~").upper(), r.bed or "")),
-         ("allergy", lambda r: ({"allergies": 0, "unknown": 1, "nka": 2}[r.allergy.kind],
-                                r.bed or ""))]
+         ("allergy", lambda r: ({"allergies": 0, "unknown": 1, "nka": 2}[r.allergy.kind]
+                                if not r.allergy.not_loaded else 1, r.bed or ""))]
 
 
 COLUMNS = [("Bed", 9), ("Name", 16), ("Age", 5), ("MRN", 10), ("Attend.", 7), ("Alg", 5),
@@ -66,10 +66,13 @@ class CensusScreen(WorkerErrors, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).focus()
+        # 80 columns: NKDA (no known drug allergies) says nothing of other allergies; "!" an
+        # allergy record of the source that did not load
         self.query_one("#census-legend", Static).update(Text.assemble(
-            ("ALG", "bold white on red"), " allergies  ", ("NKA", "green"),
-            " no known allergies  ", ("???", "bold black on yellow"), " no information  ",
-            ("⚠", "bold black on yellow"), " name alert"))
+            ("ALG", "bold white on red"), " allergies ", ("NKA", "green"), " none ",
+            ("NKDA", "green"), " none to drugs ", ("???", "bold black on yellow"), " no info ",
+            ("!", "bold black on yellow"), " not loaded ", ("⚠", "bold black on yellow"),
+            " name alert"))
         self.refresh_table()
 
     @property

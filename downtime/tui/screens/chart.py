@@ -21,6 +21,7 @@ from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
 FILL_REST_AFTER = 0.05  # seconds after the chart's first repaint
+DISCLAIMER_SHORT = "A reminder, not a pharmacy system: ingredient names and 5 drug classes only."
 TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
 
@@ -72,7 +73,9 @@ class ChartScreen(WorkerErrors, Screen):
             with TabPane(TABS[0][1], id="summary"):
                 yield VerticalScroll(Static("", id="summary-text"))
             with TabPane(TABS[1][1], id="meds"):
+                yield Static("", id="meds-alerts")
                 yield PlainTable(id="meds-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="meds-why")
             with TabPane(TABS[2][1], id="obs"):
                 yield PlainTable(id="vitals-table", cursor_type="row")
                 yield PlainTable(id="labs-table", cursor_type="row", zebra_stripes=True)
@@ -201,14 +204,7 @@ class ChartScreen(WorkerErrors, Screen):
         if h.fall_risk:
             t.append("Fall risk ", style="bold")
             t.append(f"{h.fall_risk}\n", style="bold yellow")
-        if h.allergy.kind == "allergies":
-            t.append("\nAllergies\n", style="bold underline")
-            for a in h.allergy.items:
-                if not a.no_known:
-                    extra = ", ".join(x for x in (a.reaction, a.criticality and
-                                                  f"criticality {a.criticality}") if x)
-                    t.append(f"  • {a.substance}", style="bold red")
-                    t.append(f"  {extra}\n" if extra else "\n")
+        t.append(self._allergy_section(d))
         active = [m for m in d.meds if m.status == "active" and not m.prn]
         due = sorted((m for m in active if m.next_due), key=lambda m: m.next_due)
         t.append("\nMedications ", style="bold underline")
@@ -234,14 +230,7 @@ class ChartScreen(WorkerErrors, Screen):
             t.append("  ")
             t.append(Text("  ·  ").join(parts))
             t.append("\n")
-        abnormal = [o for o in d.labs if o.flag and o.flag != "N" and
-                    (not o.restricted or self.unlocked)]
-        if abnormal:
-            t.append("\nAbnormal labs\n", style="bold underline")
-            for o in abnormal[:5]:
-                t.append(f"  {lab_name(o.display)} {o.value} {o.unit or ''} ")
-                t.append(f"{o.flag}", style="bold red")
-                t.append(f"  ({when(o.effective_at, now)})\n")
+        t.append(self._labs_section(d, now))
         probs = [p for p in d.problems if p["clinical_status"] == "active"]
         if probs:
             t.append("\nActive problems\n", style="bold underline")
@@ -249,11 +238,95 @@ class ChartScreen(WorkerErrors, Screen):
                 t.append("  • ")
                 t.append(masked(bool(p["restricted"]), p["display"] or "?", self.unlocked))
                 t.append("\n")
+        # first lines, never below the fold: what is hidden, what may conflict, what is missing
+        top = Text()
         hidden = self.restricted_count()
-        if hidden and not self.unlocked:  # first line: never below the fold
-            t = Text(f"{hidden} restricted record(s) hidden — press b to break glass\n",
-                     style="bold magenta") + t
-        self.query_one("#summary-text", Static).update(t)
+        if hidden and not self.unlocked:
+            top.append(f"{hidden} restricted record(s) hidden — press b to break glass\n",
+                       style="bold magenta")
+        top.append(self._conflict_lines(d))
+        for n in h.not_loaded:  # allergies: in the banner and the allergy section
+            if n.resource_type != "AllergyIntolerance":
+                top.append(f"⚠ {n.text}\n", style="bold white on dark_red")
+        self.query_one("#summary-text", Static).update(top + t)
+
+    def _conflict_lines(self, d: ChartData, limit: int = 4, full: bool = False) -> Text:
+        """The allergy-order conflicts, one line each on the Summary (the Medications tab has
+        them all, with what matched and why)."""
+        t = Text()
+        for c in d.check.conflicts[:limit]:
+            what = c.masked_text() if c.restricted and not self.unlocked else c.short
+            t.append("⚠ ALLERGY–ORDER: ", style="bold white on red")
+            t.append(f"{what}\n", style="bold")
+        if len(d.check.conflicts) > limit:
+            t.append(f"  … {len(d.check.conflicts) - limit} more: "
+                     f"{'the ⚠ALG orders below' if full else '2 Medications'}\n", style="bold")
+        elif d.check.conflicts and not full:
+            t.append("  what matched and why: 2 Medications\n", style="dim")
+        return t
+
+    @on(DataTable.RowHighlighted, "#meds-table")
+    def _med_moved(self, event: DataTable.RowHighlighted) -> None:
+        self.show_why(str(event.row_key.value) if event.row_key.value else None)
+
+    def show_why(self, order_id: str | None) -> None:
+        """Under the orders: for the one the cursor is on, what the allergy check matched and
+        why (every conflict of it), or nothing."""
+        d = self.data
+        target = self.query_one("#meds-why", Static)
+        found = [c for c in d.check.conflicts if c.order_id == order_id] if d else []
+        if not found or (found[0].restricted and not self.unlocked):
+            target.update("")
+            return
+        t = Text()
+        for c in found:
+            t.append("⚠ ", style="bold white on red")
+            t.append(f"{c.substance}: {c.why} ({c.how})\n", style="bold")
+        target.update(t)
+
+    def _allergy_section(self, d: ChartData) -> Text:
+        """Every allergy with its reaction and criticality, a warning where the record could
+        not all be read; the no-known statements as recorded, and what they leave open."""
+        a, t = d.header.allergy, Text()
+        if a.kind == "unknown" and not a.not_loaded:
+            return t
+        t.append("\nAllergies\n", style="bold underline")
+        for item in a.allergies:
+            extra = ", ".join(x for x in (item.reaction, item.severity, item.criticality and
+                                          f"criticality {item.criticality}") if x)
+            t.append(f"  • {item.substance}", style="bold red")
+            t.append(f"  {extra}\n" if extra else "\n")
+            if item.warning:
+                t.append(f"    ⚠ {item.warning}\n", style="bold black on yellow")
+        if a.no_known_text:
+            t.append(f"  {a.no_known_text} (recorded)", style="bold")
+            t.append(f" — {a.open_text}\n" if a.open_text else "\n")
+        if a.not_loaded:
+            t.append(f"  ⚠ {a.not_loaded_text}\n", style="bold white on dark_red")
+        return t
+
+    def _labs_section(self, d: ChartData, now) -> Text:
+        """The latest result of each test, flagged if abnormal; an earlier abnormal result of
+        a test that has normalised is trend ("earlier 3.3 L"), not a current finding."""
+        results = chart.latest_results(d.labs)
+        t = Text()
+        if not results:
+            return t
+        t.append("\nLabs — latest of each test\n", style="bold underline")
+        for r in sorted(results, key=lambda r: not r.abnormal):
+            o = r.latest
+            if o.restricted and not self.unlocked:
+                continue
+            t.append(f"  {lab_name(o.display)} {o.value} {o.unit or ''}".rstrip())
+            if r.abnormal:
+                t.append(f" {o.flag}", style="bold red")
+            t.append(f"  ({when(o.effective_at, now)})")
+            e = r.changed_from
+            if e is not None and (not e.restricted or self.unlocked):
+                t.append(f"  earlier {e.value} {e.flag} ({when(e.effective_at, now)})",
+                         style="dim")
+            t.append("\n")
+        return t
 
     def restricted_count(self) -> int:
         d = self.data
@@ -264,13 +337,27 @@ class ChartScreen(WorkerErrors, Screen):
                 sum(bool(r["restricted"]) for r in d.problems + d.procedures + d.notes))
 
     def _meds(self, d: ChartData, now) -> None:
+        alerts = self._conflict_lines(d, limit=4, full=True)
+        if not d.check.conflicts:
+            alerts.append(d.check.summary + "\n", style="bold" if d.check.unplaced or
+                          d.check.state == "no-allergy-information" else "")
+        alerts.append(DISCLAIMER_SHORT, style="dim")
+        for n in d.header.not_loaded:
+            if n.resource_type == "MedicationRequest":
+                alerts.append(f"\n⚠ {n.text}", style="bold white on dark_red")
+        self.query_one("#meds-alerts", Static).update(alerts)
+        self.query_one("#meds-why", Static).update("")
+        conflicting = {c.order_id for c in d.check.conflicts}
         table = self.query_one("#meds-table", DataTable)
         table.clear()
         if not d.meds:
             table.add_row(Text("No active medication orders", style="italic"), "", "", "")
         for m in d.meds:
             if m.restricted and not self.unlocked:  # the due time stays: a dose is still due
-                table.add_row(masked(True, "", False), when(m.last_given, now),
+                cell = masked(True, "", False)
+                if m.id in conflicting:
+                    cell = Text.assemble(("⚠ALG ", "bold white on red"), cell)
+                table.add_row(cell, when(m.last_given, now),
                               "as needed" if m.prn else when(m.next_due, now), "", key=m.id,
                               height=2)
                 continue
@@ -284,6 +371,8 @@ class ChartScreen(WorkerErrors, Screen):
             name = Text(short(m.medication, 38),
                         style="dim" if m.status == "on-hold" else
                         ("bold magenta" if m.restricted else "bold"))
+            if m.id in conflicting:
+                name = Text.assemble(("⚠ALG ", "bold white on red"), short(m.medication, 33))
             name.append("\n" + short(what + (f" — for {m.prn_reason}" if m.prn and
                                              m.prn_reason else ""), 38))
             table.add_row(name, when(m.last_given, now),
