@@ -53,6 +53,8 @@ class Builder:
         self.places: dict[str, core.Place] = {}
         self.place_lineage: dict[str, dict] = {}  # Location id -> lineage of its resource
         self.exclusions: list[dict] = []
+        self.read_patients: set[str] = set()  # Patient resources this build read and took
+        self.rejected_patients: dict[str, str] = {}  # patient id -> why it was not taken
         self.source_census = SourceCensus()
         self.pending = 0  # rows pass 2 has put in `batches` since the last flush
         self._targets: dict[str, str] = {}  # table -> where its rows go instead (divert)
@@ -100,6 +102,10 @@ class Builder:
             unmappable(self.ctx, rec, e)
         if rtype == "Encounter":
             self._account_rejected_encounter(rec, mark)
+        elif rtype == "Patient" and isinstance(rec.resource.get("id"), str):
+            # its encounter, if active, is excluded: say why the patient is not there
+            self.rejected_patients[rec.resource["id"]] = "; ".join(
+                g.detail for g in self.ctx.gaps.gaps[mark:] if g.severity == "error")
         self.stats.add(rtype, "rejected")
 
     def _account_rejected_encounter(self, rec: Record, mark: int) -> None:
@@ -143,6 +149,7 @@ class Builder:
         elif rtype == "Patient":
             row, idents = core.map_patient(self.ctx, rec)
             self.patients[res["id"]] = scalar_row(row), [scalar_row(i) for i in idents]
+            self.read_patients.add(res["id"])
         elif rtype == "Encounter":
             self._encounter(rec)
 
@@ -206,7 +213,10 @@ class Builder:
         self.stats.add("Encounter", "kept")
 
     def _unknown_patient(self, pid: str) -> str:
-        return f"patient {pid} is not in the source (or was rejected: see gaps)"
+        if pid in self.rejected_patients:
+            why = self.rejected_patients[pid] or "failed the structural checks"
+            return f"patient {pid} was rejected: {why}"[:300]
+        return f"patient {pid} is not in the source"
 
     def _duplicate_open_encounter(self, rec: Record, pid: str) -> str | None:
         """Two open inpatient encounters for one patient: keep the later admission."""
@@ -420,8 +430,7 @@ class Builder:
             row, idents = self.patients[pid]
             self.batches["patients"].append(row)
             self.batches["identifiers"].extend(idents)
-        self.stats.add("Patient", "not-in-census", len(set(self.patients) - set(self.census)))
-        self.stats.add("Patient", "kept", len(self.census))
+        self._count_patients()
         self.batches["census_exclusions"].extend(self.exclusions)
         self.flush()
         self._units()
@@ -442,6 +451,10 @@ class Builder:
             {"key": "build_report", "value": _json(report)}])
         self.conn.commit()
         return BuildResult(self.conn, self.ctx.gaps, self.stats, report, dict(self.census))
+
+    def _count_patients(self) -> None:
+        self.stats.add("Patient", "not-in-census", len(set(self.patients) - set(self.census)))
+        self.stats.add("Patient", "kept", len(self.census))
 
     def _units(self) -> None:
         insert_rows(self.conn, "locations", [
@@ -523,8 +536,8 @@ def unmappable(ctx: MapContext, rec: Record, error: Exception) -> None:
 
 
 def _what_was_wrong(res: dict, error: Exception) -> str:
-    if isinstance(error, ValueError) and "structured value" in str(error):
-        return str(error)
+    """The R4 model's first errors, which name the FHIR elements at fault ("gender: Input
+    should be a valid string"); else what the mapper said."""
     try:
         from fhir.resources.R4B import get_fhir_model_class
 
@@ -535,6 +548,8 @@ def _what_was_wrong(res: dict, error: Exception) -> str:
         if isinstance(found, list) and found:
             return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
                              for e in found[:3] if isinstance(e, dict))
+    if isinstance(error, ValueError) and "structured value" in str(error):
+        return str(error)
     return f"{type(error).__name__}: {error}"
 
 

@@ -66,8 +66,10 @@ class Refresher(Builder):
         self.previous_sequence = previous_sequence
         self.leaving: set[str] = set()  # patients whose census encounter the delta ended
         self.forget: set[tuple[str, str]] = set()  # (type, id) brought again by the delta
-        self.conn.execute("DELETE FROM gaps WHERE reason LIKE 'warning:timestamp-%' "
-                          "OR reason = 'warning:allergy-conflict'")
+        # what the checks of the whole database find again at the end; a gap found while
+        # mapping a record (admit after discharge...) stays until that record comes again
+        self.conn.execute("DELETE FROM gaps WHERE reason IN ('warning:timestamp-future', "
+                          "'warning:timestamp-before-birth', 'warning:allergy-conflict')")
         self._load_previous()
 
     def _load_previous(self) -> None:
@@ -95,7 +97,6 @@ class Refresher(Builder):
             self.exclusions.append({"encounter_id": eid, "patient_id": pid, "reason": reason})
             self.source_census.append(eid)
         self.previous_census = set(self.census)
-        self.stats.add("(previous snapshot)", "read", len(self.census))
 
     def _previous_identifiers(self) -> dict[str, list[dict]]:
         """Each patient's identifiers, in key order (as a search by patient gives them), read
@@ -109,8 +110,18 @@ class Refresher(Builder):
         return found
 
     def _unknown_patient(self, pid: str) -> str:
+        if pid in self.rejected_patients:
+            return super()._unknown_patient(pid)
         return (f"patient {pid} not in delta or previous snapshot: run a full build "
                 "(a _since export omits an unchanged Patient)")
+
+    def _count_patients(self) -> None:
+        """Of the census, who was read again in the delta and who was carried over from the
+        previous snapshot unchanged; of the patients read, who is not in the census."""
+        census = set(self.census)
+        self.stats.add("Patient", "kept", len(census & self.read_patients))
+        self.stats.add("Patient", "carried", len(census - self.read_patients))
+        self.stats.add("Patient", "not-in-census", len(self.read_patients - census))
 
     def _take_core(self, rtype: str, rec: Record) -> None:
         if rtype == "Encounter":

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 OUTCOMES = ("read", "kept", "used", "not-in-census", "outside-window", "ignored", "rejected")
-_HEADINGS = {"not-in-census": "not in\ncensus", "outside-window": "outside\nwindow"}
+# what only a refresh has: rows carried from the previous snapshot, resources deleted, patients
+# discharged (shown only when a build has them, so a full build's table keeps to 80 columns)
+REFRESH_OUTCOMES = ("carried", "deleted", "discharged", "unchanged")
+_HEADINGS = {"not-in-census": "not in\ncensus", "outside-window": "outside\nwindow",
+             "carried": "carried\nover"}
 
 
 def build_report(conn: Any, ctx: MapContext, account: CensusAccount, stats: TypeStats,
@@ -118,10 +122,12 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0),
                   collapse_padding=True)
     types.add_column("resource type", overflow="fold")
-    for outcome in OUTCOMES:
+    shown = OUTCOMES + tuple(o for o in REFRESH_OUTCOMES
+                             if any(c.get(o) for c in report["types"].values()))
+    for outcome in shown:
         types.add_column(_HEADINGS.get(outcome, outcome), justify="right", overflow="fold")
     for rtype, counts in report["types"].items():
-        types.add_row(_words(rtype), *[_n(counts.get(o)) for o in OUTCOMES])
+        types.add_row(_words(rtype), *[_n(counts.get(o)) for o in shown])
     console.print(types)
 
     census = report["census"]

@@ -233,3 +233,44 @@ def test_refresh_report_counts_the_gaps_it_carries(base, tmp_path):
     assert result.report["gaps"]["errors"] == held["error"]
     assert result.report["gaps"]["warnings"] == held.get("warning", 0)
     assert sum(result.report["gaps"]["by_reason"].values()) == sum(held.values())
+
+
+def test_a_refresh_report_says_what_was_carried_deleted_and_read(base, tmp_path):
+    """A DELETE is a "deleted" count, not an empty row; the census patients the delta did not
+    bring are "carried over", not "kept" beside "read 1"."""
+    from rich.console import Console
+
+    from snapshots.report import render
+
+    root, keys, house = base
+    patient = next(p for p in lines(root / "src" / "Patient.ndjson") if p["id"] == "pat-000003")
+    patient["meta"]["versionId"] = "7"
+    patient["name"][0]["given"] = ["Renamed"]
+    flag = lines(root / "src" / "Flag.ndjson")[0]
+    deleted = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": f"Flag/{flag['id']}"}}]}
+    write_delta(tmp_path / "delta", [patient, deleted])
+    result, _ = refresh_database(house, tmp_path / "delta", BuildSettings(as_of=LATER),
+                                 keys.unit, keys.trusted)
+    types = result.report["types"]
+    assert {k: types["Patient"][k] for k in ("read", "kept", "carried")} == \
+        {"read": 1, "kept": 1, "carried": 29}
+    assert types["Flag"]["deleted"] == 1 and "(previous snapshot)" not in types
+    console = Console(width=120, record=True)
+    render(result.report, console)
+    table = console.export_text()
+    assert "carried" in table and "deleted" in table
+    flag_row = next(line for line in table.splitlines() if line.startswith("Flag"))
+    assert flag_row.split() == ["Flag", "1"]  # the one count under "deleted"
+
+
+def test_a_warning_found_while_mapping_stays_when_its_record_is_unchanged(base, tmp_path):
+    """The previous build's admit-after-discharge warning (found while mapping the encounter)
+    is still in the register after a refresh that did not bring that encounter again."""
+    root, keys, house = base
+    write_delta(tmp_path / "delta", [lines(root / "src" / "Flag.ndjson")[0]])
+    result, _ = refresh_database(house, tmp_path / "delta", BuildSettings(as_of=LATER),
+                                 keys.unit, keys.trusted)
+    reasons = {(r[0], r[1]) for r in result.conn.execute(
+        "SELECT reason, resource_id FROM gaps")}
+    assert ("warning:timestamp-admit-after-discharge", "enc-000009-p0") in reasons

@@ -260,3 +260,17 @@ def test_an_unreadable_active_encounter_makes_the_census_incomplete(tmp_path):
     reasons = {g.where: g.reason for g in result.gaps.gaps}
     assert reasons["Encounter.ndjson:2"] == "malformed-active-encounter"
     assert reasons["Encounter.ndjson:3"] == "malformed-json"
+
+
+def test_an_encounter_whose_patient_was_rejected_names_the_reason(tmp_path):
+    """A patient dropped for a malformed field (gender a list): its active encounter is
+    excluded with that reason, not "not in the source (or was rejected: see gaps)"."""
+    patient = {"resourceType": "Patient", "id": "p1", "gender": ["male", "female"],
+               "name": [{"family": "DOE", "given": ["Jo"]}]}
+    (tmp_path / "Patient.ndjson").write_text(json.dumps(patient) + "\n")
+    (tmp_path / "Encounter.ndjson").write_text(json.dumps(_encounter("e1")) + "\n")
+    result = build_database(tmp_path, SETTINGS)
+    (excluded,) = result.report["census"]["excluded"]
+    assert excluded["reason"].startswith("patient p1 was rejected: ")
+    assert "gender" in excluded["reason"] and "see gaps" not in excluded["reason"]
+    assert not result.report["census"]["complete"]
