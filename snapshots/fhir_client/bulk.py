@@ -189,10 +189,21 @@ class BulkExport:
         retrying = Retrying(stop=stop_after_attempt(self.client.settings.retries + 1),
                             wait=self.client._wait, retry=retry_if_exception(_retryable),
                             reraise=True, sleep=self.sleep)
-        data = retrying(self._fetch, url, with_token)
+        data = retrying(self._fetch_counted, url, with_token, item.get("count"))
         self.log.add("download_complete", url=url, type=rtype, bytes=len(data),
                      lines=data.count(b"\n"))
         return ExportFile(rtype, url, data)
+
+    def _fetch_counted(self, url: str, with_token: bool, count: object) -> bytes:
+        """A file whose resources are as many as the manifest's `count` says, when it says:
+        a file cut at a line boundary is whole to look at, and short by that count."""
+        data = self._fetch(url, with_token)
+        if isinstance(count, int) and not isinstance(count, bool):
+            lines = sum(1 for line in data.splitlines() if line.strip())
+            if lines != count:
+                raise TruncatedDownload(f"{url}: {lines} resources where the manifest says "
+                                        f"{count}", url=url)
+        return data
 
     def _fetch(self, url: str, with_token: bool) -> bytes:
         """One file, whole and checked: its declared length, and no line cut off."""
