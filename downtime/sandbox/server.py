@@ -54,6 +54,18 @@ class SmartClient:
     jwks: dict
     scopes: str = "system/*.*"
 
+    @classmethod
+    def for_key(cls, client_id: str, public_key: Any, kid: str,
+                scopes: str = "system/*.*") -> SmartClient:
+        """A client with one public key (RSA: RS384, EC P-384: ES384) as its JWKS."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+        is_ec = isinstance(public_key, ec.EllipticCurvePublicKey)
+        jwk = json.loads((ECAlgorithm if is_ec else RSAAlgorithm).to_jwk(public_key))
+        jwk.update(kid=kid, alg="ES384" if is_ec else "RS384", use="sig")
+        return cls(client_id, {"keys": [jwk]}, scopes)
+
 
 @dataclass(frozen=True)
 class SmartAuth:
