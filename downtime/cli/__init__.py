@@ -20,7 +20,8 @@ from .errors import JSON_FLAG, ToolkitGroup, report_bug
 # whole set pulls in WeasyPrint, Textual and the snapshot builder (a third of a second), and
 # `downtime print packet` has well under a second to hand its first page to CUPS.
 LAZY_COMMANDS = {"generate": "generate", "keys": "keys", "snapshot": "snapshot", "demo": "demo",
-                 "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms"}
+                 "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms",
+                 "sandbox": "sandbox"}
 
 
 class LazyGroup(ToolkitGroup):

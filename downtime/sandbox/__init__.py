@@ -24,17 +24,15 @@ if TYPE_CHECKING:
 
 
 def require_extra() -> None:
-    """SandboxMissing unless sekmet-fhir and uvicorn can be imported."""
-    import importlib.util
+    """SandboxMissing unless sekmet-fhir, uvicorn and starlette can be imported."""
+    import importlib
 
     for module, package in (("sekmet", "sekmet-fhir"), ("uvicorn", "uvicorn"),
                             ("starlette", "starlette")):
         try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            raise SandboxMissing(package)
+            importlib.import_module(module)
+        except ImportError:
+            raise SandboxMissing(package) from None
 
 
 def start_sandbox(data_dir: Any, **options: Any) -> Sandbox:

@@ -2,7 +2,7 @@
 
 Loading a 1,000-inpatient hospital takes a minute or two; the benchmarks start a sandbox on
 the same generated hospital every run. The database `loader.build_database` made is kept
-under the cache folder (by default the user's cache folder, `~/.cache/downtime-toolkit/
+under the cache folder (by default the user's cache folder, `~/.cache/downtime/
 sandbox`, never the repository), named by a SHA-256 over every NDJSON file's name and
 content, the loader's version and sekmet's: a file changed by one byte, or another version
 of either, is another key. A hit is a copy of that file (the sandbox then writes to its own
@@ -28,7 +28,7 @@ KEEP = 3
 def default_cache_dir() -> Path:
     import platformdirs
 
-    return platformdirs.user_cache_path("downtime-toolkit") / "sandbox"
+    return platformdirs.user_cache_path("downtime") / "sandbox"
 
 
 def export_key(folder: Path) -> str:

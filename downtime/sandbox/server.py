@@ -23,6 +23,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,16 +89,18 @@ class _Listener:
 def start_sandbox(data_dir: Path, *, port: int = 0, admin_port: int = 0, host: str = HOST,
                   load: Path | None = None, cache_dir: Path | None = None,
                   auth: SmartAuth | None = None, tls: Tls | None = None,
-                  export_seconds: float = 0.2) -> Sandbox:
+                  export_seconds: float = 0.2,
+                  progress: Callable[[str], None] | None = None) -> Sandbox:
     """A running sandbox with its database in `data_dir` (made if missing; a folder of
     anything else is refused). `load`: start afresh with that export (the folder's database
     replaced); `cache_dir`: keep and reuse loaded databases there (cache.py). `port` 0 picks
     a free port. `auth`: SMART Backend Services only; `tls`: HTTPS. `export_seconds`: the
-    least time an export job takes (at most 1), so that a client meets a 202 at least once."""
+    least time an export job takes (at most 1), so that a client meets a 202 at least once.
+    `progress` hears what takes time (a load) as it begins."""
     sandbox = Sandbox(Path(data_dir), port=port, admin_port=admin_port, host=host, auth=auth,
                       tls=tls, export_seconds=export_seconds)
     try:
-        sandbox._start(load, cache_dir)
+        sandbox._start(load, cache_dir, progress or (lambda _text: None))
     except BaseException:
         sandbox.stop()
         raise
@@ -160,7 +163,8 @@ class Sandbox:
 
     # --- starting and stopping ---------------------------------------------------------------
 
-    def _start(self, load: Path | None, cache_dir: Path | None) -> None:
+    def _start(self, load: Path | None, cache_dir: Path | None,
+               progress: Callable[[str], None]) -> None:
         self._prepare_folder()
         # bound first: a port in use is told before a load of minutes, not after
         fhir_socket = _bind(self._wanted[0])
@@ -172,7 +176,7 @@ class Sandbox:
         self.port, self.admin_port = fhir_socket.getsockname()[1], admin_socket.getsockname()[1]
         try:
             if load is not None:
-                self.loaded = self._fresh_database(Path(load), cache_dir)
+                self.loaded = self._fresh_database(Path(load), cache_dir, progress)
             self._app = self._make_app()
         except BaseException:
             fhir_socket.close()
@@ -205,10 +209,11 @@ class Sandbox:
             raise SandboxError(f"{folder}: another sandbox is running on this folder (its "
                                f"URLs are in {folder / INFO})") from None
 
-    def _fresh_database(self, source: Path, cache_dir: Path | None) -> LoadResult:
+    def _fresh_database(self, source: Path, cache_dir: Path | None,
+                        progress: Callable[[str], None]) -> LoadResult:
         from .loader import export_files
 
-        export_files(source)  # not an export: say so before deleting anything
+        files = export_files(source)  # not an export: say so before deleting anything
         for name in (DB, f"{DB}-wal", f"{DB}-shm"):
             (self.data_dir / name).unlink(missing_ok=True)
         shutil.rmtree(self.data_dir / "bulk", ignore_errors=True)
@@ -219,6 +224,7 @@ class Sandbox:
             if db_cache.fetch(cache_dir, key, db_path):
                 return LoadResult(source, _counts(db_path), time.perf_counter() - started,
                                   cached=True)
+        progress(f"loading {source} ({len(files)} files) ...")
         result = build_database(db_path, source)
         if key is not None:
             db_cache.keep(cache_dir, key, db_path)
