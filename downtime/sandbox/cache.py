@@ -61,6 +61,7 @@ def keep(cache_dir: Path, key: str, db_path: Path) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = cache_dir / f"{key}.db.partial"
     shutil.copyfile(db_path, partial)
+    partial.chmod(0o600)  # patient data (synthetic, but the rule stands): the user's only
     partial.replace(cache_dir / f"{key}.db")
     held = sorted(cache_dir.glob("*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in held[KEEP:]:
