@@ -195,6 +195,20 @@ def test_unknown_search_parameter_refused_when_strict(http):
     assert strict.status_code == 400
 
 
+def test_sekmets_simulator_and_traffic_log_are_off(http, sandbox):
+    """sekmet would answer an order with a dispense of its own (after the simulator's delay,
+    here export_seconds), and keep every request and body in its database: neither may
+    happen behind the toolkit's back."""
+    order = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+             "medicationCodeableConcept": {"text": "Paracetamol 1 g"},
+             "subject": {"reference": "Patient/pat-000001"}}
+    assert http.post("MedicationRequest", json=order, headers=FHIR).status_code == 201
+    before = sandbox.counts()
+    time.sleep(1.0)
+    assert sandbox.counts() == before
+    assert sandbox.store.query("SELECT COUNT(*) FROM traffic")[0][0] == 0
+
+
 # --- Bulk Data ----------------------------------------------------------------------------------
 
 def test_system_export_polls_then_manifest_files_and_delete(http, sandbox):
