@@ -22,7 +22,7 @@ def test_canonical_schema_doc_lists_every_table_and_column():
 ROOT = DOCS.parent
 # where a user is told to type `downtime ...`: every command and option named must exist
 COMMAND_DOCS = ["README.md", "docs/agent.md", "docs/audit-log.md", "docs/demo-hospital.md",
-                "docs/builder.md",
+                "docs/builder.md", "docs/sandbox.md",
                 "docs/security-model.md", "packaging/README.md"]
 
 

@@ -54,11 +54,15 @@ def demo(directory: Path, patients: int, seed: int) -> None:
     else:
         click.echo(f"  passphrase '{DEFAULT_PASSPHRASE}' for every demo key "
                    "(set DOWNTIME_PASSPHRASE to choose one)")
+    # the program as it was called (`.venv/bin/downtime` from `make demo`, or one on PATH)
+    program = sys.argv[0] if Path(sys.argv[0]).name == "downtime" else "downtime"
+    click.echo(f"  live path  {program} sandbox serve --data {result.directory / 'sandbox'} "
+               f"--load {result.directory / 'hospital'} --live 6: the same hospital from a "
+               "FHIR server standing in for the EHR, changing as the day goes; then the "
+               "builder, agent and browse pull and show it (README, docs/sandbox.md)")
     cfg = result.config
     house = next(p for p, m in result.written if m.scope == "house")
     unit = next((p for p, m in result.written if m.scope == f"unit:{result.unit}"), house)
-    # the program as it was called (`.venv/bin/downtime` from `make demo`, or one on PATH)
-    program = sys.argv[0] if Path(sys.argv[0]).name == "downtime" else "downtime"
     click.echo("\nTry next:")
     for command in (f"downtime --config {cfg} snapshot info {unit}",
                     f"downtime --config {cfg} snapshot verify {house} --identity "
