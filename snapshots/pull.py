@@ -78,7 +78,7 @@ def pull(client: FhirClient, build: BuildSettings, since: str | None = None) -> 
         admitted = admitted_since(pulled.files, since, build)
         if admitted:
             pulled.log.add("admissions", patients=len(admitted))
-            pulled.files.extend(chart_files(client, build, sorted(admitted), "admitted"))
+            pulled.files.extend(admission_files(client, build, sorted(admitted)))
     return pulled
 
 
@@ -122,10 +122,25 @@ def pull_search(client: FhirClient, build: BuildSettings, since: str | None) -> 
         patients += linked
     files = _files(found, "census")
     files += chart_files(client, build, patients, "chart", since)
+    files += _practitioners(client, files, {r.get("id") for r in found.get("Practitioner", [])})
     log.add("charts", patients=len(patients), files=len(files))
     return Pulled(files, utc_instant(started - timedelta(minutes=1)),
                   f"{client.base_url} (search)" + (f" _lastUpdated > {since}" if since else ""),
                   log=log)
+
+
+def admission_files(client: FhirClient, build: BuildSettings, patients: list[str]
+                    ) -> list[MemoryFile]:
+    """The Patient resources of patients admitted since the last pull (a `_since` export
+    leaves out a Patient that did not change) and their whole charts."""
+    found: dict[str, list[dict]] = {}
+    size = max(1, client.settings.batch_patients)
+    for start in range(0, len(patients), size):
+        found.setdefault("Patient", []).extend(client.search_resources(
+            "Patient", [("_id", ",".join(patients[start:start + size])),
+                        ("_count", client.settings.page_size)]))
+    files = _files(found, "admitted")
+    return files + chart_files(client, build, patients, "admitted")
 
 
 def chart_files(client: FhirClient, build: BuildSettings, patients: list[str], label: str,
@@ -146,6 +161,40 @@ def chart_files(client: FhirClient, build: BuildSettings, patients: list[str], l
             for resource in client.search_resources(rtype, params):
                 found.setdefault(str(resource.get("resourceType")), []).append(resource)
     return _files(found, label)
+
+
+def _practitioners(client: FhirClient, files: list[MemoryFile], have: set) -> list[MemoryFile]:
+    """The Practitioners the charts name (who gave a dose, wrote a note, ordered) that the
+    census search did not bring: the MAR says who gave what by name."""
+    wanted = sorted(_references(_resources(files), "Practitioner") - have)
+    found: dict[str, list[dict]] = {}
+    size = max(1, client.settings.batch_patients)
+    for start in range(0, len(wanted), size):
+        found.setdefault("Practitioner", []).extend(client.search_resources(
+            "Practitioner", [("_id", ",".join(wanted[start:start + size])),
+                             ("_count", client.settings.page_size)]))
+    return _files(found, "named") if found else []
+
+
+def _references(resources: Iterable[dict], rtype: str) -> set[str]:
+    """The ids of every `rtype/<id>` reference anywhere in the resources."""
+    found: set[str] = set()
+    prefix = f"{rtype}/"
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                found.add(ref[len(prefix):].split("/")[0])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for resource in resources:
+        walk(resource)
+    return found
 
 
 def admitted_since(files: Iterable[MemoryFile], since: str, build: BuildSettings) -> set[str]:
