@@ -145,21 +145,31 @@ def admission_files(client: FhirClient, build: BuildSettings, patients: list[str
 
 def chart_files(client: FhirClient, build: BuildSettings, patients: list[str], label: str,
                 since: str | None = None) -> list[MemoryFile]:
-    """What the chart needs of `patients`, batched `patient=a,b,c`, within the windows."""
+    """What the chart needs of `patients`, batched `patient=a,b,c`, within the windows (sent
+    as date filters unless `[source] search_windows` is off). Each type's batches shrink to
+    what one page holds once a batch needed more: a server pages by offset, and every page of
+    a long result can cost it as much as the whole."""
     found: dict[str, list[dict]] = {}
-    size = max(1, client.settings.batch_patients)
-    for start in range(0, len(patients), size):
-        batch = ",".join(f"Patient/{p}" for p in patients[start:start + size])
-        for rtype, param, window, extra in CHART_SEARCHES:
-            params: list[tuple[str, Any]] = [(param, batch),
-                                             ("_count", client.settings.page_size), *extra]
-            cutoff = _cutoff(build, window)
+    settings = client.settings
+    for rtype, param, window, extra in CHART_SEARCHES:
+        size, start = max(1, settings.batch_patients), 0
+        while start < len(patients):
+            batch = patients[start:start + size]
+            params: list[tuple[str, Any]] = [
+                (param, ",".join(f"Patient/{p}" for p in batch)),
+                ("_count", settings.page_size), *extra]
+            cutoff = _cutoff(build, window) if settings.search_windows else None
             if cutoff:
                 params.append((TIME_PARAMS[rtype], f"ge{cutoff}"))
             if since:
                 params.append(("_lastUpdated", f"gt{since}"))
+            got = 0
             for resource in client.search_resources(rtype, params):
                 found.setdefault(str(resource.get("resourceType")), []).append(resource)
+                got += 1
+            start += len(batch)
+            if got > settings.page_size:  # more than a page: fewer patients a query
+                size = max(1, len(batch) * settings.page_size // got)
     return _files(found, label)
 
 

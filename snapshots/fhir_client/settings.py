@@ -19,7 +19,9 @@
     timeout_seconds = 30          # per request (connect, read)
     retries = 5                   # of a request that failed in a way worth retrying
     page_size = 500               # search: _count
-    batch_patients = 50           # search: patients per `patient=a,b,c` query
+    batch_patients = 50           # search: patients per `patient=a,b,c` query (at most)
+    search_windows = true         # search: send the build's windows as date filters (off for
+                                  # a server that filters dates slowly: the sandbox's sekmet)
     export_deadline_minutes = 30  # bulk: a job not complete by then is cancelled, and failed
 
 Paths are resolved against the config's folder by downtime/config.py before they get here.
@@ -94,6 +96,7 @@ class ClientSettings:
     retries: int = 5
     page_size: int = 500
     batch_patients: int = 50
+    search_windows: bool = True
     export_deadline_minutes: float = 30
 
     @property
@@ -106,7 +109,7 @@ class ClientSettings:
         known = {"url", "mode", "export_level", "group_id", "types", "auth", "token_file",
                  "token_env", "client_id", "private_key", "kid", "token_url", "scope",
                  "ca_bundle", "client_cert", "client_key", "timeout_seconds", "retries",
-                 "page_size", "batch_patients", "export_deadline_minutes"}
+                 "page_size", "batch_patients", "search_windows", "export_deadline_minutes"}
         unknown = set(table) - known
         if unknown:
             raise SourceSettingsError(f"{where}: unknown key(s) in [source]: "
@@ -132,6 +135,7 @@ class ClientSettings:
                        retries=int(get.number("retries", 5, whole=True, floor=0)),
                        page_size=int(get.number("page_size", 500, whole=True)),
                        batch_patients=int(get.number("batch_patients", 50, whole=True)),
+                       search_windows=get.flag("search_windows", True),
                        export_deadline_minutes=get.number("export_deadline_minutes", 30))
         settings.check(where)
         return settings
@@ -193,6 +197,12 @@ class _Getter:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self._fail(key, "a list of resource types")
         return tuple(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false")
+        return value
 
     def number(self, key: str, default: float, whole: bool = False, floor: float = 1) -> float:
         value = self.table.get(key, default)
