@@ -39,3 +39,18 @@ def median_timed(fn: Callable[[], object], runs: int = 3) -> tuple[float, object
         elapsed, result = timed(fn)
         times.append(elapsed)
     return sorted(times)[len(times) // 2], result
+
+
+# The 1,000-inpatient hospital the sandbox benchmarks share: the same bytes every time, so the
+# sandbox's load cache (~/.cache/downtime/sandbox) serves every module after the first.
+HOSPITAL_AS_OF = "2026-11-25T14:00:00+00:00"
+
+
+def hospital_1000(work):
+    from datetime import datetime
+
+    from downtime.generator import generate
+
+    generate(work / "h1000", patients=1000, seed=7,
+             as_of=datetime.fromisoformat(HOSPITAL_AS_OF))
+    return work / "h1000"
