@@ -340,3 +340,56 @@ def test_since_is_kept_from_one_build_to_the_next(store):
     assert meta["source_since"].endswith("Z")
     assert datetime.fromisoformat(meta["source_since"].replace("Z", "+00:00")) > \
         datetime.now(UTC) - timedelta(minutes=10)
+
+
+def test_a_transaction_twice_creates_nothing_twice_and_a_batch_tells_each_entry(sandbox):
+    """What reconciliation will post: conditional creates (ifNoneExist) in a transaction,
+    outcomes per entry in order; a batch's failed entry does not stop the others."""
+    marker = f"urn:downtime:test|{time.time_ns()}"
+    system, value = marker.rsplit("|", 1)
+    patient = {"resourceType": "Patient", "identifier": [{"system": system, "value": value}],
+               "name": [{"family": "TWICE"}]}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "fullUrl": "urn:uuid:1b7f8a90-0000-4000-8000-000000000001", "resource": patient,
+        "request": {"method": "POST", "url": "Patient", "ifNoneExist":
+                    f"identifier={marker}"}}]}
+    with FhirClient(settings_for(sandbox)) as client:
+        first = client.transaction(bundle)
+        second = client.transaction(bundle)
+        assert [o.code for o in first] == [201] and [o.code for o in second] == [200]
+        assert first[0].location.split("/_history")[0] == \
+            second[0].location.split("/_history")[0]
+        batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": "Patient/pat-000000"}},
+            {"request": {"method": "GET", "url": "Patient/no-such-patient"}}]}
+        outcomes = client.batch(batch)
+    assert outcomes[0].ok and not outcomes[1].ok and outcomes[1].code == 404
+
+
+def test_a_static_bearer_token_from_the_environment(tmp_path, monkeypatch):
+    """auth = "bearer": the token comes from a file or the environment, never the config;
+    the server refuses a request without it."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from downtime.sandbox.server import SmartAuth, SmartClient
+    from snapshots.fhir_client import AuthSettings, FhirAuthError
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with start_sandbox(tmp_path / "sb", auth=SmartAuth(
+            (SmartClient.for_key("ops", key.public_key(), "k1"),))) as sandbox:
+        now = int(time.time())
+        assertion = jwt.encode({"iss": "ops", "sub": "ops", "aud": sandbox.token_url,
+                                "exp": now + 200, "iat": now, "jti": str(time.time_ns())},
+                               key, algorithm="RS384", headers={"kid": "k1"})
+        token = httpx.post(sandbox.token_url, data={
+            "grant_type": "client_credentials", "scope": "system/*.read",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion}).json()["access_token"]
+        monkeypatch.setenv("EHR_TOKEN", token)
+        bearer = settings_for(sandbox, auth=AuthSettings(kind="bearer", token_env="EHR_TOKEN"))
+        with FhirClient(bearer) as client:
+            assert next(client.search("Patient", {"_count": 1}))["resourceType"] == "Bundle"
+        with FhirClient(settings_for(sandbox)) as client, \
+                pytest.raises(FhirAuthError, match="not authorized"):
+            next(client.search("Patient", {"_count": 1}))
