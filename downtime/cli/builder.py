@@ -26,7 +26,7 @@ from .snapshot import build_source
              epilog="Exit status: 0 when stopped (SIGTERM, Ctrl-C) or after --once went well; "
                     "1 when --once failed (the previous snapshots stay in place).")
 @click.option("--every", type=click.FloatRange(min=1), help="Seconds between runs (default: "
-              "[builder] every_seconds, 60).")
+              "[builder] every_seconds, 30).")
 @click.option("--once", is_flag=True, help="One run (full unless --incremental), then exit.")
 @click.option("--incremental", is_flag=True, help="With --once: incremental from the newest "
               "house snapshot in the store.")
