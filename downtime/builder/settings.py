@@ -2,7 +2,7 @@
 
     [builder]
     every_seconds = 30          # a pull and build this often (incremental from a server):
-                                # 30 s keeps a workstation's data under a minute old (p95 36 s measured)
+                                # 30 s: data under a minute old on a workstation (README)
     full_every_minutes = 360    # and a full build this often (and at start)
     publish = ["/srv/downtime/outbox"]   # folders the workstations' agents take files from
     keep = 3                    # snapshots kept per scope in the store and each publish folder
