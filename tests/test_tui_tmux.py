@@ -3,6 +3,8 @@ name, open the chart, and read the patient's allergies off the screen."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -52,7 +54,9 @@ def _site(tmp: Path):
 
 class Tmux:
     def __init__(self, tmp: Path):
-        self.socket = f"dt-test-{tmp.name}"
+        # a tmux server of this test's own: the folder's name alone (…_allergies0) is the same in
+        # every checkout, and two test runs at once on one machine would share and kill a server
+        self.socket = f"dt-test-{os.getpid()}-{secrets.token_hex(4)}"
         self.session = "browse"
 
     def run(self, *args: str) -> str:
