@@ -103,6 +103,8 @@ class ChartComparison:
             other = b.values.get(column)
             if value == other:
                 continue
+            if column in label[1:]:  # the time that names it is what differs: name it without
+                record = _record_words(name, a, label[:1])
             self.differences.append(Difference(
                 "field", name, field_sentence(self.patient, name, record, column, value, other),
                 self.patient, record, column, value, other, _tags(name, column)))
