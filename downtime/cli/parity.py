@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from snapshots.errors import ToolkitError
-from snapshots.parity import ParityResult, ParitySettings, ParitySource, run_parity
+from snapshots.parity import ParityResult, ParitySource, run_parity
 
 from ..config import Config, ConfigError
 from .errors import json_option
