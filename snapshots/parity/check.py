@@ -207,7 +207,8 @@ def _required_differences(a: sqlite3.Connection, b: sqlite3.Connection, people_a
             other = "legacy" if side == "target" else "target"
             found.append(Difference(
                 "required-field", "required fields",
-                f"{who(patient)}: {rtype} {rid} lacks a required field in {side} ({detail}), "
+                f"{who(patient)}: required fields: {rtype} {rid} lacks a required field in "
+                f"{side} ({detail}), "
                 f"not in {other}", patient, record=f"{rtype} {rid}", field=detail,
                 legacy=side == "legacy", target=side == "target"))
     return found
