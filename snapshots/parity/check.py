@@ -21,7 +21,14 @@ from .compare import ChartComparison, match_patients
 from .figures import figures_of, judge
 from .result import Difference, ParityResult, SampledChart, SideSummary
 from .sampling import draw, strata
-from .sections import IDENTITY, MEDICATION_SECTIONS, census_labels, read_charts
+from .sections import (
+    ALL_SECTIONS,
+    IDENTITY,
+    MEDICATION_SECTIONS,
+    census_labels,
+    read_charts,
+    read_digests,
+)
 from .settings import ParitySettings
 from .sources import Canonical, ParitySource, load
 from .words import who
@@ -54,21 +61,29 @@ def compare(a: Canonical, b: Canonical, settings: ParitySettings,
     pairs, missing, extra = match_patients(people_a, people_b)
     members = strata(a.conn, build.as_of, set(people_a))
     sampled = draw(members, settings)
-    charts_a, charts_b = read_charts(a.conn), read_charts(b.conn)
+    digests_a, digests_b = read_digests(a.conn), read_digests(b.conn)
+    # what to read record by record: the sections whose hash differs, every section of a
+    # sampled chart
+    todo = {pid: _differing(digests_a.get(pid, {}), digests_b.get(tid, {}), pid in sampled)
+            for pid, tid in pairs}
+    wanted = {pid for pid, sections in todo.items() if sections}
+    charts_a = read_charts(a.conn, wanted)
+    charts_b = read_charts(b.conn, {tid for pid, tid in pairs if pid in wanted})
     gaps_b = _error_gaps(b.conn)
     census: list[Difference] = _census_differences(a, b, people_a, people_b, missing, extra)
     per_patient: list[Difference] = []
     differing, identity, lacking, sample = set(), set(), set(), []
     for pid, tid in sorted(pairs, key=lambda p: (people_a[p[0]]["bed"], p[0])):
-        chart_a, chart_b = charts_a.get(pid, {}), charts_b.get(tid, {})
         check = ChartComparison(people_a[pid], gaps_b)
-        check.compare(chart_a, chart_b, every_field=pid in sampled)
+        if todo[pid]:
+            check.compare(charts_a.get(pid, {}), charts_b.get(tid, {}), todo[pid])
         per_patient += check.differences
         if check.differences:
             differing.add(pid)
         if any(d.section == IDENTITY for d in check.differences):
             identity.add(pid)
-        lacks = _has_medications(chart_a) and not _has_medications(chart_b)
+        lacks = _has_medications(digests_a.get(pid, {})) and \
+            not _has_medications(digests_b.get(tid, {}))
         if lacks:
             lacking.add(pid)
         if pid in sampled:
@@ -76,18 +91,18 @@ def compare(a: Canonical, b: Canonical, settings: ParitySettings,
                                        check.fields, len(check.differences), lacks))
     for pid in missing:
         differing.add(pid)
-        if _has_medications(charts_a.get(pid, {})):
+        history = _has_medications(digests_a.get(pid, {}))
+        if history:
             lacking.add(pid)
         if pid in sampled:
-            sample.append(SampledChart(people_a[pid], sampled[pid], 0, 0, 1,
-                                       _has_medications(charts_a.get(pid, {}))))
+            sample.append(SampledChart(people_a[pid], sampled[pid], 0, 0, 1, history))
     duplicated = {d.patient["id"] for d in census if d.kind == "duplicated-patient"}
     counts_a, counts_b = census_records(a.conn), census_records(b.conn)
     rest = _count_differences(counts_a, counts_b) + \
         _code_set_differences(a.conn, b.conn) + \
         _required_differences(a.conn, b.conn, people_a, people_b)
     differences = census + per_patient + rest
-    with_history = sum(1 for pid in people_a if _has_medications(charts_a.get(pid, {})))
+    with_history = sum(1 for pid in people_a if _has_medications(digests_a.get(pid, {})))
     figures = figures_of(
         differences, patients=len(people_a), missing=len(missing), extra=len(extra),
         duplicated=len(duplicated), identity=len(identity | duplicated),
@@ -104,8 +119,14 @@ def compare(a: Canonical, b: Canonical, settings: ParitySettings,
         patients_compared=len(pairs))
 
 
-def _has_medications(chart: dict) -> bool:
-    return any(chart.get(name) for name in MEDICATION_SECTIONS)
+def _has_medications(digest: dict) -> bool:
+    return any(digest.get(name) for name in MEDICATION_SECTIONS)
+
+
+def _differing(a: dict, b: dict, every: bool) -> list[str]:
+    """The sections to compare field by field: those whose hash differs, or all of them."""
+    return [name for name in ALL_SECTIONS
+            if every or (a.get(name) or (None,))[0] != (b.get(name) or (None,))[0]]
 
 
 def _summary(side: Canonical, patients: int, records: dict[str, int]) -> SideSummary:

@@ -11,6 +11,10 @@ import hashlib
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
+
+import orjson
 
 from ..schema import TABLES
 
@@ -93,6 +97,29 @@ def read_charts(conn: sqlite3.Connection, patients: set[str] | None = None
         if patients is None or pid in patients:
             charts[pid][IDENTITY] = records
     return charts
+
+
+Digest = dict[str, tuple[bytes, int]]  # section -> (SHA-256 of its content, records)
+
+
+def read_digests(conn: sqlite3.Connection) -> dict[str, Digest]:
+    """Every census patient's section hashes (and record counts), streamed from the
+    database patient by patient: no record is held beyond its patient's section."""
+    conn.create_function("sha256hex", 1, _sha256, deterministic=True)
+    digests: dict[str, Digest] = defaultdict(dict)
+    for section in SECTIONS:
+        selected = ", ".join("sha256hex(data)" if c == "data" else f"[{c}]"
+                             for c in section.columns)
+        rows = conn.execute(f"SELECT patient_id, {selected} FROM {section.table} WHERE "
+                            f"{section.where} ORDER BY patient_id")
+        for pid, group in groupby(rows, key=itemgetter(0)):
+            lines = sorted(orjson.dumps(row[1:]) for row in group)
+            digests[pid][section.name] = (hashlib.sha256(b"\n".join(lines)).digest(),
+                                          len(lines))
+    for pid, records in _identity(conn).items():
+        lines = sorted(orjson.dumps(list(r.values.values())) for r in records)
+        digests[pid][IDENTITY] = (hashlib.sha256(b"\n".join(lines)).digest(), len(lines))
+    return digests
 
 
 def _identity(conn: sqlite3.Connection) -> dict[str, list[Record]]:
