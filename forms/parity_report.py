@@ -1,6 +1,9 @@
 """The parity check's report on paper: a PDF laid out by WeasyPrint from one template
-(templates/parity.html.j2, templates/parity.css), for the migration's sign-off and the
-auditors. It names patients: written, like any saved form, readable by its owner only."""
+(templates/parity/report.html.j2 and report.css), for the migration's sign-off and the
+auditors. It names patients: written, like any saved form, readable by its owner only.
+
+A report, not a form: no QR code, no registry, and WeasyPrint's own HTML stylesheet (its
+templates live in their own folder, apart from the forms' trimmed user-agent stylesheet)."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ MAX_LISTED = 1500  # differences listed on paper; every one of them is in the JS
 def render_parity_pdf(result: ParityResult, paper: str = "Letter") -> bytes:
     from weasyprint import CSS, HTML
 
-    html = environment().get_template("parity.html.j2").render(**_context(result, paper))
-    css = CSS(filename=str(TEMPLATES / "parity.css"))
+    html = environment().get_template("parity/report.html.j2").render(**_context(result, paper))
+    css = CSS(filename=str(TEMPLATES / "parity" / "report.css"))
     return HTML(string=html, base_url=str(TEMPLATES)).write_pdf(stylesheets=[css])
 
 
