@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapshots.errors import ToolkitError, oserror_text
 from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
+from snapshots.parity.settings import ParitySettings, ParitySettingsError
 from snapshots.settings import BuildSettings, SettingsError, parse_as_of
 
 from .builder.settings import BuilderSettings, BuilderSettingsError
@@ -193,6 +194,14 @@ class Config:
     source: ClientSettings = field(default_factory=ClientSettings)  # [source]: the EHR server
     builder: BuilderSettings = field(default_factory=BuilderSettings)  # [builder]: the service
     audit: AuditSettings = field(default_factory=AuditSettings)  # [audit]: who writes the log
+    parity: ParitySettings = field(default_factory=ParitySettings)  # [parity]: the check
+    # [parity.legacy] / [parity.target]: how to reach each server (keys of [source]); None:
+    # as [source] says
+    parity_servers: dict[str, ClientSettings] = field(default_factory=dict)
+
+    def parity_server(self, side: str, url: str) -> ClientSettings:
+        """How to reach `side`'s server at `url`: its [parity.<side>] table, else [source]."""
+        return replace(self.parity_servers.get(side, self.source), url=url)
 
     def path(self, key: str, override: Path | str | None = None, required: bool = True,
              flag: str | None = None) -> Path | None:
@@ -251,13 +260,15 @@ def load_config(path: Path | str | None = None) -> Config:
                   source=_source(path, base, raw.get("source", {})),
                   builder=_builder(path, base, raw.get("builder", {})),
                   audit=_audit(path, base, raw.get("audit", {}), raw.get("paths", {}),
-                               raw.get("print", {})))
+                               raw.get("print", {})),
+                  parity=_parity(path, raw.get("parity", {})),
+                  parity_servers=_parity_servers(path, base, raw.get("parity", {})))
 
 
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).
 TABLES = ("paths", "thresholds", "build", "recipients", "print", "source", "builder",
-          "audit")
+          "audit", "parity")
 PATH_KEYS = tuple(f.name for f in fields(Paths))
 THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 PRINT_KEYS = tuple(f.name for f in fields(PrintSettings))
@@ -382,6 +393,27 @@ def _builder(path: Path, base: Path, table: dict[str, Any]) -> BuilderSettings:
         return BuilderSettings.from_table(table, base, str(path))
     except BuilderSettingsError as e:
         raise ConfigError(str(e)) from None
+
+
+def _parity(path: Path, table: dict[str, Any]) -> ParitySettings:
+    try:
+        return ParitySettings.from_table(table, str(path))
+    except ParitySettingsError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _parity_servers(path: Path, base: Path, table: dict[str, Any]) -> dict[str, ClientSettings]:
+    servers = {}
+    for side in ("legacy", "target"):
+        if side not in table:
+            continue
+        if not isinstance(table[side], dict):
+            raise ConfigError(f"{path}: [parity.{side}] must be a table (the keys of [source])")
+        try:
+            servers[side] = ClientSettings.from_table(table[side], base, str(path))
+        except SourceSettingsError as e:
+            raise ConfigError(str(e).replace("[source]", f"[parity.{side}]")) from None
+    return servers
 
 
 def _recipients(path: Path, base: Path, table: dict[str, Any]) -> RecipientSettings:

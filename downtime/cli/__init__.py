@@ -21,7 +21,7 @@ from .errors import JSON_FLAG, ToolkitGroup, report_bug
 # `downtime print packet` has well under a second to hand its first page to CUPS.
 LAZY_COMMANDS = {"generate": "generate", "keys": "keys", "snapshot": "snapshot", "demo": "demo",
                  "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms",
-                 "builder": "builder", "sandbox": "sandbox"}
+                 "builder": "builder", "sandbox": "sandbox", "parity": "parity"}
 
 
 class LazyGroup(ToolkitGroup):
@@ -56,6 +56,9 @@ def _config_here(ctx: click.Context, _param: click.Parameter, value: Path | None
     except ConfigError as e:
         if tuple(ctx.command_path.split()[1:3]) in MONITORING_CHECKS:
             e.exit_status = UNKNOWN
+        elif ctx.command_path.split()[1:2] and \
+                ctx.command_path.split()[1] in CHECKS_FAILING_WITH_1:
+            e.exit_status = CANNOT_RUN
         raise
 
 
@@ -81,6 +84,10 @@ class Context:
 # check.
 MONITORING_CHECKS = {("agent", "status"), ("builder", "status")}
 UNKNOWN = 3
+# Commands whose exit 1 says what they checked failed: a config that cannot be used is 2
+# (could not run) for them.
+CHECKS_FAILING_WITH_1 = {"parity"}
+CANNOT_RUN = 2
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,6 +110,9 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
             return
         if ctx.meta.get("command_words") in MONITORING_CHECKS:
             e.exit_status = UNKNOWN
+        elif ctx.meta.get("command_words", ())[:1] and \
+                ctx.meta["command_words"][0] in CHECKS_FAILING_WITH_1:
+            e.exit_status = CANNOT_RUN
         raise
 
 
