@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pypdfium2
+import pyrage
 import pytest
 from click.testing import CliRunner
 
@@ -193,7 +194,8 @@ def test_a_source_that_cannot_be_read_is_one_line_and_exit_2(tmp_path, hospital,
 
 def test_the_command_exit_status_json_and_reports(tmp_path, hospital, defective, monkeypatch):
     """0 for an identical copy, 1 for the defects; the JSON and PDF name the differences;
-    both files owner-only; nothing else written, TMPDIR included."""
+    the JSON file encrypted to escrow (refused without one), both owner-only; nothing else
+    written, TMPDIR included."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
@@ -211,12 +213,21 @@ def test_the_command_exit_status_json_and_reports(tmp_path, hospital, defective,
     assert body["ok"] is False and body["exit_status"] == 1
     assert {d["kind"] for d in body["differences"]} >= {"missing-patient", "field",
                                                         "duplicated-patient", "missing-record"}
-    report, pdf = tmp_path / "parity.json", tmp_path / "parity.pdf"
-    out = run(cli, ["parity", "--legacy", str(hospital), "--target", str(defective[0]),
-                    "--as-of", AS_OF_TEXT, "--report", str(report), "--pdf", str(pdf),
-                    "--paper", "A4"])
+    report, pdf = tmp_path / "parity.json.age", tmp_path / "parity.pdf"
+    no_escrow = run(cli, ["parity", "--legacy", str(hospital), "--target", str(hospital),
+                          "--as-of", AS_OF_TEXT, "--report", str(report)])
+    assert no_escrow.exit_code == 2 and "[recipients] escrow" in no_escrow.output
+    assert not report.exists()
+    escrow = pyrage.x25519.Identity.generate()
+    config = tmp_path / "escrow.toml"
+    config.write_text(f'[recipients]\nescrow = ["{escrow.to_public()}"]\n')
+    out = run(cli, ["--config", str(config), "parity", "--legacy", str(hospital),
+                    "--target", str(defective[0]), "--as-of", AS_OF_TEXT,
+                    "--report", str(report), "--pdf", str(pdf), "--paper", "A4"])
     assert out.exit_code == 1 and "PARITY FAILED: 1 criterion not met" in out.output
-    assert json.loads(report.read_text())["figures"] == body["figures"]
+    assert b"MRN" not in report.read_bytes()  # it names patients: encrypted, never plaintext
+    assert json.loads(pyrage.decrypt(report.read_bytes(), [escrow]))["figures"] == \
+        body["figures"]
     for path in (report, pdf):
         assert path.stat().st_mode & 0o777 == 0o600
     document = pypdfium2.PdfDocument(pdf)

@@ -30,8 +30,8 @@ SHOWN = 100  # differences printed on the terminal; every one is in --json, --re
                               "[build] as_of, else now): the windows of labs, vitals, doses.")
 @click.option("--seed", type=int, help="Seed of the chart sample (default: [parity] seed).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the JSON report to this file (it names patients: readable "
-                   "by its owner only).")
+              help="Also write the JSON report to this file, age-encrypted to [recipients] "
+                   "escrow (it names patients; `age -d -i IDENTITY FILE` reads it).")
 @click.option("--pdf", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as a PDF (it names patients: readable by its "
                    "owner only).")
@@ -46,9 +46,7 @@ def parity(ctx: click.Context, legacy: str, target: str, as_of: str | None, seed
     try:
         result = check(config, legacy, target, as_of, seed)
         if report is not None:
-            from forms.delivery import write_private
-
-            write_private(report, json.dumps(result.to_json(), indent=2).encode())
+            write_encrypted_report(config, report, result)
         if pdf is not None:
             from forms.parity_report import save_parity_pdf
 
@@ -66,6 +64,23 @@ def parity(ctx: click.Context, legacy: str, target: str, as_of: str | None, seed
     else:
         _print(result, [p for p in (report, pdf) if p is not None])
     ctx.exit(result.exit_status)
+
+
+def write_encrypted_report(config: Config, path: Path, result: ParityResult) -> None:
+    """The JSON report names patients, so it is never plaintext on disk (only a PDF the user
+    asked for is): it is encrypted to IT's escrow recipients, who keep the migration record."""
+    import pyrage
+
+    from forms.delivery import write_private
+
+    keys = config.recipients.escrow_keys()
+    if not keys:
+        raise ConfigError(f"--report {path}: the JSON report names patients and is written "
+                          f"encrypted to [recipients] escrow, and {config.recipients.where} "
+                          "has none (or use --json, or --pdf)")
+    data = json.dumps(result.to_json(), indent=2).encode()
+    write_private(path, pyrage.encrypt(data, [pyrage.x25519.Recipient.from_str(k)
+                                             for k in keys]))
 
 
 def check(config: Config, legacy: str, target: str, as_of: str | None = None,
