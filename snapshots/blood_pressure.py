@@ -24,44 +24,30 @@ _SEVERITY = {"HH": 3, "LL": 3, "AA": 3, "H": 2, "L": 2, "A": 1}
 def paired(newest_first: list[Observation]) -> list[Observation]:
     """The vital signs (newest first) with each systolic/diastolic pair as one BP reading in
     the systolic's place, its value "135/92"; every other row as it was, in its order."""
+    systolic = [o for o in newest_first if o.code == SYSTOLIC]
     diastolic = [o for o in newest_first if o.code == DIASTOLIC]
+    partner: dict[str, Observation] = {}  # systolic id -> its diastolic
     used: set[str] = set()
-    out = []
-    for o in newest_first:
-        if o.code == DIASTOLIC:
-            continue  # placed with its systolic, or below once none claims it
-        if o.code != SYSTOLIC:
-            out.append(o)
+    in_panel = {_panel(d.id): d for d in diastolic if _panel(d.id)}
+    for s in systolic:  # first the components of one panel, so no other claims them
+        d = in_panel.get(_panel(s.id) or "")
+        if d is not None and d.id not in used:
+            partner[s.id] = d
+            used.add(d.id)
+    for s in systolic:  # then the two taken at the same time
+        if s.id in partner or not s.effective_at:
             continue
-        match = _partner(o, diastolic, used)
-        if match is None:
-            out.append(o)
-            continue
-        used.add(match.id)
-        out.append(_reading(o, match))
-    lone = [o for o in diastolic if o.id not in used]
-    if lone:  # back among the others, newest first (a stable merge on the time)
-        out = sorted(out + lone, key=lambda o: o.effective_at or "", reverse=True)
-    return out
+        d = next((d for d in diastolic if d.id not in used and
+                  d.effective_at == s.effective_at), None)
+        if d is not None:
+            partner[s.id] = d
+            used.add(d.id)
+    return [_reading(o, partner[o.id]) if o.id in partner else o
+            for o in newest_first if o.id not in used]
 
 
 def _panel(obs_id: str) -> str | None:
     return obs_id.rsplit("#", 1)[0] if "#" in obs_id else None
-
-
-def _partner(systolic: Observation, candidates: list[Observation],
-             used: set[str]) -> Observation | None:
-    panel = _panel(systolic.id)
-    free = [d for d in candidates if d.id not in used]
-    if panel is not None:
-        same = next((d for d in free if _panel(d.id) == panel), None)
-        if same is not None:
-            return same
-    if not systolic.effective_at:
-        return None
-    # taken at the same time: never a component of another panel
-    return next((d for d in free if d.effective_at == systolic.effective_at
-                 and (panel is None or _panel(d.id) is None)), None)
 
 
 def _reading(systolic: Observation, diastolic: Observation) -> Observation:

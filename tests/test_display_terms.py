@@ -213,3 +213,9 @@ def test_sorted_by_attending_is_by_surname():
 def test_census_rows_and_headers_say_the_missing_code_status_in_one_wording():
     row = replace(WARD[0], code_status=None)
     assert row.code_status_text == CODE_STATUS_MISSING == "not recorded"
+
+
+def test_a_panel_keeps_its_halves_beside_a_lone_systolic_taken_at_the_same_time():
+    rows = [_obs("lone", blood_pressure.SYSTOLIC, 150), _obs("p#1", blood_pressure.DIASTOLIC, 92),
+            _obs("p#0", blood_pressure.SYSTOLIC, 135)]
+    assert [o.value for o in blood_pressure.paired(rows)] == ["150", "135/92"]

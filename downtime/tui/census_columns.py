@@ -83,9 +83,11 @@ def census_columns(width: int, rows: Sequence[CensusRow]) -> list[tuple[str, int
     alg = max([3, *(len(r.allergy.marker) for r in rows)])  # ALG, NKDA, NKDA! (five at most)
     name_need = max([4, *(len(r.name) + r.name_alert for r in rows)])
     missing = any(not r.code_status for r in rows)
-    w = {"name": 8, "attending": 5, "code": len(CODE_STATUS_MISSING) if missing else 4,
-         "isolation": 3}
+    # the name first: whole if the other columns can shrink to their floors for it
+    w = {"name": 0, "attending": 3, "code": 4, "isolation": 3}
     left = avail - bed - age - mrn - alg - sum(w.values())
+    w["name"] = max(4, min(name_need, left))
+    left -= w["name"]
 
     def grow(column: str, target: int) -> None:
         nonlocal left
@@ -96,7 +98,8 @@ def census_columns(width: int, rows: Sequence[CensusRow]) -> list[tuple[str, int
     codes = lambda r: code_texts(r.code_status)  # noqa: E731 - one line each, read as a table
     isos = lambda r: isolation_texts(r.isolation)  # noqa: E731
     atts = lambda r: attending_texts(r.attending)  # noqa: E731
-    grow("name", name_need)  # the name whole, before anything else
+    grow("code", len(CODE_STATUS_MISSING) if missing else 0)  # the one wording, whole
+    grow("attending", 5)
     grow("code", _longest(rows, codes, 1))
     grow("isolation", _longest(rows, isos, 2))
     grow("attending", _longest(rows, atts, 1))
@@ -104,6 +107,9 @@ def census_columns(width: int, rows: Sequence[CensusRow]) -> list[tuple[str, int
     grow("code", _longest(rows, codes, 0))
     grow("attending", _longest(rows, atts, 0))
     grow("isolation", _longest(rows, isos, 0))
+    for column, (title, _) in (("attending", TITLES[4]), ("code", TITLES[6]),
+                               ("isolation", TITLES[7])):
+        grow(column, len(title))  # room left: the full titles
     widths = (bed, w["name"], age, mrn, w["attending"], alg, w["code"], w["isolation"])
     return [(full if len(full) <= each else short, each)
             for (full, short), each in zip(TITLES, widths, strict=True)]
