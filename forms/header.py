@@ -102,7 +102,7 @@ def ids_lines(header: Header) -> tuple[tuple[tuple[str, bool], ...], ...]:
     return ((("MRN ", False), (header.mrn, True), (" · DOB ", False),
              (header.birth_date or "?", True), (f" ({header.age} {header.sex})", False)),
             (("Bed ", False), (header.bed or "—", True), (f"{unit} · Code status: ", False),
-             (header.code_status or "NOT RECORDED", True)))
+             (header.code_status_text, True)))
 
 
 def ids_unit(header: Header) -> str:

@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from snapshots import chart
+from snapshots import blood_pressure, chart
 from snapshots.allergy_check import DISCLAIMER, AllergyCheck
+from snapshots.clinical_terms import dose_text, short_name, vital_rank, with_unit
 from snapshots.sealed import OpenedSnapshot
 
 from .compose import TEMPLATES, Layers, Stamp, compose_pdf, environment
@@ -134,6 +135,9 @@ def _meds(ctx: FormContext, patient_id: str, header: chart.Header
         item["conflict"] = m.id in conflicting
         item["last_given_text"] = ctx.when(m.last_given) if m.last_given else "none recorded"
         item["next_due_text"] = ctx.when(m.next_due) if m.next_due else ""
+        # units as clinicians write them ("4 units", not "4 U"); an infusion's frequency
+        item.update(dose_text=dose_text(m.dose or m.rate), frequency_text=m.frequency_text,
+                    continuous=m.continuous)
         slots, note = schedule(m.times, m.frequency, intervals.get(m.id)) if not m.prn \
             else ((), "")
         item.update(slots=slots, times_note=note, times_text=times_text(slots))
@@ -149,15 +153,23 @@ def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
         for category in ("vital-signs", "laboratory"):
             # the latest result of each test; a restricted latest one is left out, never
             # replaced by an older result shown as if it were current
-            for r in chart.latest_results(chart.observations(ctx.db, patient_id, category)):
+            found = chart.observations(ctx.db, patient_id, category)
+            results = chart.latest_results(blood_pressure.paired(found)
+                                           if category == "vital-signs" else found)
+            if category == "vital-signs":  # BP, HR, RR, Temp, SpO2 ... as they are read out
+                results.sort(key=lambda r: vital_rank(short_name(r.latest.code,
+                                                                 r.latest.display)))
+            for r in results:
                 if r.latest.restricted:
                     continue
                 # labs only: vital signs every few hours swing in and out of range
                 e = r.changed_from if category == "laboratory" else None
-                earlier = f"{e.value} {e.unit or ''} [{e.flag}] {ctx.when(e.effective_at)}" \
-                    if e is not None and not e.restricted else ""
+                earlier = f"{with_unit(e.value, e.unit)} [{e.flag}] " \
+                    f"{ctx.when(e.effective_at)}" if e is not None and not e.restricted else ""
                 latest.append({**r.latest.__dict__, "when": ctx.when(r.latest.effective_at),
-                               "earlier": " ".join(earlier.split())})
+                               "earlier": earlier, "name": short_name(r.latest.code,
+                                                                      r.latest.display),
+                               "value_text": with_unit(r.latest.value, r.latest.unit)})
         notes = [{**dict(n), "when": ctx.when(n["written_at"])}
                  for n in chart.notes(ctx.db, patient_id)[:8]]
         meds, check = _meds(ctx, patient_id, header)

@@ -21,6 +21,7 @@ from .allergy_status import (  # noqa: F401 - part of the read model's names
     Allergy,
     AllergyStatus,
 )
+from .clinical_terms import with_unit
 from .lost_records import NotLoaded
 
 
@@ -89,6 +90,11 @@ def data_age(as_of: str, now: datetime | None = None, stale_minutes: int = 30) -
     return DataAge(when, minutes, minutes > stale_minutes)
 
 
+# What every screen and form says when a patient's code status is not in the snapshot: one
+# wording on the census, the chart and paper alike.
+CODE_STATUS_MISSING = "not recorded"
+
+
 @dataclass(frozen=True)
 class CensusRow:
     encounter_id: str
@@ -110,6 +116,10 @@ class CensusRow:
     admitted_at: str | None
     deceased: bool
     encounter_class: str | None
+
+    @property
+    def code_status_text(self) -> str:
+        return self.code_status or CODE_STATUS_MISSING
 
 
 def allergy_status(db: sqlite3.Connection, patient_id: str) -> AllergyStatus:
@@ -255,6 +265,10 @@ class Header:
     not_loaded: tuple[NotLoaded, ...] = ()
 
     @property
+    def code_status_text(self) -> str:
+        return self.code_status or CODE_STATUS_MISSING
+
+    @property
     def not_loaded_lines(self) -> tuple[str, ...]:
         return tuple(n.text for n in self.not_loaded)
 
@@ -299,7 +313,7 @@ def latest_weight(db: sqlite3.Connection, patient_id: str) -> str | None:
     r = db.execute("SELECT value_num, unit, effective_at FROM observations WHERE patient_id = ? "
                    "AND code = '29463-7' AND value_num IS NOT NULL "
                    "ORDER BY effective_at DESC LIMIT 1", (patient_id,)).fetchone()
-    return f"{r[0]:g} {r[1] or ''}".strip() if r else None
+    return with_unit(f"{r[0]:g}", r[1]) if r else None
 
 
 @dataclass(frozen=True)
@@ -325,6 +339,23 @@ class MedOrder:
     restricted: bool = False  # meta.security R/V: masked until break-glass
     code: str | None = None  # the medication's code (RxNorm, for the allergy check)
     system: str | None = None
+
+    @property
+    def continuous(self) -> bool:
+        """A continuous infusion: a rate and no schedule (the mapping then falls back on the
+        order's own text for its frequency: "Heparin 25,000 units in D5W 250 mL ...")."""
+        return bool(self.rate) and not self.prn and not self.times and \
+            (not self.frequency or self.frequency == self.instructions)
+
+    @property
+    def frequency_text(self) -> str:
+        """What the Frequency column says: the frequency, or "continuous" for an infusion
+        (and its order text after it when that says more than the drug and route)."""
+        if not self.continuous:
+            return self.frequency or ""
+        rest = (self.instructions or "").lower().replace(self.medication.lower(), "")
+        rest = rest.replace((self.route or "").lower(), "").strip(" ,.;-")
+        return f"continuous — {self.instructions}" if rest else "continuous"
 
 
 def medications(db: sqlite3.Connection, patient_id: str, now: datetime | None = None,

@@ -174,3 +174,20 @@ def test_nothing_predates_its_patients_birth_except_the_listed_mess(tmp_path):
         if born and any(d and d[:10] < born for d in dates):
             early.append(r["id"])
     assert early and set(early) <= set(summary.messes["timestamp_issues"]), early
+
+
+def test_heart_and_respiratory_rates_and_spo2_are_whole_numbers(small):
+    """As monitors give them and nurses write them: 66 /min, never 66.4 (issue 15)."""
+    out, _ = small
+    seen: dict[str, int] = {}
+    for res in resources(out):
+        if res["resourceType"] != "Observation":
+            continue
+        code = res["code"]["coding"][0]["code"]
+        if code in ("8867-4", "9279-1", "59408-5"):
+            value = res["valueQuantity"]["value"]
+            assert isinstance(value, int), (code, value)
+            seen[code] = seen.get(code, 0) + 1
+        elif code == "8310-5":  # a temperature keeps its tenth of a degree
+            assert isinstance(res["valueQuantity"]["value"], float)
+    assert set(seen) == {"8867-4", "9279-1", "59408-5"} and min(seen.values()) > 40

@@ -65,10 +65,13 @@ def test_unlock_shows_the_census_and_logs_it(tmp_path):
             assert census_names(app) == ["SMITH, John", "SMITH, Jon", "OKAFOR, Grace",
                                          "NGUYEN, Minh", "GARCÍA, Lucía"]
             drawn = drawn_census(app)
-            assert drawn[0].split() == ["Bed", "Name", "Age", "MRN", "Attend.", "Alg", "Code",
-                                        "Iso"]
+            # five short rows: every column's full title and text fit 80 columns
+            assert drawn[0].split() == ["Bed", "Name", "Age", "MRN", "Attending", "Alg", "Code",
+                                        "status", "Iso"]
             assert drawn[1].split() == ["4W-401-A", "⚠SMITH,", "John", "76y", "F",
-                                        "MRN0000101", "Quill", "ALG", "Full"]
+                                        "MRN0000101", "Dr.", "Ada", "Quill", "ALG", "Full",
+                                        "code"]
+            assert "not recorded" in drawn[3]  # OKAFOR's code status: the one wording
             assert "GARCÍA, Lucía" in drawn[5] and drawn[6:] == [""] * len(drawn[6:])
             assert "12 min old" in text_of(app.screen.query_one("#age"))
     run(go())
@@ -162,7 +165,7 @@ def test_type_to_filter_by_name_mrn_and_bed(tmp_path):
     run(go())
 
 
-def test_sort_cycles_and_keeps_the_highlighted_patient(tmp_path):
+def test_sort_cycles_and_starts_from_the_first_row(tmp_path):
     site = make_site(tmp_path)
 
     async def go():
@@ -174,7 +177,8 @@ def test_sort_cycles_and_keeps_the_highlighted_patient(tmp_path):
             await pilot.press("f2")  # by name
             await pilot.pause()
             assert census_names(app)[0] == "GARCÍA, Lucía"
-            assert app.screen.current_patient() == "p3"
+            # another order is read from its top: the cursor on its first row
+            assert app.screen.current_patient() == app.screen.shown[0].patient_id
             assert "sorted by name" in text_of(app.screen.query_one("#census-title"))
     run(go())
 
@@ -253,10 +257,14 @@ def test_tabs_show_meds_vitals_problems_notes_documents(tmp_path):
             await pilot.press("3")
             assert tabs.active == "obs"
             vitals = screen.query_one("#vitals-table", DataTable)
-            hr = [str(c) for c in vitals.get_row_at(0)]
-            assert hr[0] == "Heart rate" and "70" in hr[1] and set(hr[4]) <= set("▁▂▃▄▅▆▇█")
+            rows = [[str(c) for c in vitals.get_row_at(i)] for i in range(vitals.row_count)]
+            # in the order vital signs are read out; a systolic without its diastolic says so
+            assert [r[0] for r in rows] == ["Systolic BP", "HR", "Weight"]
+            hr = rows[1]
+            assert hr[1] == "70 /min" and set(hr[4]) <= set("▁▂▃▄▅▆▇█")
+            assert rows[0][1] == "150 mmHg"  # UCUM's mm[Hg] as clinicians write it
             labs = [str(c) for c in screen.query_one("#labs-table", DataTable).get_row_at(0)]
-            assert labs[0] == "Potassium" and "H" in labs[2]
+            assert labs[0] == "K" and "H" in labs[2]
             await pilot.press("4")
             assert tabs.active == "problems"
             assert "pneumonia" in str(screen.query_one("#problems-table",
@@ -690,8 +698,8 @@ def test_names_with_brackets_are_shown_as_typed_not_as_markup(tmp_path):
             await unlock(app, pilot)
             table = app.screen.query_one("#census", RowTable)
             names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
-            assert "DOE, [b]Baby[/b…" in names
-            assert any("DOE, [b]Baby[/b…" in line for line in drawn_census(app))
+            assert "DOE, [b]Baby[/b] Girl" in names  # whole: the name comes first
+            assert any("DOE, [b]Baby[/b] Girl" in line for line in drawn_census(app))
     run(go())
 
 

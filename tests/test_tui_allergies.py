@@ -132,7 +132,7 @@ def test_chart_shows_conflict_broken_allergy_lost_records_and_latest_lab(ward, t
 
             chart = await _open(app, pilot, "KALIUM, Hal")
             summary = _text(chart.query_one("#summary-text", Static))
-            assert "Potassium 4 mmol/L  (06:00)  earlier 3.3 L (24 Nov 06:00)" in summary
+            assert "K 4 mmol/L  (06:00)  earlier 3.3 mmol/L L (24 Nov 06:00)" in summary
             assert "Abnormal labs" not in summary
     asyncio.run(go())
 

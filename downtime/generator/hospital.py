@@ -219,7 +219,9 @@ class Hospital:
     def observation(self, oid: str, pid: str, eid: str, when: datetime, spec: tuple,
                     category: str, value: float | None = None) -> dict:
         code, display, unit, low, high, mean, sd = spec
-        value = value if value is not None else round(self.rng.gauss(mean, sd), 1)
+        if value is None:  # heart and respiratory rates, SpO2: whole numbers, as monitors give
+            drawn = self.rng.gauss(mean, sd)
+            value = round(drawn) if code in t.WHOLE_NUMBERS else round(drawn, 1)
         value = max(value, 0.1)
         flag = "H" if value > high else "L" if value < low else "N"
         if flag == "H" and value > high + 3 * sd:

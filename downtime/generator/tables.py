@@ -107,6 +107,8 @@ VITALS = [("8867-4", "Heart rate", "/min", 60, 100, 82, 14),
           ("9279-1", "Respiratory rate", "/min", 12, 20, 17, 3),
           ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", 92, 100,
            96, 2)]
+# measured in whole numbers by monitors and recorded so by nurses (not 66.4 /min)
+WHOLE_NUMBERS = frozenset({"8867-4", "9279-1", "59408-5"})
 LABS = [("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 135, 145, 139, 4),
         ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 3.5, 5.1, 4.2, 0.5),
         ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 1.3, 1.1, 0.4),

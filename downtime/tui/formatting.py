@@ -34,10 +34,10 @@ def sparkline(values: list[float]) -> str:
                    for v in values)
 
 
-def allergy_marker(status: AllergyStatus) -> Text:
+def allergy_marker(status: AllergyStatus, width: int = 5) -> Text:
     """The census column: ALG (red) / NKA, NKDA... / ??? (no information); "!" when an allergy
     record of the source did not load."""
-    marker = status.marker.center(5)
+    marker = status.marker.center(width)
     if status.kind == "allergies":
         return Text(marker, style="bold white on red")
     if status.not_loaded:
@@ -108,20 +108,3 @@ def masked(restricted: bool, text: str, unlocked: bool) -> Text | str:
     if restricted:
         return Text(text, style="magenta")
     return text
-
-
-# Short names for the common vital signs (LOINC), so a row fits 80 columns.
-VITAL_SHORT = {"8867-4": "Heart rate", "8480-6": "BP systolic", "8462-4": "BP diastolic",
-               "9279-1": "Resp. rate", "8310-5": "Temperature", "59408-5": "SpO2",
-               "2708-6": "SpO2", "29463-7": "Weight", "8302-2": "Height",
-               "39156-5": "BMI", "72514-3": "Pain score"}
-
-
-def vital_name(code: str, display: str) -> str:
-    return VITAL_SHORT.get(code, display)
-
-
-def lab_name(display: str) -> str:
-    """A LOINC long name as a nurse says it: "Creatinine [Mass/volume] in Serum or Plasma"
-    -> "Creatinine" (the unit column says the rest)."""
-    return (display or "?").split(" [")[0].strip() or display

@@ -64,21 +64,34 @@ class RowTable(ScrollView, Generic[Row], can_focus=False):
             return self.table
 
     def __init__(self, columns: Sequence[tuple[str, int]],
-                 cells: Callable[[Row], Sequence[Cell]], *, id: str | None = None) -> None:
+                 cells: Callable[[Row, Sequence[int]], Sequence[Cell]], *,
+                 padding: tuple[int, int] = (PADDING, PADDING), id: str | None = None) -> None:
+        """`cells(row, widths)` gives a row's cells for columns of those widths (a cell may
+        choose a shorter wording to fit); `padding`: blanks left and right of each column."""
         super().__init__(id=id)
-        self.columns = list(columns)
         self._cells = cells
+        self._padding = padding
         self.rows: Sequence[Row] = ()
         self.cursor_row = 0
         self._lines: dict[tuple[Hashable, str, int], Strip] = {}
-        self._content_width = sum(width + 2 * PADDING for _, width in self.columns)
+        self.set_columns(columns)
+
+    def set_columns(self, columns: Sequence[tuple[str, int]]) -> None:
+        """Other columns (labels and widths): every line is built again."""
+        self.columns = list(columns)
+        self._widths = [width for _, width in self.columns]
+        self._content_width = sum(width + sum(self._padding) for width in self._widths)
+        self._lines.clear()
+        if self.rows:
+            self.virtual_size = Size(self._content_width, len(self.rows) + 1)
+        self.refresh()
 
     @property
     def row_count(self) -> int:
         return len(self.rows)
 
     def get_row_at(self, index: int) -> list[Cell]:
-        return list(self._cells(self.rows[index]))
+        return list(self._cells(self.rows[index], self._widths))
 
     def set_rows(self, rows: Sequence[Row], cursor: int = 0) -> None:
         """Show `rows` (kept, not copied) with the cursor on row `cursor`."""
@@ -143,7 +156,8 @@ class RowTable(ScrollView, Generic[Row], can_focus=False):
         cache_key = (key, variant, width)
         line = self._lines.get(cache_key)
         if line is None:
-            cells = [label for label, _ in self.columns] if row is None else self._cells(row)
+            cells = [label for label, _ in self.columns] if row is None else \
+                self._cells(row, self._widths)
             line = self._lines[cache_key] = self._build(cells, variant, width)
         return line
 
@@ -153,14 +167,15 @@ class RowTable(ScrollView, Generic[Row], can_focus=False):
             base += self.get_component_rich_style("row-table--header")
         elif variant == "even":
             base += self.get_component_rich_style("row-table--even-row")
-        console, pad = self.app.console, Segment(" " * PADDING)
+        console = self.app.console
+        left, right = (Segment(" " * n) for n in self._padding)
         segments: list[Segment] = []
         for cell, (_, col_width) in zip(cells, self.columns, strict=False):
             text = Text(cell) if isinstance(cell, str) else cell.copy()
             text.truncate(col_width, overflow="ellipsis", pad=True)
             # Text.render leaves the text's own style (e.g. ALG's red) to its caller
             own = console.get_style(text.style, default=Style.null())
-            segments += [pad, *Segment.apply_style(text.render(console), own), pad]
+            segments += [left, *Segment.apply_style(text.render(console), own), right]
         if variant == "cursor":
             # as DataTable: the cursor's colours under the cells, its text colour over them
             cursor = self.get_component_rich_style("row-table--cursor")

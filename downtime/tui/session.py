@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from snapshots import allergy_check, allergy_status, chart
+from snapshots import allergy_check, allergy_status, blood_pressure, chart
 from snapshots.errors import ToolkitError
 from snapshots.keys import Identity
 from snapshots.schema import FTS_TABLE
@@ -279,7 +279,8 @@ def read_chart(db: sqlite3.Connection, patient_id: str, now: datetime) -> ChartD
     return ChartData(
         header=header, meds=meds,
         check=chart.allergy_check(db, patient_id, meds=meds, allergy=header.allergy),
-        vitals=chart.observations(db, patient_id, "vital-signs"),
+        # a blood pressure is one reading, "135/92" (snapshots.blood_pressure)
+        vitals=blood_pressure.paired(chart.observations(db, patient_id, "vital-signs")),
         labs=chart.observations(db, patient_id, "laboratory"),
         problems=chart.problems(db, patient_id),
         procedures=chart.procedures(db, patient_id),

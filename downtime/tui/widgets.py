@@ -50,8 +50,7 @@ class PatientHeader(Static):
         if h.deceased:
             line1.append("  DECEASED", style="bold red")
         line3 = Text(" Code: ")
-        code = h.code_status or "not recorded"
-        line3.append(code, style="bold white on dark_red" if h.code_status and
+        line3.append(h.code_status_text, style="bold white on dark_red" if h.code_status and
                      h.code_status.upper().startswith("DNR") else
                      ("bold" if h.code_status else "bold black on yellow"))
         line3.append(f"  Wt: {h.weight or 'not recorded'}")

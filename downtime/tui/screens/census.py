@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -11,8 +11,8 @@ from textual.widgets import Input, Static
 
 from snapshots.chart import CensusRow
 
+from ..census_columns import PADDING, census_cells, census_columns, surname
 from ..errors import WorkerErrors, in_thread
-from ..formatting import allergy_marker, short
 from ..messages import OpenChart, OpenPrint
 from ..row_table import RowTable
 from ..widgets import DataAgeBar, KeysBar
@@ -20,13 +20,10 @@ from ..widgets import DataAgeBar, KeysBar
 SORTS = [("bed", lambda r: (r.unit, r.bed or "", r.name)),
          ("name", lambda r: (r.name.upper(), r.bed or "")),
          ("MRN", lambda r: (r.mrn, r.name)),
-         ("attending", lambda r: ((r.attending or "~").upper(), r.bed or "")),
+         ("attending", lambda r: (surname(r.attending).upper() if r.attending else "~",
+                                  (r.attending or "").upper(), r.bed or "")),
          ("allergy", lambda r: ({"allergies": 0, "unknown": 1, "nka": 2}[r.allergy.kind]
                                 if not r.allergy.not_loaded else 1, r.bed or ""))]
-
-
-COLUMNS = [("Bed", 9), ("Name", 16), ("Age", 5), ("MRN", 10), ("Attend.", 7), ("Alg", 5),
-           ("Code", 7), ("Iso", 4)]
 
 
 class CensusScreen(WorkerErrors, Screen):
@@ -54,11 +51,13 @@ class CensusScreen(WorkerErrors, Screen):
         self._sorted: list[CensusRow] = []
         self._sorted_key: tuple | None = None
         self._sorted_src: list[CensusRow] | None = None
+        self._layout_key: tuple | None = None  # (width, unit) the columns are for
+        self._layout_src: list[CensusRow] | None = None  # and the census
 
     def compose(self) -> ComposeResult:
         yield Static("", id="census-title")
         yield Input(placeholder="Type a name, MRN or bed to filter…", id="filter")
-        yield RowTable(COLUMNS, census_cells, id="census")
+        yield RowTable(census_columns(80, []), census_cells, padding=PADDING, id="census")
         yield Static("", id="census-legend")
         yield DataAgeBar(id="age")
         yield KeysBar("Enter open · ↑↓ move · Esc clear · F2 sort · F3 unit · ^P print"
@@ -96,11 +95,26 @@ class CensusScreen(WorkerErrors, Screen):
         at = next((i for i, r in enumerate(rows) if r.patient_id == current), 0) \
             if current else 0
         self.shown = rows
+        self._fit_columns()
         self.query_one("#census", RowTable).set_rows(rows, cursor=at)
         # one line high whatever it says: no relayout of the screen on every keystroke
         self.query_one("#census-title", Static).update(self._title(), layout=False)
         self.refresh_age()
         self.updates += 1
+
+    def _fit_columns(self) -> None:
+        """Columns for the width there is and the unit's census (all of it, not the rows a
+        filter leaves: the columns stay put while typing)."""
+        if self.session is None:
+            return
+        key = (self.size.width or 80, self.unit)
+        if key != self._layout_key or self._layout_src is not self.session.census:
+            self._layout_key, self._layout_src = key, self.session.census
+            self.query_one("#census", RowTable).set_columns(
+                census_columns(key[0], self._sorted_rows()))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns()
 
     def _sorted_rows(self) -> list[CensusRow]:
         """The unit's census in the chosen order, sorted once per census, order and unit
@@ -190,7 +204,7 @@ class CensusScreen(WorkerErrors, Screen):
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)
-        self.refresh_table()
+        self.refresh_table(keep_patient="")  # another order: from its first row
 
     def action_unit(self) -> None:
         units = self.session.units if self.session else []
@@ -198,7 +212,7 @@ class CensusScreen(WorkerErrors, Screen):
             self.app.notify("This workstation sees one unit.", timeout=3)
             return
         self.unit_index = (self.unit_index + 1) % (len(units) + 1)
-        self.refresh_table()
+        self.refresh_table(keep_patient="")  # another list: from its first row
 
     def action_clear(self) -> None:
         self.query_one("#filter", Input).value = ""
@@ -224,18 +238,3 @@ def only(rows: list[CensusRow], matches: list[str] | None) -> list[CensusRow]:
         return rows
     wanted = set(matches)
     return [r for r in rows if r.patient_id in wanted]
-
-
-def census_cells(r: CensusRow) -> list[str | Text]:
-    """One census row as the table shows it (Text, never markup: names are shown as typed)."""
-    name = Text(short(r.name, 16))
-    if r.name_alert:
-        name = Text.assemble(("⚠", "bold black on yellow"), short(r.name, 15))
-    code = r.code_status or "—"
-    dnr = code.upper().startswith("DNR")
-    code = code.split(" — ")[0].split(" (")[0].replace("Full code", "Full")
-    code_cell = Text(short(code, 7), style="bold red" if dnr else "")
-    attending = (r.attending or "—").split(",")[0].split()[-1]  # the surname
-    return [r.bed or "—", name, f"{r.age} {r.sex}", r.mrn, short(attending, 7),
-            allergy_marker(r.allergy), code_cell,
-            Text(r.isolation[:4], style="bold yellow") if r.isolation else ""]

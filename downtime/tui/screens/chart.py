@@ -13,15 +13,21 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Static, TabbedContent, TabPane
 
 from snapshots import chart
+from snapshots.clinical_terms import dose_text, short_name, unit_text, vital_rank, with_unit
 
 from ..errors import WorkerErrors, in_thread
-from ..formatting import flag_text, lab_name, masked, short, sparkline, vital_name, when
+from ..formatting import flag_text, masked, short, sparkline, when
 from ..messages import BreakGlass, OpenPrint
 from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
 FILL_REST_AFTER = 0.05  # seconds after the chart's first repaint
 DISCLAIMER_SHORT = "A reminder, not a pharmacy system: ingredient names and 5 drug classes only."
+MED_COLUMN = 38  # the medication column at 80 columns; wider screens give it the rest,
+MED_COLUMN_MAX = 64  # up to this: past it the times would sit far from the order they are of
+MED_OTHERS = 12 + 12 + 7 + 4 * 2  # the other columns of the orders table and every padding
+# units left out of the summary's one line of vital signs: what "HR 77" and "BP 135/92" are in
+COMPACT_UNITS = ("/min", "mmHg")
 TABS = [("summary", "1 Summary"), ("meds", "2 Medications"), ("obs", "3 Vitals & labs"),
         ("problems", "4 Problems"), ("notes", "5 Notes"), ("docs", "6 Documents")]
 
@@ -44,6 +50,7 @@ class ChartScreen(WorkerErrors, Screen):
         self._styled_with: object = None  # the stylesheet rules this screen was styled with
         self._note_shown: tuple = ()
         self._unfilled: set[str] = set()  # tabs still showing an older patient or state
+        self._med_shown_width = MED_COLUMN  # the medication column's width now
 
     def open(self, patient_id: str) -> None:
         """Show another patient: one screen is reused, so opening a chart mounts nothing.
@@ -101,15 +108,33 @@ class ChartScreen(WorkerErrors, Screen):
             for label, width in columns:
                 table.add_column(label, width=width)
 
-        cols("#meds-table", ("Medication / dose · route · frequency", 38), ("Last given", 12),
-             ("Next due", 12), ("Status", 7))
-        cols("#vitals-table", ("Vital sign", 16), ("Latest", 12), ("Flag", 4), ("When", 12),
-             ("Trend", 12), ("Ref", 9))
+        self._med_columns()
+        cols("#vitals-table", ("Vital sign", 13), ("Latest", 12), ("Flag", 4), ("When", 12),
+             ("Trend", 12), ("Ref", 12))
         cols("#labs-table", ("Lab", 16), ("Latest", 14), ("Flag", 4), ("Trend", 12), ("Ref", 9),
              ("When", 12))
         cols("#problems-table", ("Problem", 44), ("Status", 10), ("Onset", 12))
         cols("#notes-table", ("Written", 12), ("Title", 28), ("Author", 18), ("", 6))
         cols("#docs-table", ("Written", 12), ("Document", 30), ("Type", 16), ("Size", 8))
+
+    def med_width(self) -> int:
+        """The medication column: 38 at 80 columns, the rest of a wider screen (less the
+        scroll bar), so a long order is shown whole where there is room."""
+        return max(MED_COLUMN, min(MED_COLUMN_MAX, (self.size.width or 80) - MED_OTHERS - 4))
+
+    def _med_columns(self) -> None:
+        table = self.query_one("#meds-table", DataTable)
+        table.clear(columns=True)
+        self._med_shown_width = self.med_width()
+        for label, width in (("Medication / dose · route · frequency", self._med_shown_width),
+                             ("Last given", 12), ("Next due", 12), ("Status", 7)):
+            table.add_column(label, width=width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.med_width() != self._med_shown_width:
+            self._med_columns()
+            if self.data is not None:
+                self._meds(self.data, self.app.clock())
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -214,17 +239,18 @@ class ChartScreen(WorkerErrors, Screen):
             t.append(f"  next {when(m.next_due, now):>12}  ")
             t.append(masked(m.restricted, short(m.medication, 50), self.unlocked))
             t.append("\n")
-        latest: OrderedDict[str, chart.Observation] = OrderedDict()
-        for o in d.vitals:
-            latest.setdefault(vital_name(o.code, o.display), o)
+        latest = vital_groups(d.vitals)
         if latest:
             t.append("\nLatest vitals\n", style="bold underline")
             parts = []
-            for name, o in latest.items():
+            for name, obs in latest.items():
+                o = obs[0]
                 if o.restricted and not self.unlocked:
                     continue
-                unit = "" if (o.unit or "").startswith(("/min", "mm[Hg]", "Cel")) else o.unit
-                parts.append(Text.assemble(f"{name} {o.value} {unit or ''}".strip(),
+                unit = unit_text(o.unit)
+                value = o.value if unit in COMPACT_UNITS else with_unit(o.value, o.unit)
+                # a value and its unit are never wrapped apart ("Weight 73.7 / kg")
+                parts.append(Text.assemble(f"{name} {value}".replace(" ", "\u00a0"),
                                            (f" {o.flag}" if o.flag and o.flag != "N" else "",
                                             "bold red")))
             t.append("  ")
@@ -317,13 +343,14 @@ class ChartScreen(WorkerErrors, Screen):
             o = r.latest
             if o.restricted and not self.unlocked:
                 continue
-            t.append(f"  {lab_name(o.display)} {o.value} {o.unit or ''}".rstrip())
+            t.append(f"  {short_name(o.code, o.display)} {with_unit(o.value, o.unit)}")
             if r.abnormal:
                 t.append(f" {o.flag}", style="bold red")
             t.append(f"  ({when(o.effective_at, now)})")
             e = r.changed_from
             if e is not None and (not e.restricted or self.unlocked):
-                t.append(f"  earlier {e.value} {e.flag} ({when(e.effective_at, now)})",
+                t.append(f"  earlier {with_unit(e.value, e.unit)} {e.flag} "
+                         f"({when(e.effective_at, now)})",
                          style="dim")
             t.append("\n")
         return t
@@ -361,20 +388,23 @@ class ChartScreen(WorkerErrors, Screen):
                               "as needed" if m.prn else when(m.next_due, now), "", key=m.id,
                               height=2)
                 continue
-            what = " · ".join(x for x in (m.dose or m.rate, m.route, m.frequency) if x)
+            what = " · ".join(x for x in (dose_text(m.dose or m.rate), m.route,
+                                          m.frequency_text) if x)
             if m.status == "on-hold":
                 status = Text("ON HOLD", style="bold black on yellow")
             elif m.prn:
                 status = Text("PRN", style="bold cyan")
             else:
                 status = Text("IV" if m.iv else "sched")
-            name = Text(short(m.medication, 38),
+            width = self._med_shown_width
+            name = Text(short(m.medication, width),
                         style="dim" if m.status == "on-hold" else
                         ("bold magenta" if m.restricted else "bold"))
             if m.id in conflicting:
-                name = Text.assemble(("⚠ALG ", "bold white on red"), short(m.medication, 33))
+                name = Text.assemble(("⚠ALG ", "bold white on red"),
+                                     short(m.medication, width - 5))
             name.append("\n" + short(what + (f" — for {m.prn_reason}" if m.prn and
-                                             m.prn_reason else ""), 38))
+                                             m.prn_reason else ""), width))
             table.add_row(name, when(m.last_given, now),
                           "as needed" if m.prn else when(m.next_due, now), status, key=m.id,
                           height=2)
@@ -382,16 +412,14 @@ class ChartScreen(WorkerErrors, Screen):
     def _obs(self, d: ChartData, now) -> None:
         vitals = self.query_one("#vitals-table", DataTable)
         vitals.clear()
-        groups: OrderedDict[str, list[chart.Observation]] = OrderedDict()
-        for o in d.vitals:
-            groups.setdefault(vital_name(o.code, o.display), []).append(o)
+        groups = vital_groups(d.vitals)
         for name, obs in groups.items():
             last = obs[0]
             if last.restricted and not self.unlocked:
                 vitals.add_row(name, masked(True, "", False), "", "", "", "")
                 continue
             trend = self._trend(obs)
-            vitals.add_row(name, f"{last.value} {last.unit or ''}".strip(),
+            vitals.add_row(name, with_unit(last.value, last.unit),
                            flag_text(last.flag), when(last.effective_at, now), trend,
                            last.reference or "")
         if not groups:
@@ -405,11 +433,11 @@ class ChartScreen(WorkerErrors, Screen):
         for results in tests.values():
             last = results[0]
             if last.restricted and not self.unlocked:
-                labs.add_row(short(lab_name(last.display), 16), masked(True, "", False), "", "",
-                             "", "")
+                labs.add_row(short(short_name(last.code, last.display), 16),
+                             masked(True, "", False), "", "", "", "")
                 continue
-            labs.add_row(short(lab_name(last.display), 16),
-                         masked(last.restricted, f"{last.value} {last.unit or ''}".strip(),
+            labs.add_row(short(short_name(last.code, last.display), 16),
+                         masked(last.restricted, with_unit(last.value, last.unit),
                                 self.unlocked),
                          flag_text(last.flag), self._trend(results), last.reference or "",
                          when(last.effective_at, now))
@@ -527,3 +555,12 @@ class ChartScreen(WorkerErrors, Screen):
 FILLERS = {"meds": ChartScreen._meds, "obs": ChartScreen._obs,
            "problems": ChartScreen._problems, "notes": ChartScreen._notes,
            "docs": ChartScreen._notes}
+
+
+def vital_groups(vitals: list[chart.Observation]) -> OrderedDict[str, list[chart.Observation]]:
+    """The vital signs (newest first, blood pressures paired) by short name, in the order
+    they are read out (BP, HR, RR, Temp, SpO2 ...), each newest first."""
+    groups: dict[str, list[chart.Observation]] = {}
+    for o in vitals:
+        groups.setdefault(short_name(o.code, o.display), []).append(o)
+    return OrderedDict(sorted(groups.items(), key=lambda kv: vital_rank(kv[0])))
