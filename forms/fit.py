@@ -27,15 +27,24 @@ _SAFETY = 0.92
 @cache
 def dejavu(bold: bool) -> ImageFont.FreeTypeFont | None:
     """DejaVu Sans (bold), found the way WeasyPrint finds it: through fontconfig."""
+    return _fc_font("DejaVu Sans:bold" if bold else "DejaVu Sans")
+
+
+def _fc_font(pattern: str) -> ImageFont.FreeTypeFont | None:
     if not shutil.which("fc-match"):
         return None
-    found = subprocess.run(["fc-match", "-f", "%{file}",
-                            "DejaVu Sans:bold" if bold else "DejaVu Sans"],
+    found = subprocess.run(["fc-match", "-f", "%{file}", pattern],
                            capture_output=True, text=True, timeout=10)
     try:
         return ImageFont.truetype(found.stdout.strip(), _MEASURE_SIZE)
     except OSError:
         return None
+
+
+@cache
+def condensed_bold() -> ImageFont.FreeTypeFont | None:
+    """DejaVu Sans Condensed Bold, for a label that must fit a narrow box (the MAR's times)."""
+    return _fc_font("DejaVu Sans Condensed:bold")
 
 
 def text_width_mm(text: str, size_pt: float, bold: bool = False) -> float:

@@ -19,7 +19,7 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .fit import dejavu
+from .fit import condensed_bold, dejavu
 
 WIDTH, HEIGHT, HOURS_HEIGHT = 1632, 200, 48  # ~300 dpi for a 138 x 17 mm cell (4-line row)
 CELL = WIDTH / 24
@@ -81,6 +81,25 @@ def _label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return font.font_variant(size=size) if font else ImageFont.load_default()
 
 
+BOX_LINE = 5
+BOX_INSIDE = CELL - 2 * (3 + BOX_LINE) - 2  # a box's inner width less a pixel of air each side
+
+
+@cache
+def _time_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The largest bold size at which a four-digit time ("0000", the widest) fits inside its
+    box, condensed where the machine has it: at 24 px of the regular bold the label ran over
+    both sides of the box and read as "000" on paper."""
+    font = condensed_bold() or dejavu(True) or ImageFont.load_default()
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        return font
+    for size in range(24, 10, -1):
+        sized = font.font_variant(size=size)
+        if sized.getlength("0000") <= BOX_INSIDE:
+            return sized
+    return font.font_variant(size=10)
+
+
 @cache
 def grid_image(slots: tuple[tuple[int, int], ...]) -> str:
     """One row's grid as a PNG data URI: thin hour lines; a bold box with the due time (e.g.
@@ -90,10 +109,11 @@ def grid_image(slots: tuple[tuple[int, int], ...]) -> str:
     for h in range(1, 24):
         x = round(h * CELL)
         draw.line([(x, 0), (x, HEIGHT)], fill=0, width=2)
-    font = _label_font(24)
+    font = _time_font()
     for h, m in slots:
         x0 = round(h * CELL)
-        draw.rectangle([x0 + 3, 3, round(x0 + CELL) - 3, HEIGHT - 4], outline=0, width=6)
+        draw.rectangle([x0 + 3, 3, round(x0 + CELL) - 3, HEIGHT - 4], outline=0,
+                       width=BOX_LINE)
         label = f"{h:02d}{m:02d}"
         draw.text((x0 + CELL / 2, 12), label, fill=0, font=font, anchor="mt")
     return _png_uri(image)
