@@ -30,8 +30,9 @@ ENTRY_VERSION = 1
 FORM_ID_PREFIX = "DT-"
 
 
-class EntryError(ToolkitError):
-    """A back-entry record that does not hold together (one line: which entry, what)."""
+class EntryError(ToolkitError, ValueError):
+    """A back-entry record that does not hold together (one line: which entry, what). A
+    ValueError too, so that pydantic reports it as the field's problem when reading JSON."""
 
     reason = "entry"
 
@@ -47,7 +48,7 @@ class Person:
 
     def __post_init__(self) -> None:
         if not self.name.strip():
-            raise ValueError("a person needs a name (initials are resolved to one)")
+            raise EntryError("a person needs a name (initials are resolved to one)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,9 +62,9 @@ class PageLine:
 
     def __post_init__(self) -> None:
         if not self.form_id.startswith(FORM_ID_PREFIX) or len(self.form_id) != 13:
-            raise ValueError(f"{self.form_id!r} is not a form id (DT- and ten characters)")
+            raise EntryError(f"{self.form_id!r} is not a form id (DT- and ten characters)")
         if self.page < 1 or self.line < 1:
-            raise ValueError(f"{self.form_id}: page and line count from 1")
+            raise EntryError(f"{self.form_id}: page and line count from 1")
 
     @property
     def key(self) -> str:
@@ -106,14 +107,14 @@ class _Entry:
     def __post_init__(self) -> None:
         for name in ("paper_time", "entered_at"):
             if getattr(self, name).utcoffset() is None:
-                raise ValueError(f"{self.source.key}: {name} needs a UTC offset")
+                raise EntryError(f"{self.source.key}: {name} needs a UTC offset")
         if self.version != ENTRY_VERSION:
-            raise ValueError(f"{self.source.key}: entry version {self.version} is not "
+            raise EntryError(f"{self.source.key}: entry version {self.version} is not "
                              f"{ENTRY_VERSION}, the one this toolkit reads")
         if self.revision < 0:
-            raise ValueError(f"{self.source.key}: revision counts from 0")
+            raise EntryError(f"{self.source.key}: revision counts from 0")
         if not self.patient_id or not self.encounter_id:
-            raise ValueError(f"{self.source.key}: patient and encounter ids are required")
+            raise EntryError(f"{self.source.key}: patient and encounter ids are required")
 
     @property
     def key(self) -> str:
@@ -140,9 +141,9 @@ class MarAdministration(_Entry):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.outcome != "given" and not (self.reason or "").strip():
-            raise ValueError(f"{self.key}: a dose {self.outcome} needs the reason")
+            raise EntryError(f"{self.key}: a dose {self.outcome} needs the reason")
         if self.prn and not (self.prn_reason or "").strip() and self.outcome == "given":
-            raise ValueError(f"{self.key}: a PRN dose given needs the reason it was given")
+            raise EntryError(f"{self.key}: a PRN dose given needs the reason it was given")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +166,7 @@ class PhysicianOrder(_Entry):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.mode != "written" and self.prescriber is None:
-            raise ValueError(f"{self.key}: a {self.mode} order needs its prescriber")
+            raise EntryError(f"{self.key}: a {self.mode} order needs its prescriber")
 
     @property
     def ordered_by(self) -> Person:
@@ -195,7 +196,7 @@ class VitalReading:
 
     def __post_init__(self) -> None:
         if self.unit not in VITAL_UNITS[self.measure]:
-            raise ValueError(f"{self.unit!r} is not a UCUM unit of {self.measure} (one of "
+            raise EntryError(f"{self.unit!r} is not a UCUM unit of {self.measure} (one of "
                              f"{', '.join(VITAL_UNITS[self.measure])})")
 
 
@@ -209,13 +210,13 @@ class VitalsRow(_Entry):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.readings:
-            raise ValueError(f"{self.key}: a vitals row with no reading")
+            raise EntryError(f"{self.key}: a vitals row with no reading")
         measures = [r.measure for r in self.readings]
         if len(set(measures)) != len(measures):
-            raise ValueError(f"{self.key}: a measure twice in one row")
+            raise EntryError(f"{self.key}: a measure twice in one row")
         for reading in self.readings:
             if (reading.measure == "blood_pressure") != (reading.diastolic is not None):
-                raise ValueError(f"{self.key}: only a blood pressure has a diastolic value")
+                raise EntryError(f"{self.key}: only a blood pressure has a diastolic value")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,7 +228,7 @@ class ProgressNote(_Entry):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.text.strip():
-            raise ValueError(f"{self.key}: an empty note")
+            raise EntryError(f"{self.key}: an empty note")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,7 +266,7 @@ class Registration(_Entry):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.family.strip() and not self.given:
-            raise ValueError(f"{self.key}: a registration with no name")
+            raise EntryError(f"{self.key}: a registration with no name")
 
     @property
     def downtime_mrn(self) -> str:
