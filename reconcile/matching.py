@@ -133,7 +133,8 @@ def match_on_server(client: FhirClient, reg: Registration, count: int = 10,
         _, _, reasons = score_pair(mine, person_of_patient(resource))
         out.append(Candidate(resource["id"], grade, score, (
             f"the EHR's $match grades it {grade} ({score:.2f})", *reasons), resource))
-    return sorted(out, key=lambda c: (GRADES.index(c.grade), -c.score))
+    # a server may call two alike patients certain; a person must still tell them apart
+    return _never_two_alike(sorted(out, key=lambda c: (GRADES.index(c.grade), -c.score)))
 
 
 # --- searched and scored here -------------------------------------------------------------
