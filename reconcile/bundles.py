@@ -7,7 +7,7 @@ each entry; submitting a Bundle twice creates nothing twice (docs/back-entry-fhi
   MRN and encounter number. Each is created with `ifNoneExist` on that identifier.
   Provenance has no identifier in R4: its key rides as a `meta.tag` and `ifNoneExist` asks
   `_tag`. A correction (revision > 0) is a conditional update of the line's resources
-  (`PUT Type?identifier=...`) with a Provenance of its own.
+  (`PUT Type?identifier=...`) with a Provenance of its own (tagged `.../r1`).
 - `fullUrl`s are `urn:uuid:`s made (UUID 5) from the type and business identifier, so the
   same entry gives the same Bundle bytes every time.
 - Entries of a patient registered during downtime point at the Patient and Encounter the
@@ -25,9 +25,11 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 import orjson
+
+from snapshots.collector import collector_paused
 
 from . import resources as make
 from .entries import (
@@ -88,6 +90,13 @@ def build_bundles(entries: Iterable[Entry], pages: Iterable[ScannedPage] = (), *
     Patient resource (as read) a person linked that registration to. Each Bundle is
     checked by `checker` (a new Checker when None) and InvalidFhir raised on a bad one."""
     checker = checker if checker is not None else Checker()
+    with collector_paused():  # many small dicts, no cycles: collections only cost here
+        return _build_all(entries, pages, links, settings, checker)
+
+
+def _build_all(entries: Iterable[Entry], pages: Iterable[ScannedPage],
+               links: Mapping[str, dict] | None, settings: BundleSettings,
+               checker: Checker) -> list[PatientBundle]:
     in_force = _in_force(entries)
     registrations = {e.downtime_mrn: e for e in in_force if isinstance(e, Registration)}
     who = _Patients(registrations, dict(links or {}), settings)
@@ -163,6 +172,11 @@ class _Patients:
         return {"reference": f"Encounter/{encounter_id}"}
 
 
+def _token(system: str, value: str) -> str:
+    """`system|value` for a search URL, percent-encoded where it must be."""
+    return quote(f"{system}|{value}", safe=":/|")
+
+
 def urn(rtype: str, system: str, value: str) -> str:
     return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{rtype}|{system}|{value}')}"
 
@@ -179,15 +193,15 @@ class _Assembly:
                search: str = "identifier") -> str:
         rtype = resource["resourceType"]
         full = urn(rtype, system, value)
-        query = urlencode({search: f"{system}|{value}"}, safe=":/|")
+        query = f"{search}={_token(system, value)}"
         self._add(full, resource, {"method": "POST", "url": rtype, "ifNoneExist": query}, key)
         return full
 
     def correct(self, resource: dict, system: str, value: str, key: str) -> str:
         rtype = resource["resourceType"]
         full = urn(rtype, system, value)
-        query = urlencode({"identifier": f"{system}|{value}"}, safe=":/|")
-        self._add(full, resource, {"method": "PUT", "url": f"{rtype}?{query}"}, key)
+        self._add(full, resource, {"method": "PUT",
+                                   "url": f"{rtype}?identifier={_token(system, value)}"}, key)
         return full
 
     def put(self, resource: dict, key: str | None) -> None:
@@ -259,9 +273,8 @@ def _order_ref(e: MarAdministration, orders: dict[str, str],
     if e.order_line.key in orders:
         return {"reference": orders[e.order_line.key]}
     # a paper order sent in an earlier Bundle: the server finds it by its identifier
-    query = urlencode({"identifier": f"{settings.entry_system}|{e.order_line.key}"},
-                      safe=":/|")
-    return {"reference": f"MedicationRequest?{query}"}
+    return {"reference": "MedicationRequest?identifier="
+                         f"{_token(settings.entry_system, e.order_line.key)}"}
 
 
 def _page_document(page: ScannedPage, who: _Patients, settings: BundleSettings) -> dict:
@@ -286,7 +299,7 @@ def _page_document(page: ScannedPage, who: _Patients, settings: BundleSettings) 
 
 def _provenance(entry: Entry, targets: list[str], page: dict | None, out: _Assembly) -> None:
     settings = out.settings
-    tag = entry.key + (f"#r{entry.revision}" if entry.revision else "")
+    tag = entry.key + (f"/r{entry.revision}" if entry.revision else "")
     agents = [_agent("author", _author(entry))]
     performer = _performer(entry)
     if performer is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -116,8 +117,8 @@ class _Entry:
         if not self.patient_id or not self.encounter_id:
             raise EntryError(f"{self.source.key}: patient and encounter ids are required")
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # asked often while building Bundles
         return self.source.key
 
 

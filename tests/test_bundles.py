@@ -22,6 +22,8 @@ from reconcile.fhir_validation import (
     Checker,
     InvalidFhir,
     extract_subset,
+    schema_check,
+    type_checks,
 )
 from tests import back_entry_data as data
 from tests.shared import SHARED
@@ -77,6 +79,11 @@ def test_every_bundle_validates_in_process_against_the_official_schema_and_model
 
 def test_the_shipped_schema_is_exactly_the_official_schema_extracted():
     assert json.loads(SUBSET.read_text()) == extract_subset(json.loads(OFFICIAL.read_text()))
+
+
+def test_each_type_has_its_own_compiled_check():
+    assert all(check is not schema_check() for check in type_checks().values())
+    assert type_checks()["Observation"].__name__.endswith("definitions_observation")
 
 
 def test_the_checker_refuses_what_the_schema_or_the_models_refuse():
@@ -207,7 +214,7 @@ def test_a_correction_updates_the_lines_resources_and_has_its_own_provenance():
         f"Observation?identifier={SETTINGS.entry_system}|{row.key}/heart_rate"]
     prov = [p for p in resources_of(bundle, "Provenance")
             if p["meta"]["tag"][0]["code"].startswith(row.key)]
-    assert [p["meta"]["tag"][0]["code"] for p in prov] == [f"{row.key}#r1"]
+    assert [p["meta"]["tag"][0]["code"] for p in prov] == [f"{row.key}/r1"]
     assert prov[0]["activity"]["coding"][0]["code"] == "UPDATE"
 
 
