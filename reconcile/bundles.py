@@ -144,10 +144,11 @@ class _Patients:
 
     def group(self, groups: dict[str, _Group], patient_id: str) -> _Group:
         key = self.patient_label(patient_id)
-        if key not in groups:
-            reg = self.registrations.get(patient_id)
-            groups[key] = _Group(key, reg, self.links.get(patient_id) if reg else None)
-        return groups[key]
+        group = groups.setdefault(key, _Group(key))
+        reg = self.registrations.get(patient_id)
+        if reg is not None:  # the EHR patient's own records may have come first
+            group.registration, group.linked = reg, self.links.get(patient_id)
+        return group
 
     def patient_label(self, patient_id: str) -> str:
         if patient_id in self.registrations:

@@ -18,6 +18,7 @@ identifier stays the line's (docs/back-entry-fhir.md says how Bundles carry a co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -28,7 +29,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 from snapshots.errors import ToolkitError
 
 ENTRY_VERSION = 1
-FORM_ID_PREFIX = "DT-"
+# `DT-` and ten of the forms' look-alike-free characters (docs/forms.md)
+FORM_ID = re.compile(r"DT-[A-HJ-NP-Z2-9]{10}")
 
 
 class EntryError(ToolkitError, ValueError):
@@ -62,7 +64,7 @@ class PageLine:
     line: int
 
     def __post_init__(self) -> None:
-        if not self.form_id.startswith(FORM_ID_PREFIX) or len(self.form_id) != 13:
+        if not FORM_ID.fullmatch(self.form_id):
             raise EntryError(f"{self.form_id!r} is not a form id (DT- and ten characters)")
         if self.page < 1 or self.line < 1:
             raise EntryError(f"{self.form_id}: page and line count from 1")

@@ -65,7 +65,7 @@ class MatchResult:
 
 
 @dataclass(frozen=True)
-class Person:
+class Demographics:
     """What matching compares, from a registration or a FHIR Patient, normalised."""
 
     family: str
@@ -191,7 +191,7 @@ def _never_two_alike(found: list[Candidate]) -> list[Candidate]:
     return out
 
 
-def score_pair(mine: Person, theirs: Person) -> tuple[float, Grade | None, list[str]]:
+def score_pair(mine: Demographics, theirs: Demographics) -> tuple[float, Grade | None, list[str]]:
     """The score (0..1), the grade (None: certainly not) and the reasons, in words."""
     reasons: list[str] = []
     shared = {s for s, _ in mine.identifiers} & {s for s, _ in theirs.identifiers}
@@ -279,14 +279,14 @@ def _name_sim(a: str, b: str) -> float:
     return JaroWinkler.normalized_similarity(a, b)
 
 
-def _name_reason(mine: Person, theirs: Person, family: float, given: float) -> str:
+def _name_reason(mine: Demographics, theirs: Demographics, family: float, given: float) -> str:
     if min(family, given) >= NAME_EXACT:
         return "same name"
     return (f"name alike {min(family, given):.0%} ({mine.family} {mine.given} / "
             f"{theirs.family} {theirs.given})")
 
 
-def _address_same(mine: Person, theirs: Person) -> bool:
+def _address_same(mine: Demographics, theirs: Demographics) -> bool:
     if mine.postal_code and mine.postal_code == theirs.postal_code:
         return not (mine.street and theirs.street) or \
             fuzz.token_sort_ratio(mine.street, theirs.street) >= ADDRESS_ALIKE
@@ -299,16 +299,16 @@ def _norm(text: str) -> str:
     return " ".join(letters.casefold().split())
 
 
-def person_of_registration(reg: Registration, settings: BundleSettings) -> Person:
+def person_of_registration(reg: Registration, settings: BundleSettings) -> Demographics:
     address = reg.address
-    return Person(_norm(reg.family), _norm(" ".join(reg.given[:1])), reg.birth_date, reg.sex,
-                  _norm(address.postal_code) if address else "",
-                  _norm(address.line) if address else "",
-                  frozenset((i.system, i.value) for i in reg.identifiers
-                            if i.system != settings.downtime_mrn_system))
+    return Demographics(_norm(reg.family), _norm(" ".join(reg.given[:1])), reg.birth_date,
+                        reg.sex, _norm(address.postal_code) if address else "",
+                        _norm(address.line) if address else "",
+                        frozenset((i.system, i.value) for i in reg.identifiers
+                                  if i.system != settings.downtime_mrn_system))
 
 
-def person_of_patient(resource: dict) -> Person:
+def person_of_patient(resource: dict) -> Demographics:
     names = resource.get("name") or [{}]
     name = next((n for n in names if n.get("use") == "official"), names[0])
     address = (resource.get("address") or [{}])[0]
@@ -316,9 +316,11 @@ def person_of_patient(resource: dict) -> Person:
         born = date.fromisoformat(resource["birthDate"]) if resource.get("birthDate") else None
     except ValueError:  # a partial date (1961 or 1961-04): no day and month to compare
         born = None
-    return Person(_norm(name.get("family") or ""), _norm(" ".join((name.get("given") or [])[:1])),
-                  born, resource.get("gender") or "unknown",
-                  _norm(address.get("postalCode") or ""),
-                  _norm(" ".join(address.get("line") or [])),
-                  frozenset((i.get("system", ""), i.get("value", ""))
-                            for i in resource.get("identifier") or [] if i.get("value")))
+    given = " ".join((name.get("given") or [])[:1])
+    return Demographics(_norm(name.get("family") or ""), _norm(given),
+                        born, resource.get("gender") or "unknown",
+                        _norm(address.get("postalCode") or ""),
+                        _norm(" ".join(address.get("line") or [])),
+                        frozenset((i.get("system", ""), i.get("value", ""))
+                                  for i in resource.get("identifier") or []
+                                  if i.get("value")))

@@ -226,3 +226,17 @@ def test_two_different_entries_of_one_line_and_revision_are_refused():
     other = VitalsRow(**{**row.__dict__, "readings": row.readings[:1]})
     with pytest.raises(EntryError, match="two different entries of revision 0"):
         build_bundles([*entries, other], pages)
+
+
+def test_a_linked_patients_own_records_and_the_registrations_share_one_bundle():
+    """The EHR patient's own records sort first (earlier on paper): the registration still
+    goes to that patient, never to a new one."""
+    own, own_pages = data.one_of_each("pat-000123", "enc-000123")
+    registered, pages = data.registration()
+    existing = {"resourceType": "Patient", "id": "pat-000123", "name": [{"family": "Okafor"}]}
+    [built] = build_bundles(own + registered, own_pages + pages,
+                            links={"DT900001": existing})
+    patients = [e for e in built.bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert [p["request"]["method"] for p in patients] == ["PUT"]
+    subjects = {r["subject"]["reference"] for r in resources_of(built.bundle, "Observation")}
+    assert subjects == {"Patient/pat-000123"}
