@@ -187,3 +187,36 @@ def _random_entry(kind: str, base: dict, rng: random.Random) -> Entry:
                               mode=mode, prescriber=DOCTOR, read_back=mode != "written")
     words = "".join(rng.choice(string.ascii_lowercase + "     ") for _ in range(400))
     return ProgressNote(**base, text="Progress: " + words)
+
+
+HOME_ROAD = Address(line="12 Harbour Road", city="Millbrook", postal_code="40211")
+
+
+def ehr_patient(pid: str, family: str, given: str, born: str, sex: str = "male",
+                street: str = "12 Harbour Rd", postal: str = "40211",
+                identifiers: tuple[tuple[str, str], ...] = ()) -> dict:
+    return {"resourceType": "Patient", "id": pid,
+            "identifier": [{"system": s, "value": v} for s, v in identifiers],
+            "name": [{"use": "official", "family": family, "given": [given]}],
+            "gender": sex, "birthDate": born,
+            "address": [{"line": [street], "city": "Millbrook", "postalCode": postal}]}
+
+
+# the EHR's patients for matching: the true one, and the lookalikes around it
+EHR_LOOKALIKES = [
+    ehr_patient("p-smith", "Smith", "Jonathan", "1970-03-04",
+                identifiers=(("urn:oid:2.16.840.1.113883.4.1", "123-45-6789"),)),
+    ehr_patient("p-garcia-1950", "Garcia", "Maria", "1950-01-01", "female", "4 Elm St", "40100"),
+    ehr_patient("p-twin-a", "Okafor", "Amara", "2001-05-06", "female"),
+    ehr_patient("p-twin-b", "Okafor", "Adaeze", "2001-05-06", "female"),
+    ehr_patient("p-other", "Nguyen", "Linh", "1988-11-30", "female", "9 Pine Ave", "40999"),
+]
+
+
+def registered(family: str, given: str, born: date | None, sex: str = "male",
+               address: Address | None = HOME_ROAD, identifiers: tuple = ()) -> Registration:
+    """A registration written with these demographics (the street spelt out in full)."""
+    [reg, *_], _ = registration(family=family, given=(given,), birth=born, sex=sex,
+                                address=address, identifiers=identifiers)
+    assert isinstance(reg, Registration)
+    return reg

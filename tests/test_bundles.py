@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import jsonschema
@@ -206,7 +207,7 @@ def test_a_linked_registration_goes_to_the_existing_patient_with_the_downtime_mr
 def test_a_correction_updates_the_lines_resources_and_has_its_own_provenance():
     entries, pages = data.one_of_each()
     row = next(e for e in entries if isinstance(e, VitalsRow))
-    fixed = VitalsRow(**{**row.__dict__, "revision": 1, "readings": row.readings[:1],
+    fixed = replace(row, **{"revision": 1, "readings": row.readings[:1],
                          "entered_at": datetime(2026, 12, 4, 9, tzinfo=UTC)})
     bundle = build_bundles([*entries, fixed], pages)[0].bundle
     puts = [e for e in bundle["entry"] if e["request"]["method"] == "PUT"]
@@ -223,7 +224,7 @@ def test_two_different_entries_of_one_line_and_revision_are_refused():
 
     entries, pages = data.one_of_each()
     row = next(e for e in entries if isinstance(e, VitalsRow))
-    other = VitalsRow(**{**row.__dict__, "readings": row.readings[:1]})
+    other = replace(row, **{"readings": row.readings[:1]})
     with pytest.raises(EntryError, match="two different entries of revision 0"):
         build_bundles([*entries, other], pages)
 

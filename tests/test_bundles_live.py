@@ -5,6 +5,7 @@ a linked registration gains the downtime MRN once, however often it is sent."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -101,7 +102,7 @@ def test_a_correction_updates_in_place(sandbox, http):
     with client_for(sandbox) as client:
         client.transaction(build_bundles(entries, pages)[0].bundle)
         counts = sandbox.counts()
-        fixed = VitalsRow(**{**row.__dict__, "revision": 1, "readings": (
+        fixed = replace(row, **{"revision": 1, "readings": (
             VitalReading(measure="heart_rate", value=64, unit="/min"),)})
         [built] = build_bundles([*entries, fixed], pages)
         client.transaction(built.bundle)

@@ -8,40 +8,10 @@ from datetime import date
 
 import pytest
 
-from reconcile.entries import Address, Identifier, Registration
+from reconcile.entries import Address, Identifier
 from reconcile.matching import MatchResult, match_locally, match_registration
-from tests import back_entry_data as data
-
-HOME = Address(line="12 Harbour Road", city="Millbrook", postal_code="40211")
-
-
-def ehr_patient(pid: str, family: str, given: str, born: str, sex: str = "male",
-                street: str = "12 Harbour Rd", postal: str = "40211",
-                identifiers: tuple[tuple[str, str], ...] = ()) -> dict:
-    return {"resourceType": "Patient", "id": pid,
-            "identifier": [{"system": s, "value": v} for s, v in identifiers],
-            "name": [{"use": "official", "family": family, "given": [given]}],
-            "gender": sex, "birthDate": born,
-            "address": [{"line": [street], "city": "Millbrook", "postalCode": postal}]}
-
-
-# the EHR's patients: the true one, and the lookalikes around it
-EHR = [
-    ehr_patient("p-smith", "Smith", "Jonathan", "1970-03-04",
-                identifiers=(("urn:oid:2.16.840.1.113883.4.1", "123-45-6789"),)),
-    ehr_patient("p-garcia-1950", "Garcia", "Maria", "1950-01-01", "female", "4 Elm St", "40100"),
-    ehr_patient("p-twin-a", "Okafor", "Amara", "2001-05-06", "female"),
-    ehr_patient("p-twin-b", "Okafor", "Adaeze", "2001-05-06", "female"),
-    ehr_patient("p-other", "Nguyen", "Linh", "1988-11-30", "female", "9 Pine Ave", "40999"),
-]
-
-
-def registration(family: str, given: str, born: date | None, sex: str = "male",
-                 address: Address | None = HOME, identifiers: tuple = ()) -> Registration:
-    [reg, *_], _ = data.registration(family=family, given=(given,), birth=born, sex=sex,
-                                     address=address, identifiers=identifiers)
-    assert isinstance(reg, Registration)
-    return reg
+from tests.back_entry_data import EHR_LOOKALIKES as EHR
+from tests.back_entry_data import registered as registration
 
 
 def grades(found) -> dict[str, str]:

@@ -13,7 +13,8 @@ from downtime.generator import generate
 from downtime.sandbox import start_sandbox
 from reconcile.matching import match_registration, server_offers_match
 from snapshots.fhir_client import ClientSettings, FhirClient
-from tests.test_matching import EHR, registration
+from tests.back_entry_data import EHR_LOOKALIKES as EHR
+from tests.back_entry_data import registered as registration
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
