@@ -11,9 +11,11 @@ import pytest
 
 from downtime.generator import generate
 from downtime.sandbox import start_sandbox
+from reconcile.entries import Address
 from reconcile.matching import match_registration, server_offers_match
 from snapshots.fhir_client import ClientSettings, FhirClient
 from tests.back_entry_data import EHR_LOOKALIKES as EHR
+from tests.back_entry_data import ehr_patient
 from tests.back_entry_data import registered as registration
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -26,9 +28,13 @@ def sandbox(tmp_path_factory):
              as_of=datetime.now(UTC).replace(microsecond=0))
     with start_sandbox(folder / "sandbox", load=folder / "hospital") as running, \
             httpx.Client(base_url=running.base_url, headers=FHIR) as http:
-        for patient in EHR:  # the lookalikes among the hospital's own patients
+        for patient in [*EHR, *DUPLICATE_CHART]:  # lookalikes among the hospital's patients
             http.put(f"Patient/{patient['id']}", json=patient).raise_for_status()
         yield running
+
+
+DUPLICATE_CHART = [ehr_patient(pid, "Harper", "Quinn", "1979-10-21", "female", "3 Mill Ln",
+                               "40500") for pid in ("p-harper", "p-harper-dup")]
 
 
 def client_for(sandbox) -> FhirClient:
@@ -63,5 +69,12 @@ def test_with_match_on_the_server_its_grades_are_used(sandbox):
                 assert result.via == "$match"
                 assert {c.patient_id: c.grade for c in result.candidates} == expected, args
                 assert result.candidates[0].reasons[0].startswith("the EHR's $match grades")
+            # the server calls both charts of one person certain: a person must choose
+            result = match_registration(registration(
+                "Harper", "Quinn", date(1979, 10, 21), "female",
+                Address(line="3 Mill Ln", postal_code="40500")), client=client)
+            assert {c.patient_id: c.grade for c in result.candidates} == {
+                "p-harper": "probable", "p-harper-dup": "probable"}
+            assert result.suggested is None
     finally:
         sandbox.offer_match(False)  # the other test meets sekmet as it is
