@@ -54,6 +54,9 @@ def test_every_kind_of_bundle_is_valid_r4_by_the_shared_validator(tmp_path):
     entries, pages = every_kind()
     built = build_bundles(entries, pages)
     kinds = {e["resource"]["resourceType"] for b in built for e in b.bundle["entry"]}
+    built += corrected_and_linked()
+    assert {e["request"]["method"] for b in built for e in b.bundle["entry"]} == {"POST",
+                                                                                   "PUT"}
     assert kinds == {"MedicationRequest", "MedicationAdministration", "Observation",
                      "DocumentReference", "Provenance", "Patient", "Encounter"}
     for n, b in enumerate(built):
@@ -69,10 +72,22 @@ def test_every_kind_of_bundle_is_valid_r4_by_the_shared_validator(tmp_path):
     assert ", 0 problems" in run.stdout and not run.stdout.startswith("0 documents")
 
 
+def corrected_and_linked():
+    """A Bundle with a correction (conditional updates) and one of a linked registration
+    (the EHR patient put back with ifMatch)."""
+    entries, pages = data.one_of_each()
+    row = next(e for e in entries if isinstance(e, VitalsRow))
+    registered, registered_pages = data.registration()
+    existing = {"resourceType": "Patient", "id": "pat-000123", "meta": {"versionId": "3"},
+                "name": [{"family": "Okafor", "given": ["Chidi"]}]}
+    return build_bundles([*entries, replace(row, revision=1), *registered],
+                         pages + registered_pages, links={"DT900001": existing})
+
+
 def test_every_bundle_validates_in_process_against_the_official_schema_and_models(
         official_validator):
     entries, pages = every_kind()
-    for b in build_bundles(entries, pages):
+    for b in build_bundles(entries, pages) + corrected_and_linked():
         errors = list(official_validator.iter_errors(b.bundle))
         assert not errors, errors[0].message[:300]
         get_fhir_model_class("Bundle").model_validate(b.bundle)
