@@ -292,6 +292,13 @@ class Sandbox:
         """sekmet's Store (for the live stream and tests that write the way the EHR would)."""
         return self._ctx.store
 
+    def offer_match(self, offer: bool = True) -> None:
+        """Answer `Patient/$match` from now on (match.py: sekmet has none of its own), or
+        (False) no longer."""
+        from .match import offer_match
+
+        offer_match(self._ctx.service, offer)
+
     # --- faults ----------------------------------------------------------------------------
 
     def set_fault(self, kind: str, **params: Any) -> dict:
