@@ -36,6 +36,9 @@ be overridden by its command's flag (`Config.with_paths`, `Config.with_threshold
     [build]                          # snapshots.settings.BuildSettings: every field
     encounter_status = ["in-progress"]
 
+    [reconcile]                      # reconcile.settings.ReconcileSettings: the HIM station
+    folder = "reconcile"
+
     [recipients]
     escrow = ["age1..."]
     pharmacy = ["age1..."]
@@ -62,6 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconcile.settings import ReconcileSettings, ReconcileSettingsError
 from snapshots.errors import ToolkitError, oserror_text
 from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
 from snapshots.settings import BuildSettings, SettingsError, parse_as_of
@@ -193,6 +197,7 @@ class Config:
     source: ClientSettings = field(default_factory=ClientSettings)  # [source]: the EHR server
     builder: BuilderSettings = field(default_factory=BuilderSettings)  # [builder]: the service
     audit: AuditSettings = field(default_factory=AuditSettings)  # [audit]: who writes the log
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)  # [reconcile]
 
     def path(self, key: str, override: Path | str | None = None, required: bool = True,
              flag: str | None = None) -> Path | None:
@@ -251,13 +256,14 @@ def load_config(path: Path | str | None = None) -> Config:
                   source=_source(path, base, raw.get("source", {})),
                   builder=_builder(path, base, raw.get("builder", {})),
                   audit=_audit(path, base, raw.get("audit", {}), raw.get("paths", {}),
-                               raw.get("print", {})))
+                               raw.get("print", {})),
+                  reconcile=_reconcile(path, base, raw.get("reconcile", {})))
 
 
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).
 TABLES = ("paths", "thresholds", "build", "recipients", "print", "source", "builder",
-          "audit")
+          "audit", "reconcile")
 PATH_KEYS = tuple(f.name for f in fields(Paths))
 THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 PRINT_KEYS = tuple(f.name for f in fields(PrintSettings))
@@ -381,6 +387,13 @@ def _builder(path: Path, base: Path, table: dict[str, Any]) -> BuilderSettings:
     try:
         return BuilderSettings.from_table(table, base, str(path))
     except BuilderSettingsError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _reconcile(path: Path, base: Path, table: dict[str, Any]) -> ReconcileSettings:
+    try:
+        return ReconcileSettings.from_table(table, base, str(path))
+    except ReconcileSettingsError as e:
         raise ConfigError(str(e)) from None
 
 
