@@ -145,7 +145,8 @@ def _registry(state: EpisodeState, event: Event) -> None:
     d = event.data
     ws = state.workstations.setdefault(d["workstation"], {"registry_events": 0,
                                                           "sources": []})
-    ws["registry_events"] += d.get("seen", len(d["records"]))
+    # what the workstation's copy holds (the newest copy collected is the fullest)
+    ws["registry_events"] = max(ws["registry_events"], d.get("seen", len(d["records"])))
     ws["sources"].append(d["source"])
     merge_records(state, d["records"], d["workstation"])
     state.replace_all()

@@ -21,7 +21,7 @@ from .errors import JSON_FLAG, ToolkitGroup, report_bug
 # `downtime print packet` has well under a second to hand its first page to CUPS.
 LAZY_COMMANDS = {"generate": "generate", "keys": "keys", "snapshot": "snapshot", "demo": "demo",
                  "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms",
-                 "builder": "builder", "sandbox": "sandbox"}
+                 "builder": "builder", "sandbox": "sandbox", "reconcile": "reconcile"}
 
 
 class LazyGroup(ToolkitGroup):
