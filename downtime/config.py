@@ -36,6 +36,9 @@ be overridden by its command's flag (`Config.with_paths`, `Config.with_threshold
     [build]                          # snapshots.settings.BuildSettings: every field
     encounter_status = ["in-progress"]
 
+    [reconcile]                      # reconcile.settings.ReconcileSettings: the HIM station
+    folder = "reconcile"
+
     [recipients]
     escrow = ["age1..."]
     pharmacy = ["age1..."]
@@ -62,6 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconcile.settings import ReconcileSettings, ReconcileSettingsError
 from snapshots.errors import ToolkitError, oserror_text
 from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
 from snapshots.parity.settings import ParitySettings, ParitySettingsError
@@ -198,6 +202,7 @@ class Config:
     # [parity.legacy] / [parity.target]: how to reach each server (keys of [source]); None:
     # as [source] says
     parity_servers: dict[str, ClientSettings] = field(default_factory=dict)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)  # [reconcile]
 
     def parity_server(self, side: str, url: str) -> ClientSettings:
         """How to reach `side`'s server at `url`: its [parity.<side>] table, else [source]."""
@@ -262,13 +267,14 @@ def load_config(path: Path | str | None = None) -> Config:
                   audit=_audit(path, base, raw.get("audit", {}), raw.get("paths", {}),
                                raw.get("print", {})),
                   parity=_parity(path, raw.get("parity", {})),
-                  parity_servers=_parity_servers(path, base, raw.get("parity", {})))
+                  parity_servers=_parity_servers(path, base, raw.get("parity", {})),
+                  reconcile=_reconcile(path, base, raw.get("reconcile", {})))
 
 
 # A misspelt table or key would otherwise be ignored without a word (e.g. `[threshold]`, and
 # the stale warning silently stays at its default).
 TABLES = ("paths", "thresholds", "build", "recipients", "print", "source", "builder",
-          "audit", "parity")
+          "audit", "parity", "reconcile")
 PATH_KEYS = tuple(f.name for f in fields(Paths))
 THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 PRINT_KEYS = tuple(f.name for f in fields(PrintSettings))
@@ -414,6 +420,13 @@ def _parity_servers(path: Path, base: Path, table: dict[str, Any]) -> dict[str, 
         except SourceSettingsError as e:
             raise ConfigError(str(e).replace("[source]", f"[parity.{side}]")) from None
     return servers
+
+
+def _reconcile(path: Path, base: Path, table: dict[str, Any]) -> ReconcileSettings:
+    try:
+        return ReconcileSettings.from_table(table, base, str(path))
+    except ReconcileSettingsError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _recipients(path: Path, base: Path, table: dict[str, Any]) -> RecipientSettings:

@@ -10,7 +10,9 @@ the other into one PDF page:
   patient's forms, so it is laid out once per patient, not once per page (it was a running
   element laid out again on every page: about a fifth of a packet's time);
 - the stamp: what differs from form to form and page to page (QR code, form kind and id,
-  footer, "Page x of y"), all of a job's stamps laid out in one document.
+  footer, "Page x of y"), all of a job's stamps laid out in one document. It is laid out
+  after the bodies, so each page's QR code can carry that page's number and the form's page
+  count (forms.qr, DTF2): one small code a page, made as the stamps are.
 
 Each form is still its own body document, so "Page x of y" counts that form's pages. Drawing
 goes through WeasyPrint's own `Page.paint`, so the PDF is written once, fonts and images
@@ -33,6 +35,8 @@ import jinja2
 from snapshots.collector import collector_paused
 from snapshots.errors import ToolkitError
 
+from .qr import QrPayload, qr_data_uri
+
 if TYPE_CHECKING:
     from weasyprint import CSS
     from weasyprint.document import Document, Page
@@ -54,7 +58,7 @@ class Stamp:
 
     title: str  # the form's kind as printed ("Downtime MAR")
     form_id: str
-    qr: str  # data URI of the QR code's PNG
+    payload: QrPayload  # what the QR code says; each page's code adds its page number
     footer: str
 
 
@@ -172,16 +176,17 @@ def _painted_once(stream, layer: Page, scale: float) -> str:
 
 
 def compose_pdf(forms: Sequence[Layers], paper: str,
-                progress: Callable[[int], None] | None = None) -> tuple[bytes, int]:
+                progress: Callable[[int], None] | None = None
+                ) -> tuple[bytes, int, list[int]]:
     """Lay out the forms' layers and write one PDF of all their pages, in order. Returns the
-    PDF and its page count. `progress(n)` is called after the n-th form's body is laid out
-    (bodies are most of the time)."""
+    PDF, its page count and each form's page count. `progress(n)` is called after the n-th
+    form's body is laid out (bodies are most of the time)."""
     with collector_paused():  # a tenth of a packet's time went to collecting as it went
         return _compose(forms, paper, progress)
 
 
 def _compose(forms: Sequence[Layers], paper: str,
-             progress: Callable[[int], None] | None) -> tuple[bytes, int]:
+             progress: Callable[[int], None] | None) -> tuple[bytes, int, list[int]]:
     if not forms:
         raise ValueError("no forms to compose")
     css, fonts = _stylesheet()
@@ -199,8 +204,9 @@ def _compose(forms: Sequence[Layers], paper: str,
     heads = list(dict.fromkeys(f.head for f in forms))
     head_pages = _one_page_each(layout(environment().get_template("heads.html.j2").render(
         paper=paper, heads=heads)), len(heads), "page header")
-    stamps = [(f.stamp, i, len(bodies[f.body].pages))
-              for f in forms for i in range(1, len(bodies[f.body].pages) + 1)]
+    counts = [len(bodies[f.body].pages) for f in forms]
+    stamps = [(f.stamp, i, n, qr_data_uri(f.stamp.payload.on_page(i, n)))
+              for f, n in zip(forms, counts, strict=True) for i in range(1, n + 1)]
     # a hair shorter than the paper, so that rounding never spills a stamp onto a second page
     stamp_pages = _one_page_each(layout(environment().get_template("stamps.html.j2").render(
         paper=paper, height_mm=PAGE_HEIGHT_MM.get(paper, 297.0) - 0.5, stamps=stamps)),
@@ -214,7 +220,7 @@ def _compose(forms: Sequence[Layers], paper: str,
     pages = [LayeredPage(body, head, stamp, shared=shared, repeated=repeated)
              for (body, head), stamp in zip(layers, stamp_pages, strict=True)]
     first = next(iter(bodies.values()))
-    return first.copy(pages).write_pdf(), len(pages)
+    return first.copy(pages).write_pdf(), len(pages), counts
 
 
 def _one_page_each(document: Document, expected: int, what: str) -> list[Page]:

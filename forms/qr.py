@@ -3,19 +3,24 @@
 A form id is `DT-` + 10 base-32 characters (random, no look-alike letters), printed as text and
 as a full QR code (not Micro QR: many handheld scanners cannot read it). The QR payload also
 carries the form kind and the patient and encounter ids, so a scan can be indexed even where the
-registry is lost:
+registry is lost, and which page of the form it is on and how many pages the form has, so a
+scan tells which page came back:
 
-    DTF1|<form id>|<kind>|<patient id>|<encounter id>
+    DTF2|<form id>|<kind>|<patient id>|<encounter id>|<page>|<pages>
+
+Forms printed before the page number was added carry DTF1 (the same without the last two
+fields); it is still read, with the page unknown.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import segno
 
-PREFIX = "DTF1"
+PREFIX = "DTF2"
+PREFIX_V1 = "DTF1"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1
 
 
@@ -29,20 +34,38 @@ class QrPayload:
     kind: str
     patient_id: str
     encounter_id: str
+    page: int | None = None  # 1-based page of the form (None: a DTF1 code, page unknown)
+    pages: int | None = None  # the form's page count
 
     def text(self) -> str:
-        return "|".join((PREFIX, self.form_id, self.kind, self.patient_id, self.encounter_id))
+        """DTF2 when the page is known; DTF1 (no page) otherwise."""
+        fields = [self.form_id, self.kind, self.patient_id, self.encounter_id]
+        if self.page is None or self.pages is None:
+            return "|".join([PREFIX_V1, *fields])
+        return "|".join([PREFIX, *fields, str(self.page), str(self.pages)])
+
+    def on_page(self, page: int, pages: int) -> QrPayload:
+        return replace(self, page=page, pages=pages)
 
     @classmethod
     def parse(cls, text: str) -> QrPayload:
+        """A payload from a code's text; ValueError if it is not one of ours."""
         parts = text.split("|")
-        if len(parts) != 5 or parts[0] != PREFIX:
-            raise ValueError(f"not a downtime form QR code: {text[:40]!r}")
-        return cls(*parts[1:])
+        if len(parts) == 5 and parts[0] == PREFIX_V1:
+            return cls(*parts[1:])
+        if len(parts) == 7 and parts[0] == PREFIX:
+            page, pages = _number(parts[5]), _number(parts[6])
+            if page is not None and pages is not None and 1 <= page <= pages:
+                return cls(*parts[1:5], page=page, pages=pages)
+        raise ValueError(f"not a downtime form QR code: {text[:40]!r}")
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
 
 
 # Every mask pattern makes a valid code; choosing the "best" of the eight (segno's default)
-# costs about 4 ms a code, a packet's forms many times over, for no gain in reading printed
+# costs about 4 ms a code, a packet's pages many times over, for no gain in reading printed
 # codes (all eight decode alike; the tests decode every page's code).
 MASK = 2
 

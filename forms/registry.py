@@ -5,7 +5,9 @@ It holds patient ids, so it is encrypted at rest: `forms.log` has one line per e
 base64 of an age file encrypted to the registry's recipients (the workstation's own identity and
 IT escrow, from the config). Appending needs only public keys; reading needs an identity.
 Events: `issued` (before printing), then `printed` (with the CUPS job or the PDF path) or
-`failed` (with the reason): a form is claimed printed only once the printer took it.
+`failed` (with the reason): a form is claimed printed only once the printer took it. Each
+event carries the form's page count once it is laid out (`pages`; 0 = not known: an event
+written before layout, as a registration's `issued`, or by an older version).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class FormRecord:
     at: str
     by: str
     detail: str = ""
+    pages: int = 0  # the form's page count (0: unknown; lines written before it was kept)
 
 
 class RegistryError(ToolkitError):
@@ -139,3 +142,11 @@ def issued_downtime_ids(records: Sequence[FormRecord]) -> frozenset[str]:
     printed or not: a number that may be on paper somewhere is never given out again."""
     return frozenset(x for r in records if r.kind == "registration"
                      for x in (r.patient_id, r.encounter_id))
+
+
+def page_counts(records: Sequence[FormRecord]) -> dict[str, int]:
+    """form id -> its page count, from the events that know it (0 where none does)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.form_id] = max(counts.get(r.form_id, 0), r.pages)
+    return counts

@@ -7,7 +7,7 @@ code, form id, footer); forms.compose lays them out and writes the PDF.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from snapshots import blood_pressure, chart
@@ -20,7 +20,7 @@ from .errors import FormError
 from .header import allergy_items, fit_header, label_allergies, label_name_style
 from .kinds import KINDS, PATIENT_KINDS, TITLES, UNIT_KINDS
 from .margrid import grid_image, hours_image, ruled_image, schedule, times_text
-from .qr import QrPayload, new_form_id, qr_data_uri
+from .qr import QrPayload, new_form_id
 from .registry import FormRecord, now_text
 
 __all__ = ["KINDS", "PATIENT_KINDS", "TEMPLATES", "TITLES", "UNIT_KINDS", "Form", "FormContext",
@@ -91,8 +91,8 @@ def _page(ctx: FormContext, template: str, record: FormRecord,
               "kind": record.kind, "age_text": ctx.age_text()}
     body = environment().get_template(template).render(
         header=header, form_id=record.form_id, **common, **values)
-    stamp = Stamp(TITLES[record.kind], record.form_id, qr_data_uri(QrPayload(
-        record.form_id, record.kind, record.patient_id, record.encounter_id)),
+    stamp = Stamp(TITLES[record.kind], record.form_id, QrPayload(
+        record.form_id, record.kind, record.patient_id, record.encounter_id),
         _footer(ctx, record))
     return Form(record, ctx.paper, Layers(body, _head(ctx, header, common, values), stamp))
 
@@ -262,10 +262,15 @@ def plan(ctx: FormContext, kind: str, patient_ids: Sequence[str] | None) -> list
 def render_pdf(forms: Sequence[Form], progress: Callable[[int], None] | None = None
                ) -> tuple[bytes, int]:
     """Lay out the forms (each its own document, so "page x of y" counts that form's pages)
-    and write one PDF of their pages. `progress(n)` is called after each form is laid out."""
+    and write one PDF of their pages. `progress(n)` is called after each form is laid out.
+    Each form's record learns its page count (known only once it is laid out), so the
+    registry events written after this (issued, printed) carry it."""
     if not forms:
         raise FormError("nothing to print: no patients on this unit")
-    return compose_pdf([f.layers for f in forms], forms[0].paper, progress)
+    pdf, total, counts = compose_pdf([f.layers for f in forms], forms[0].paper, progress)
+    for form, n in zip(forms, counts, strict=True):
+        form.record = replace(form.record, pages=n)
+    return pdf, total
 
 
 def now_utc() -> datetime:

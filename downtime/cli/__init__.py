@@ -21,7 +21,8 @@ from .errors import JSON_FLAG, ToolkitGroup, report_bug
 # `downtime print packet` has well under a second to hand its first page to CUPS.
 LAZY_COMMANDS = {"generate": "generate", "keys": "keys", "snapshot": "snapshot", "demo": "demo",
                  "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms",
-                 "builder": "builder", "sandbox": "sandbox", "parity": "parity"}
+                 "builder": "builder", "sandbox": "sandbox", "parity": "parity",
+                 "reconcile": "reconcile"}
 
 
 class LazyGroup(ToolkitGroup):

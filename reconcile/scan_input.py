@@ -1,0 +1,310 @@
+"""Scanned files in: every page of a PDF, TIFF, PNG or JPEG, as it came, with its QR code read.
+
+What scanners and multifunction printers write: multi-page PDFs (each page a JPEG or CCITT
+image), multi-page TIFFs (Group 4 or JPEG), one PNG or JPEG a page. Each page becomes a
+`ScannedPage`: the page as it came (a one-page PDF cut from the file with pikepdf, nothing of it
+re-rendered; or the image: a PNG or JPEG file as it is, a TIFF frame as a one-frame TIFF), and
+what its code said (reconcile.qrread). A file that cannot be read as a scan raises
+ScanInputError with a one-line reason (empty, damaged, not a PDF or image, too big, too many
+pages) and nothing of it is read.
+
+The limits are those of a scanner's output, with room: MAX_SCAN_BYTES a file (a 300 dpi grey
+PDF is about 0.5 MB a page), MAX_PAGES a file, MAX_PAGE_PIXELS a page (17 x 14 inches at 600
+dpi); beyond them a file is refused as not a scan, before anything is decoded.
+
+`read_scans` reads many files on every core: the pages of all the files are read in chunks by a
+process pool (forkserver, never fork: the caller may have threads), and each file's pages come
+back in order, the files in the order given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from forms.qr import QrPayload
+from snapshots.errors import ToolkitError, oserror_text
+
+from .qrread import Raster, image_raster, pdf_raster, read_qr
+
+MAX_SCAN_BYTES = 512 * 1024 * 1024
+MAX_PAGES = 1000
+MAX_PAGE_PIXELS = 17 * 14 * 600 * 600  # about 86 million
+MAX_PAGE_INCHES = 36  # a PDF page's longer side (a scanner's glass is 17 inches at most)
+MIN_PAGE_SIDE = 400  # pixels: an icon or a thumbnail is not a scanned page
+CHUNK_PAGES = 4  # pages a task in read_scans: small enough to share a long file's pages out
+
+_SIGNATURES = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+               (b"\xff\xd8\xff", "image/jpeg"), (b"II*\x00", "image/tiff"),
+               (b"MM\x00*", "image/tiff"))
+
+
+class ScanInputError(ToolkitError):
+    """The file cannot be read as a scan."""
+
+    reason = "scan-input"
+
+
+@dataclass(frozen=True)
+class ScannedPage:
+    source: str  # the input file's name (not its path)
+    file_sha256: str  # of the whole input file's bytes (the same file dropped twice)
+    index: int  # 1-based page number within the input file
+    count: int  # pages in the input file
+    original: bytes  # this page as it came: a one-page PDF, or the image
+    media_type: str  # "application/pdf" | "image/png" | "image/jpeg" | "image/tiff"
+    qr_text: str | None  # raw text of the code read (None: no code could be read)
+    payload: QrPayload | None  # parsed when qr_text is one of ours, else None
+    rotation: int  # degrees clockwise to turn the page as stored to read it upright
+
+
+def read_scan(path: Path) -> list[ScannedPage]:
+    """Every page of the file, in order, its code read. ScanInputError if it is not a scan."""
+    data = _read(Path(path))
+    scan = _open(Path(path).name, data)
+    return scan.pages(1, scan.count)
+
+
+def read_scans(paths: Sequence[Path], workers: int
+               ) -> Iterator[tuple[Path, list[ScannedPage] | ScanInputError]]:
+    """(path, its pages or why it cannot be read) for each file, in the order given. With
+    `workers` > 1 the pages are read by that many processes, a few pages a task."""
+    paths = [Path(p) for p in paths]
+    if workers <= 1 or not paths:
+        for path in paths:
+            try:
+                yield path, read_scan(path)
+            except ScanInputError as e:
+                yield path, e
+        return
+    checked: list[tuple[Path, str, int] | ScanInputError] = []
+    for path in paths:  # the file checked here, once: a bad one costs no worker a task
+        try:
+            data = _read(path)
+            checked.append((path, _sha256(data), _open(path.name, data).count))
+        except ScanInputError as e:
+            checked.append(e)
+    tasks = [n for n in checked if not isinstance(n, ScanInputError)]
+    with ProcessPoolExecutor(max(1, min(workers, sum(c for _, _, c in tasks) or 1)),
+                             mp_context=_context()) as pool:
+        futures: list[list[Future] | ScanInputError] = [
+            item if isinstance(item, ScanInputError) else
+            [pool.submit(_read_chunk, str(item[0]), item[1], first,
+                         min(item[2], first + CHUNK_PAGES - 1))
+             for first in range(1, item[2] + 1, CHUNK_PAGES)]
+            for item in checked]
+        for path, item in zip(paths, futures, strict=True):
+            if isinstance(item, ScanInputError):
+                yield path, item
+                continue
+            try:
+                yield path, [page for future in item for page in future.result()]
+            except ScanInputError as e:
+                yield path, e
+
+
+def _read_chunk(path: str, sha256: str, first: int, last: int) -> list[ScannedPage]:
+    data = _read(Path(path))
+    if _sha256(data) != sha256:
+        raise ScanInputError(f"{Path(path).name}: the file changed while it was being read")
+    return _open(Path(path).name, data).pages(first, last)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _read(path: Path) -> bytes:
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ScanInputError(f"{name}: the file is empty")
+        if size > MAX_SCAN_BYTES:
+            raise ScanInputError(f"{name}: {size / 2**20:,.0f} MB is more than a scan "
+                                 f"({MAX_SCAN_BYTES // 2**20} MB at most)")
+        return path.read_bytes()
+    except OSError as e:
+        raise ScanInputError(oserror_text(e, "cannot read the scan", path)) from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _media_type(name: str, data: bytes) -> str:
+    head = data[:1024]
+    for signature, media in _SIGNATURES:
+        if head.startswith(signature):
+            return media
+    if b"%PDF-" in head:  # some writers put a few bytes before the header
+        return "application/pdf"
+    raise ScanInputError(f"{name}: not a scan: neither a PDF nor a PNG, JPEG or TIFF image")
+
+
+class _Scan:
+    """One input file, opened: its pages read on demand."""
+
+    def __init__(self, name: str, data: bytes, media_type: str, count: int):
+        self.name, self.data, self.media_type, self.count = name, data, media_type, count
+        self.sha256 = _sha256(data)
+
+    def pages(self, first: int, last: int) -> list[ScannedPage]:
+        raise NotImplementedError
+
+    def _page(self, index: int, original: bytes, media_type: str,
+              raster: Raster) -> ScannedPage:
+        read = read_qr(raster)
+        payload = None
+        if read is not None:
+            try:
+                payload = QrPayload.parse(read.text)
+            except ValueError:
+                payload = None  # a code that is not ours: the caller flags it
+        return ScannedPage(self.name, self.sha256, index, self.count, original, media_type,
+                           read.text if read else None, payload, read.rotation if read else 0)
+
+
+def _open(name: str, data: bytes) -> _Scan:
+    media = _media_type(name, data)
+    return _PdfScan(name, data) if media == "application/pdf" else \
+        _ImageScan(name, data, media)
+
+
+class _PdfScan(_Scan):
+    def __init__(self, name: str, data: bytes):
+        import pypdfium2 as pdfium
+
+        try:
+            self.document = pdfium.PdfDocument(data)
+            count = len(self.document)
+        except pdfium.PdfiumError as e:
+            raise ScanInputError(f"{name}: a damaged PDF, cannot be read ({_reason(e)})") \
+                from None
+        _check_count(name, count)
+        super().__init__(name, data, "application/pdf", count)
+        for i in range(count):  # a page bigger than any scanner's glass is not a scan
+            width, height = self.document[i].get_size()
+            if max(width, height) > MAX_PAGE_INCHES * 72:
+                raise ScanInputError(f"{name}: page {i + 1} is {width / 72:.0f} x "
+                                     f"{height / 72:.0f} inches: not a scanned page")
+
+    def pages(self, first: int, last: int) -> list[ScannedPage]:
+        import pikepdf
+
+        try:
+            source = pikepdf.open(io.BytesIO(self.data))
+        except pikepdf.PdfError as e:
+            raise ScanInputError(f"{self.name}: a damaged PDF, its pages cannot be cut out "
+                                 f"({_reason(e)})") from None
+        out = []
+        with source:
+            for index in range(first, last + 1):
+                one = pikepdf.new()
+                one.pages.append(source.pages[index - 1])
+                buffer = io.BytesIO()
+                one.save(buffer)
+                out.append(self._page(index, buffer.getvalue(), self.media_type,
+                                      pdf_raster(self.document[index - 1])))
+        return out
+
+
+class _ImageScan(_Scan):
+    def __init__(self, name: str, data: bytes, media_type: str):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                count = getattr(image, "n_frames", 1)
+                _check_count(name, count)
+                for frame in range(count):
+                    image.seek(frame)
+                    _check_size(name, frame + 1, image.size)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+                EOFError) as e:
+            raise ScanInputError(f"{name}: a damaged image, cannot be read ({_reason(e)})") \
+                from None
+        super().__init__(name, data, media_type, count)
+
+    def pages(self, first: int, last: int) -> list[ScannedPage]:
+        from PIL import Image
+
+        out = []
+        try:
+            if self.count == 1:  # the file itself is the page
+                raster = image_raster(self.data) if self.media_type == "image/jpeg" else \
+                    image_raster(_loaded(Image.open(io.BytesIO(self.data))))
+                return [self._page(1, self.data, self.media_type, raster)]
+            with Image.open(io.BytesIO(self.data)) as image:
+                for index in range(first, last + 1):
+                    image.seek(index - 1)
+                    frame = _loaded(image)
+                    out.append(self._page(index, _frame_tiff(image, frame), self.media_type,
+                                          image_raster(frame, _dpi(image))))
+        except (Image.DecompressionBombError, OSError, ValueError, EOFError) as e:
+            raise ScanInputError(f"{self.name}: a damaged image, cannot be read "
+                                 f"({_reason(e)})") from None
+        return out
+
+
+def _loaded(image):
+    """A copy of the current frame with its pixels decoded (and its resolution kept)."""
+    frame = image.copy()
+    frame.info.setdefault("dpi", image.info.get("dpi"))
+    return frame
+
+
+def _dpi(image) -> float | None:
+    found = image.info.get("dpi")
+    try:
+        return float(found[0]) if found else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _frame_tiff(image, frame) -> bytes:
+    """One frame of a multi-page TIFF as a TIFF of its own: Group 4 stays Group 4 (lossless
+    for black and white); other frames are kept lossless (LZW: a third of deflate's time on
+    grainy scans), never JPEG-compressed again."""
+    out = io.BytesIO()
+    compression = "group4" if frame.mode == "1" else "tiff_lzw"
+    dpi = image.info.get("dpi")
+    frame.save(out, "TIFF", compression=compression, **({"dpi": dpi} if dpi else {}))
+    return out.getvalue()
+
+
+def _check_count(name: str, count: int) -> None:
+    if count < 1:
+        raise ScanInputError(f"{name}: holds no page")
+    if count > MAX_PAGES:
+        raise ScanInputError(f"{name}: {count} pages is more than a scan ({MAX_PAGES} at most "
+                             "a file): split it")
+
+
+def _check_size(name: str, page: int, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_PAGE_PIXELS:
+        raise ScanInputError(f"{name}: page {page} is {width} x {height} pixels: larger than "
+                             "any scanned page")
+    if min(width, height) < MIN_PAGE_SIDE:
+        raise ScanInputError(f"{name}: page {page} is {width} x {height} pixels: too small "
+                             "to be a scanned page")
+
+
+def _reason(error: BaseException) -> str:
+    """The library's own words, on one line and short (they name no patient data: a file's
+    structure)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:120]
+
+
+def cpu_workers() -> int:
+    """Both cores (every core) of this machine: what `read_scans` is given by default."""
+    return max(1, os.cpu_count() or 1)
