@@ -210,7 +210,7 @@ class _PdfScan(_Scan):
                 one = pikepdf.new()
                 one.pages.append(source.pages[index - 1])
                 buffer = io.BytesIO()
-                one.save(buffer)
+                one.save(buffer, deterministic_id=True)  # the same page, the same bytes
                 out.append(self._page(index, buffer.getvalue(), self.media_type,
                                       pdf_raster(self.document[index - 1])))
         return out
@@ -231,6 +231,8 @@ class _ImageScan(_Scan):
                 EOFError) as e:
             raise ScanInputError(f"{name}: a damaged image, cannot be read ({_reason(e)})") \
                 from None
+        if not _complete(data, media_type):
+            raise ScanInputError(f"{name}: a damaged image, cut short (no end marker)")
         super().__init__(name, data, media_type, count)
 
     def pages(self, first: int, last: int) -> list[ScannedPage]:
@@ -252,6 +254,18 @@ class _ImageScan(_Scan):
             raise ScanInputError(f"{self.name}: a damaged image, cannot be read "
                                  f"({_reason(e)})") from None
         return out
+
+
+def _complete(data: bytes, media_type: str) -> bool:
+    """Whether a PNG or JPEG file runs to its end marker. Checked here, not left to Pillow:
+    WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process, and a file cut
+    short (a copy interrupted) then decodes as a page with its lower part grey."""
+    tail = data[-64:]
+    if media_type == "image/png":
+        return b"IEND" in tail
+    if media_type == "image/jpeg":
+        return b"\xff\xd9" in tail
+    return True
 
 
 def _loaded(image):
