@@ -12,7 +12,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 MODULES = ["tests.bench.bench_snapshots", "tests.bench.bench_tui", "tests.bench.bench_forms",
-           "tests.bench.bench_sandbox", "tests.bench.bench_live", "tests.bench.bench_refresh"]
+           "tests.bench.bench_sandbox", "tests.bench.bench_live", "tests.bench.bench_refresh",
+           "tests.bench.bench_scan_read"]
 
 
 def main(selected: list[str]) -> int:
