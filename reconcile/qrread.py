@@ -65,13 +65,24 @@ class Raster:
         return self._made[dpi]
 
 
-def pdf_raster(page: pdfium.PdfPage) -> Raster:
-    """A PDF page in grey at each resolution asked for. A scanner's page (one JPEG image
-    over the whole page, upright) is read from its image itself, decoded already reduced: a
-    third of the time of rendering the page. Any other page is rendered by pdfium."""
+def read_pdf_page(page: pdfium.PdfPage) -> QrRead | None:
+    """The code of a PDF page. A scanner's page (one JPEG image over the whole page, upright)
+    is read from its image itself, decoded already reduced: a third of the time of rendering
+    the page. Should that find nothing, the page as pdfium draws it is tried once (what is
+    drawn can differ from the image's bytes: a Decode array, an inverted CMYK JPEG). Any
+    other page is rendered by pdfium."""
     scanned = _scanner_jpeg(page)
-    if scanned is not None:
-        return image_raster(*scanned)
+    if scanned is None:
+        return read_qr(pdf_raster(page))
+    found = read_qr(image_raster(*scanned))
+    if found is not None:
+        return found
+    drawn = _decode(pdf_raster(page).at(FIRST_DPI))
+    return QrRead(drawn[0], drawn[1], "rendered") if drawn else None
+
+
+def pdf_raster(page: pdfium.PdfPage) -> Raster:
+    """A PDF page rendered in grey by pdfium at each resolution asked for."""
     import pypdfium2.raw as raw
 
     def make(dpi: int) -> Image.Image:

@@ -31,7 +31,7 @@ from pathlib import Path
 from forms.qr import QrPayload
 from snapshots.errors import ToolkitError, oserror_text
 
-from .qrread import Raster, image_raster, pdf_raster, read_qr
+from .qrread import QrRead, image_raster, read_pdf_page, read_qr
 
 MAX_SCAN_BYTES = 512 * 1024 * 1024
 MAX_PAGES = 1000
@@ -188,8 +188,7 @@ class _Scan:
         raise NotImplementedError
 
     def _page(self, index: int, original: bytes, media_type: str,
-              raster: Raster) -> ScannedPage:
-        read = read_qr(raster)
+              read: QrRead | None) -> ScannedPage:
         payload = None
         if read is not None:
             try:
@@ -239,7 +238,7 @@ class _PdfScan(_Scan):
                 buffer = io.BytesIO()
                 one.save(buffer, deterministic_id=True)  # the same page, the same bytes
                 out.append(self._page(index, buffer.getvalue(), self.media_type,
-                                      pdf_raster(self.document[index - 1])))
+                                      read_pdf_page(self.document[index - 1])))
         return out
 
 
@@ -270,13 +269,13 @@ class _ImageScan(_Scan):
             if self.count == 1:  # the file itself is the page
                 raster = image_raster(self.data) if self.media_type == "image/jpeg" else \
                     image_raster(_loaded(Image.open(io.BytesIO(self.data))))
-                return [self._page(1, self.data, self.media_type, raster)]
+                return [self._page(1, self.data, self.media_type, read_qr(raster))]
             with Image.open(io.BytesIO(self.data)) as image:
                 for index in range(first, last + 1):
                     image.seek(index - 1)
                     frame = _loaded(image)
                     out.append(self._page(index, _frame_tiff(image, frame), self.media_type,
-                                          image_raster(frame, _dpi(image))))
+                                          read_qr(image_raster(frame, _dpi(image)))))
         except (Image.DecompressionBombError, OSError, ValueError, EOFError) as e:
             raise ScanInputError(f"{self.name}: a damaged image, cannot be read "
                                  f"({_reason(e)})") from None

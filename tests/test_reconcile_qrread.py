@@ -14,7 +14,7 @@ from PIL import Image
 from forms.jobs import PrintRequest, run_print_job
 from forms.qr import QrPayload
 from forms.registry import FormRegistry
-from reconcile.qrread import image_raster, pdf_raster, read_qr
+from reconcile.qrread import image_raster, read_pdf_page, read_qr
 from snapshots.sealed import open_snapshot
 from tests.factory import AS_OF, Keys, sealed_snapshot
 from tests.scansim import Scan, rasterise, scan_page, to_jpeg, to_pdf
@@ -51,9 +51,8 @@ def test_the_code_is_read_whatever_the_scanner_did(face_sheet, dpi, bw, turn, sk
     how = Scan(dpi=dpi, bw=bw, turn=turn, skew=skew, cover=cover, seed=dpi + turn,
                speckle=0.003)
     page = scan_page(rasters[dpi], how)
-    for raster in (image_raster(to_jpeg(page, 60) if not bw else page),
-                   pdf_raster(_pdf_page(page))):
-        read = read_qr(raster)
+    for read in (read_qr(image_raster(to_jpeg(page, 60) if not bw else page)),
+                 read_pdf_page(_pdf_page(page))):
         assert read is not None, how
         assert QrPayload.parse(read.text) == expected
         assert read.rotation == turn  # turning the page clockwise by this puts it upright
@@ -71,6 +70,7 @@ def test_a_page_whose_code_is_blacked_out_or_a_blank_page_gives_none(face_sheet)
     rasters, _ = face_sheet
     out = scan_page(rasters[200], Scan(dpi=200, blackout=True, skew=1))
     assert read_qr(image_raster(to_jpeg(out))) is None
+    assert read_pdf_page(_pdf_page(out)) is None
     blank = scan_page(Image.new("L", rasters[200].size, 250), Scan(dpi=200, speckle=0.004))
     assert read_qr(image_raster(blank)) is None
 
@@ -93,3 +93,23 @@ def test_an_old_dtf1_code_is_read():
     read = read_qr(image_raster(page, 200))
     assert read is not None and read.attempt == "first"
     assert QrPayload.parse(read.text).page is None
+
+
+def test_a_pdf_page_whose_image_is_drawn_inverted_is_read_as_drawn(face_sheet):
+    """A JPEG stored as a negative with a Decode array that draws it positive: its bytes
+    alone hold no readable code, the page as drawn does."""
+    import pikepdf
+    import pypdfium2 as pdfium
+    from PIL import ImageOps
+
+    rasters, expected = face_sheet
+    page = scan_page(rasters[200], Scan(dpi=200, skew=1))
+    pdf = pikepdf.open(io.BytesIO(to_pdf([ImageOps.invert(page)])))
+    [image] = [pdf.get_object(ref.objgen) for ref in
+               pdf.pages[0].Resources.XObject.as_dict().values()]
+    image.Decode = pikepdf.Array([1, 0])
+    out = io.BytesIO()
+    pdf.save(out)
+    read = read_pdf_page(pdfium.PdfDocument(out.getvalue())[0])
+    assert read is not None and read.attempt == "rendered"
+    assert QrPayload.parse(read.text) == expected
