@@ -31,7 +31,7 @@ from pathlib import Path
 from forms.qr import QrPayload
 from snapshots.errors import ToolkitError, oserror_text
 
-from .qrread import Raster, image_raster, pdf_raster, read_qr
+from .qrread import QrRead, image_raster, read_pdf_page, read_qr
 
 MAX_SCAN_BYTES = 512 * 1024 * 1024
 MAX_PAGES = 1000
@@ -83,21 +83,24 @@ def read_scans(paths: Sequence[Path], workers: int
             except ScanInputError as e:
                 yield path, e
         return
-    checked: list[tuple[Path, str, int] | ScanInputError] = []
+    checked: list[tuple[Path, _Stamp, int] | ScanInputError] = []
     for path in paths:  # the file checked here, once: a bad one costs no worker a task
         try:
             data = _read(path)
-            checked.append((path, _sha256(data), _open(path.name, data).count))
+            stamp = _Stamp(_sha256(data), *_stat(path))
+            checked.append((path, stamp, _open(path.name, data, stamp.sha256).count))
         except ScanInputError as e:
             checked.append(e)
-    tasks = [n for n in checked if not isinstance(n, ScanInputError)]
-    with ProcessPoolExecutor(max(1, min(workers, sum(c for _, _, c in tasks) or 1)),
-                             mp_context=_context()) as pool:
+    total = sum(c for item in checked if not isinstance(item, ScanInputError)
+                for c in [item[2]])
+    # a few tasks a worker for the pages of all the files, so that none waits long at the end
+    chunk = max(CHUNK_PAGES, -(-total // (workers * 3)))
+    with ProcessPoolExecutor(max(1, min(workers, total or 1)), mp_context=_context()) as pool:
         futures: list[list[Future] | ScanInputError] = [
             item if isinstance(item, ScanInputError) else
             [pool.submit(_read_chunk, str(item[0]), item[1], first,
-                         min(item[2], first + CHUNK_PAGES - 1))
-             for first in range(1, item[2] + 1, CHUNK_PAGES)]
+                         min(item[2], first + chunk - 1))
+             for first in range(1, item[2] + 1, chunk)]
             for item in checked]
         for path, item in zip(paths, futures, strict=True):
             if isinstance(item, ScanInputError):
@@ -109,16 +112,40 @@ def read_scans(paths: Sequence[Path], workers: int
                 yield path, e
 
 
-def _read_chunk(path: str, sha256: str, first: int, last: int) -> list[ScannedPage]:
+@dataclass(frozen=True)
+class _Stamp:
+    """What the parent saw of a file: a worker reads it only if it is still so."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ScanInputError(oserror_text(e, "cannot read the scan", path)) from None
+    return st.st_size, st.st_mtime_ns
+
+
+def _read_chunk(path: str, stamp: _Stamp, first: int, last: int) -> list[ScannedPage]:
+    """Pages first..last of a file the parent checked (its hash computed there once: each
+    task hashing the whole file again cost as much as reading its pages)."""
     data = _read(Path(path))
-    if _sha256(data) != sha256:
+    if (len(data), _stat(Path(path))[1]) != (stamp.size, stamp.mtime_ns):
         raise ScanInputError(f"{Path(path).name}: the file changed while it was being read")
-    return _open(Path(path).name, data).pages(first, last)
+    return _open(Path(path).name, data, stamp.sha256).pages(first, last)
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    """forkserver (never fork: the caller may have threads), its server importing this
+    module once, so each worker starts with pdfium, Pillow and zxing-cpp loaded."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _read(path: Path) -> bytes:
@@ -152,16 +179,16 @@ def _media_type(name: str, data: bytes) -> str:
 class _Scan:
     """One input file, opened: its pages read on demand."""
 
-    def __init__(self, name: str, data: bytes, media_type: str, count: int):
+    def __init__(self, name: str, data: bytes, media_type: str, count: int,
+                 sha256: str | None = None):
         self.name, self.data, self.media_type, self.count = name, data, media_type, count
-        self.sha256 = _sha256(data)
+        self.sha256 = sha256 or _sha256(data)
 
     def pages(self, first: int, last: int) -> list[ScannedPage]:
         raise NotImplementedError
 
     def _page(self, index: int, original: bytes, media_type: str,
-              raster: Raster) -> ScannedPage:
-        read = read_qr(raster)
+              read: QrRead | None) -> ScannedPage:
         payload = None
         if read is not None:
             try:
@@ -172,14 +199,14 @@ class _Scan:
                            read.text if read else None, payload, read.rotation if read else 0)
 
 
-def _open(name: str, data: bytes) -> _Scan:
+def _open(name: str, data: bytes, sha256: str | None = None) -> _Scan:
     media = _media_type(name, data)
-    return _PdfScan(name, data) if media == "application/pdf" else \
-        _ImageScan(name, data, media)
+    return _PdfScan(name, data, sha256) if media == "application/pdf" else \
+        _ImageScan(name, data, media, sha256)
 
 
 class _PdfScan(_Scan):
-    def __init__(self, name: str, data: bytes):
+    def __init__(self, name: str, data: bytes, sha256: str | None = None):
         import pypdfium2 as pdfium
 
         try:
@@ -189,12 +216,7 @@ class _PdfScan(_Scan):
             raise ScanInputError(f"{name}: a damaged PDF, cannot be read ({_reason(e)})") \
                 from None
         _check_count(name, count)
-        super().__init__(name, data, "application/pdf", count)
-        for i in range(count):  # a page bigger than any scanner's glass is not a scan
-            width, height = self.document[i].get_size()
-            if max(width, height) > MAX_PAGE_INCHES * 72:
-                raise ScanInputError(f"{name}: page {i + 1} is {width / 72:.0f} x "
-                                     f"{height / 72:.0f} inches: not a scanned page")
+        super().__init__(name, data, "application/pdf", count, sha256)
 
     def pages(self, first: int, last: int) -> list[ScannedPage]:
         import pikepdf
@@ -207,17 +229,21 @@ class _PdfScan(_Scan):
         out = []
         with source:
             for index in range(first, last + 1):
+                width, height = self.document[index - 1].get_size()
+                if max(width, height) > MAX_PAGE_INCHES * 72:  # bigger than a scanner's glass
+                    raise ScanInputError(f"{self.name}: page {index} is {width / 72:.0f} x "
+                                         f"{height / 72:.0f} inches: not a scanned page")
                 one = pikepdf.new()
                 one.pages.append(source.pages[index - 1])
                 buffer = io.BytesIO()
-                one.save(buffer)
+                one.save(buffer, deterministic_id=True)  # the same page, the same bytes
                 out.append(self._page(index, buffer.getvalue(), self.media_type,
-                                      pdf_raster(self.document[index - 1])))
+                                      read_pdf_page(self.document[index - 1])))
         return out
 
 
 class _ImageScan(_Scan):
-    def __init__(self, name: str, data: bytes, media_type: str):
+    def __init__(self, name: str, data: bytes, media_type: str, sha256: str | None = None):
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -231,7 +257,9 @@ class _ImageScan(_Scan):
                 EOFError) as e:
             raise ScanInputError(f"{name}: a damaged image, cannot be read ({_reason(e)})") \
                 from None
-        super().__init__(name, data, media_type, count)
+        if not _complete(data, media_type):
+            raise ScanInputError(f"{name}: a damaged image, cut short (no end marker)")
+        super().__init__(name, data, media_type, count, sha256)
 
     def pages(self, first: int, last: int) -> list[ScannedPage]:
         from PIL import Image
@@ -241,17 +269,29 @@ class _ImageScan(_Scan):
             if self.count == 1:  # the file itself is the page
                 raster = image_raster(self.data) if self.media_type == "image/jpeg" else \
                     image_raster(_loaded(Image.open(io.BytesIO(self.data))))
-                return [self._page(1, self.data, self.media_type, raster)]
+                return [self._page(1, self.data, self.media_type, read_qr(raster))]
             with Image.open(io.BytesIO(self.data)) as image:
                 for index in range(first, last + 1):
                     image.seek(index - 1)
                     frame = _loaded(image)
                     out.append(self._page(index, _frame_tiff(image, frame), self.media_type,
-                                          image_raster(frame, _dpi(image))))
+                                          read_qr(image_raster(frame, _dpi(image)))))
         except (Image.DecompressionBombError, OSError, ValueError, EOFError) as e:
             raise ScanInputError(f"{self.name}: a damaged image, cannot be read "
                                  f"({_reason(e)})") from None
         return out
+
+
+def _complete(data: bytes, media_type: str) -> bool:
+    """Whether a PNG or JPEG file runs to its end marker. Checked here, not left to Pillow:
+    WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process, and a file cut
+    short (a copy interrupted) then decodes as a page with its lower part grey."""
+    tail = data[-64:]
+    if media_type == "image/png":
+        return b"IEND" in tail
+    if media_type == "image/jpeg":
+        return b"\xff\xd9" in tail
+    return True
 
 
 def _loaded(image):
