@@ -127,6 +127,8 @@ def test_bad_input_is_one_line(site, tmp_path):
     assert bad.exit_code == 1 and "--start 'yesterday': not an ISO 8601 time" in bad.output
     bad = run(root, "reconcile", "status", "--episode", "EP-nope", ok=False)
     assert bad.exit_code == 1 and "no episode EP-nope" in bad.output
+    # an episode of its own: the tests of this module may run in other processes (xdist)
+    run(root, "reconcile", "open", "--start", START.isoformat())
     bad = run(root, "reconcile", "collect", str(tmp_path / "nowhere"), ok=False)
     assert bad.exit_code != 0
     empty = tmp_path / "ws-empty"
