@@ -1,6 +1,8 @@
 """The terminal view of `downtime reconcile status` (rich): the totals, then per unit a table
-of its patients, the pages missing by form and page, and what waits for a person. Short on
-purpose: `--json` and `reconcile report --pdf` have the whole."""
+of its patients (in bed order, named as the paper names them), the pages missing by form and
+page, the pages marked lost, and what waits for a person. Times in the station's local time
+as the forms print them; `--json` keeps ISO 8601. Short on purpose: `--json` and `reconcile
+report --pdf` have the whole."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from reconcile.localtime import local_text
+
 MAX_LINES = 12  # of each list, before "... and N more (see --json)"
 
 
@@ -16,33 +20,46 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     t = c["totals"]
     w = c["window"]
-    console.print(f"[bold]Episode {c['episode']}[/bold]  {w['start']} to "
-                  f"{w['end'] or 'open end'}  units {', '.join(c['episode_units']) or 'all'}"
-                  f"  (data as of {c['data_as_of']})")
+    console.print(f"[bold]Episode {c['episode']}[/bold]  {local_text(w['start'], year=True)} "
+                  f"to {local_text(w['end'], year=True) if w['end'] else 'open end'}  units "
+                  f"{', '.join(c['episode_units']) or 'all'}  (data as of "
+                  f"{local_text(c['data_as_of'])})", highlight=False)
     console.print(f"{t['forms_issued']} forms issued · {t['pages_in']} pages in · "
                   f"{t['pages_back']} back · [bold]{t['pages_missing']} missing[/bold] · "
-                  f"{t['queued']} queued for indexing · {t['flagged']} flagged · "
-                  f"{t['set_aside']} files set aside")
+                  f"{t['pages_lost']} marked lost · {t['queued']} queued for indexing · "
+                  f"{t['flagged']} flagged · {t['set_aside']} files set aside", highlight=False)
     if c.get("journal_note"):
         console.print(f"[yellow]note: {c['journal_note']}[/yellow]")
     for ws, unit in sorted(c.get("workstations_missing", {}).items()):
         console.print(f"[yellow]nothing collected from {ws} ({unit})[/yellow]")
     for code, unit in sorted(c["units"].items()):
-        table = Table(title=f"Unit {code}", title_justify="left")
-        for name in ("patient", "forms", "pages back", "missing", "flagged"):
-            table.add_column(name, justify="left" if name == "patient" else "right")
-        for pid, p in sorted(unit["patients"].items()):
-            table.add_row(pid, str(p["forms_issued"]), str(p["pages_back"]),
-                          str(p["pages_missing"]), str(p["flagged"]))
-        console.print(table)
-        _lines(console, "missing", [f"{pid}: {m}" for pid, p in unit["patients"].items()
-                                    for m in p["missing"]])
+        _unit(console, code, unit)
     _lines(console, "queued for indexing", [f"{q['page']}  {q['where']}: {q['why']}"
                                             for q in c["queued"]])
     _lines(console, "flagged", [f"{f['page']}  {f['where']}: " + "; ".join(
         x["text"] for x in f["flags"]) for f in c["flagged"]])
     _lines(console, "set aside", [f"{s['source']}: {s['reason']}" + (
         f" (at {s['moved_to']})" if s.get("moved_to") else "") for s in c["set_aside"]])
+
+
+def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
+    table = Table(title=f"Unit {code}", title_justify="left")
+    table.add_column("patient", justify="left", overflow="fold")
+    for name in ("forms", "back", "missing", "lost", "flagged"):
+        table.add_column(name, justify="right", no_wrap=True)
+    patients = unit["patients"].items()  # in bed order (reconcile.custody)
+    for pid, p in patients:
+        table.add_row(p.get("label") or pid, str(p["forms_issued"]), str(p["pages_back"]),
+                      str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]))
+    console.print(table)
+    _lines(console, f"{code}: pages missing", [m for _, p in patients for m in p["missing"]])
+    _lines(console, f"{code}: pages marked lost", [
+        f"{x['text']}: {x['reason']} (said by {x['person']}, {local_text(x['at'])})"
+        for _, p in patients for x in p["lost"]])
+    _lines(console, f"{code}: back after being marked lost", [
+        f"{x['text']}: back {local_text(x['back_at'])} ({x['back_where']}); marked lost by "
+        f"{x['person']} {local_text(x['at'])}" for _, p in patients
+        for x in p["back_after_lost"]])
 
 
 def _lines(console: Console, what: str, lines: list[str]) -> None:
