@@ -75,7 +75,9 @@ def withdraw_lost(filer: Filer, form_id: str, page: int | None, reason: str,
 
 
 def _form(filer: Filer, form_id: str) -> FormInfo:
-    form = filer.state.forms.get(form_id.strip().upper())
+    typed = form_id.strip()
+    # form ids print in capitals; a clerk may type them in lower case
+    form = filer.state.forms.get(typed) or filer.state.forms.get(typed.upper())
     if form is None:
         raise FilingError(f"form {form_id!r:.40} is in no collected registry: collect its "
                           "workstation's registry first (a form nobody issued cannot be lost)")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from reconcile.localtime import local_text
 
@@ -52,14 +54,44 @@ def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
         table.add_row(p.get("label") or pid, str(p["forms_issued"]), str(p["pages_back"]),
                       str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]))
     console.print(table)
-    _lines(console, f"{code}: pages missing", [m for _, p in patients for m in p["missing"]])
-    _lines(console, f"{code}: pages marked lost", [
-        f"{x['text']}: {x['reason']} (said by {x['person']}, {local_text(x['at'])})"
-        for _, p in patients for x in p["lost"]])
-    _lines(console, f"{code}: back after being marked lost", [
-        f"{x['text']}: back {local_text(x['back_at'])} ({x['back_where']}); marked lost by "
-        f"{x['person']} {local_text(x['at'])}" for _, p in patients
-        for x in p["back_after_lost"]])
+    _by_patient(console, f"{code}: pages missing", [
+        (p.get("label") or pid, [_page_text(f, n) for f in p["forms"]
+                                 for n in f["missing_pages"]]) for pid, p in patients])
+    _by_patient(console, f"{code}: pages marked lost", [
+        (p.get("label") or pid, [
+            f"{_page_text(f, x['page'])}: {x['reason']} (said by {x['person']}, "
+            f"{local_text(x['at'])})" for f in p["forms"] for x in f["lost"]])
+        for pid, p in patients])
+    _by_patient(console, f"{code}: back after being marked lost", [
+        (p.get("label") or pid, [
+            f"{_page_text(f, x['page'])}: back {local_text(x['back_at'])} "
+            f"({x['back_where']}); marked lost by {x['person']} {local_text(x['at'])}"
+            for f in p["forms"] for x in f["back_after_lost"]]) for pid, p in patients])
+
+
+def _page_text(form: dict[str, Any], page: int | None) -> str:
+    """`Downtime MAR page 2 of 2  DT-7K2M9XQ4PL` under its patient's line."""
+    which = f"page {page} of {form['pages']}" if page else "(page count not known)"
+    return f"{form['title']} {which}  {form['form_id']}"
+
+
+def _by_patient(console: Console, what: str, groups: list[tuple[str, list[str]]]) -> None:
+    """Each patient's line (bed, name, MRN), their pages under it; MAX_LINES pages in all."""
+    groups = [(who, lines) for who, lines in groups if lines]
+    total = sum(len(lines) for _, lines in groups)
+    if not total:
+        return
+    console.print(f"[bold]{what}[/bold] ({total}):")
+    shown = 0
+    for who, lines in groups:
+        if shown >= MAX_LINES:
+            break
+        _wrapped(console, who, 2)
+        for line in lines[:MAX_LINES - shown]:
+            _wrapped(console, line, 4)
+        shown += min(len(lines), MAX_LINES - shown)
+    if total > shown:
+        console.print(f"  ... and {total - shown} more (see --json or reconcile report)")
 
 
 def _lines(console: Console, what: str, lines: list[str]) -> None:
@@ -67,6 +99,11 @@ def _lines(console: Console, what: str, lines: list[str]) -> None:
         return
     console.print(f"[bold]{what}[/bold] ({len(lines)}):")
     for line in lines[:MAX_LINES]:
-        console.print(f"  {line}", markup=False, highlight=False)
+        _wrapped(console, line, 2)
     if len(lines) > MAX_LINES:
         console.print(f"  ... and {len(lines) - MAX_LINES} more (see --json)")
+
+
+def _wrapped(console: Console, line: str, indent: int) -> None:
+    """A line indented, and wrapped under its own start (not back at the left edge)."""
+    console.print(Padding(Text(line), (0, 0, 0, indent), expand=False), highlight=False)
