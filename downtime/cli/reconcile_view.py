@@ -28,8 +28,9 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
                   f"{local_text(c['data_as_of'])})", highlight=False)
     console.print(f"{t['forms_issued']} forms issued · {t['pages_in']} pages in · "
                   f"{t['pages_back']} back · [bold]{t['pages_missing']} missing[/bold] · "
-                  f"{t['pages_lost']} marked lost · {t['queued']} queued for indexing · "
-                  f"{t['flagged']} flagged · {t['set_aside']} files set aside", highlight=False)
+                  f"{t['pages_lost']} marked lost", highlight=False)
+    console.print(f"{t['queued']} queued for indexing · {t['flagged']} flagged · "
+                  f"{t['set_aside']} files set aside", highlight=False)
     if c.get("journal_note"):
         console.print(f"[yellow]note: {c['journal_note']}[/yellow]")
     for ws, unit in sorted(c.get("workstations_missing", {}).items()):
