@@ -7,7 +7,9 @@ IT escrow, from the config). Appending needs only public keys; reading needs an 
 Events: `issued` (before printing), then `printed` (with the CUPS job or the PDF path) or
 `failed` (with the reason): a form is claimed printed only once the printer took it. Each
 event carries the form's page count once it is laid out (`pages`; 0 = not known: an event
-written before layout, as a registration's `issued`, or by an older version).
+written before layout, as a registration's `issued`, or by an older version), and the
+patient's bed, name and MRN as printed on the form (`bed`, `patient_name`, `mrn`; "" for a
+unit form or a line from an older version).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class FormRecord:
     by: str
     detail: str = ""
     pages: int = 0  # the form's page count (0: unknown; lines written before it was kept)
+    # the patient as people read the paper (bed, name, MRN when issued; "" for a unit form,
+    # and on lines written before they were kept): reconciliation names missing pages so
+    bed: str = ""
+    patient_name: str = ""
+    mrn: str = ""
 
 
 class RegistryError(ToolkitError):
@@ -125,8 +132,17 @@ def read_registry(directory: Path, identities: Sequence[pyrage.x25519.Identity]
             plain = pyrage.decrypt(base64.b64decode(line), list(identities))
         except (ValueError, pyrage.DecryptError) as e:
             raise RegistryError(f"{path}:{n}: cannot decrypt registry entry ({e})") from None
-        records.append(FormRecord(**json.loads(plain)))
+        records.append(record_from(json.loads(plain)))
     return records
+
+
+def record_from(values: dict) -> FormRecord:
+    """A registry event from its JSON; keys a later version added are left out (so this
+    version reads a newer workstation's registry), missing ones take their defaults."""
+    return FormRecord(**{k: v for k, v in values.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(FormRecord.__dataclass_fields__)
 
 
 def printed_forms(records: Sequence[FormRecord]) -> dict[str, FormRecord]:

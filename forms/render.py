@@ -77,12 +77,17 @@ class FormContext:
             else local.strftime("%d %b %H:%M")
 
 
-def _record(ctx: FormContext, kind: str, patient_id: str = "", encounter_id: str = "") -> \
-        FormRecord:
+def _record(ctx: FormContext, kind: str, patient_id: str = "", encounter_id: str = "",
+            header: chart.Header | None = None, mrn: str = "") -> FormRecord:
+    """The form's registry record; a patient's form carries the bed, name and MRN its header
+    prints, so a page missing after downtime is named as people read the paper."""
     return FormRecord(form_id=new_form_id(), kind=kind, patient_id=patient_id,
                       encounter_id=encounter_id, unit=ctx.unit,
                       snapshot_id=ctx.snapshot.manifest.snapshot_id, event="issued",
-                      at=now_text(), by=ctx.printed_by)
+                      at=now_text(), by=ctx.printed_by,
+                      bed=(header.bed or "") if header else "",
+                      patient_name=header.name if header else "",
+                      mrn=(header.mrn if header else "") or mrn)
 
 
 def _page(ctx: FormContext, template: str, record: FormRecord,
@@ -147,7 +152,7 @@ def _meds(ctx: FormContext, patient_id: str, header: chart.Header
 
 def patient_form(ctx: FormContext, kind: str, patient_id: str) -> Form:
     header = chart.header(ctx.db, patient_id, ctx.now.date())
-    record = _record(ctx, kind, patient_id, header.encounter_id or "")
+    record = _record(ctx, kind, patient_id, header.encounter_id or "", header)
     if kind == "facesheet":
         latest = []
         for category in ("vital-signs", "laboratory"):
@@ -231,7 +236,8 @@ def unit_form(ctx: FormContext, kind: str) -> Form:
         if not free:
             raise FormError(f"unit {ctx.unit}: all {len(mrns)} pre-allocated downtime MRNs are "
                             "already issued (form registry): none left to give out")
-        record = _record(ctx, kind, patient_id=free[0][0], encounter_id=free[0][1])
+        record = _record(ctx, kind, patient_id=free[0][0], encounter_id=free[0][1],
+                         mrn=free[0][0])  # the downtime MRN the form gives out
         return _page(ctx, "blank.html.j2", record, None, downtime_mrn=free[0][0],
                      downtime_encounter=free[0][1], **common)
     raise FormError(f"form {kind!r} is not a unit form")

@@ -6,7 +6,6 @@ print.css (black and white, nothing that a photocopy loses)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,14 @@ import jinja2
 import forms
 from snapshots.errors import IoError
 
+from .localtime import local_text
+
 TEMPLATES = Path(__file__).parent / "templates"
 PRINT_CSS = Path(forms.__file__).parent / "templates" / "print.css"
 
 
 def _local(text: str | None) -> str:
-    if not text:
-        return "—"
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    return when.astimezone().strftime("%d %b %Y %H:%M")
+    return local_text(text, year=True)
 
 
 def report_html(c: dict[str, Any], paper: str) -> str:
@@ -40,6 +35,7 @@ def report_html(c: dict[str, Any], paper: str) -> str:
         c=c, t=c["totals"], paper=paper, print_css=PRINT_CSS.read_text(), window=window,
         data_as_of=_local(c["data_as_of"]),
         made=_local(c["generated_at"]), opened=_local(c["opened_at"]), flags=flags,
+        when=local_text,
         units=sorted(c["units"].items()))
 
 

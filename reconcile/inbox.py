@@ -12,8 +12,10 @@ on within `settle_seconds` and a tenth of a second of its last write; it also lo
 folder every second on its own, for file shares whose writes raise no events here, and takes
 the files already there when it starts. A file whose handling fails with ScanInputError is
 tried again `retries` times, `retry_seconds` apart (a file still locked by the writer, a
-share that hiccuped), then set aside with the reason. Nothing here deletes or moves a file:
-`handle` removes it once its encrypted copy is durable, `set_aside` moves it aside.
+share that hiccuped), then set aside with the reason; one that cannot become readable (over
+the size limit: `retry` false, reconcile.scan_input.NotAScanError) is set aside at once.
+Nothing here deletes or moves a file: `handle` removes it once its encrypted copy is durable,
+`set_aside` moves it aside.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ class InboxWatcher:
             self.handle(path)
         except ScanInputError as e:
             seen.failures += 1
-            if seen.failures <= self.retries:
+            if e.retry and seen.failures <= self.retries:
                 seen.retry_at = time.monotonic() + self.retry_seconds
                 return
             self.set_aside(path, str(e))

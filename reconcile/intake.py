@@ -147,11 +147,12 @@ class Watch:
             future.result()
 
     def handle(self, path: Path) -> None:
-        from .scan_input import ScanInputError
+        from .scan_input import MAX_SCAN_BYTES, NotAScanError
 
         started = time.perf_counter()
         if too_big(path):  # not read into memory: set aside at once, retrying cannot help
-            raise ScanInputError(f"{path.name}: over the size limit for a scan")
+            raise NotAScanError(f"{path.name}: over the size limit for a scan "
+                                f"({MAX_SCAN_BYTES // 2**20} MB at most)")
         pages = self.pool.submit(_read, str(path)).result() if self.pool else _read(str(path))
         with self.lock:
             outcomes = self.filer.file_pages(pages)

@@ -44,6 +44,14 @@ class FormInfo:
     failed: str | None = None  # the reason, when its latest event is `failed`
     latest: str = ""
     workstations: set[str] = field(default_factory=set)
+    # as printed on the form (registries from before these were kept: "")
+    bed: str = ""
+    patient_name: str = ""
+    mrn: str = ""
+
+    def person(self) -> str:
+        """`4W-005-B KAMINSKI, Nancy MRN1000002` as far as the registry knows it ("" if not)."""
+        return " ".join(x for x in (self.bed, self.patient_name, self.mrn) if x)
 
     @property
     def reached_paper(self) -> bool:

@@ -49,6 +49,15 @@ class ScanInputError(ToolkitError):
     """The file cannot be read as a scan."""
 
     reason = "scan-input"
+    # worth trying again (a file still being written, a share that hiccuped)
+    retry = True
+
+
+class NotAScanError(ScanInputError):
+    """The file is beyond what a scanner writes (too big, too many pages, a page larger
+    than a scanner's glass): trying again cannot help, it is set aside at once."""
+
+    retry = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ def _read(path: Path) -> bytes:
         if size == 0:
             raise ScanInputError(f"{name}: the file is empty")
         if size > MAX_SCAN_BYTES:
-            raise ScanInputError(f"{name}: {size / 2**20:,.0f} MB is more than a scan "
+            raise NotAScanError(f"{name}: {size / 2**20:,.0f} MB is more than a scan "
                                  f"({MAX_SCAN_BYTES // 2**20} MB at most)")
         return path.read_bytes()
     except OSError as e:
@@ -231,7 +240,7 @@ class _PdfScan(_Scan):
             for index in range(first, last + 1):
                 width, height = self.document[index - 1].get_size()
                 if max(width, height) > MAX_PAGE_INCHES * 72:  # bigger than a scanner's glass
-                    raise ScanInputError(f"{self.name}: page {index} is {width / 72:.0f} x "
+                    raise NotAScanError(f"{self.name}: page {index} is {width / 72:.0f} x "
                                          f"{height / 72:.0f} inches: not a scanned page")
                 one = pikepdf.new()
                 one.pages.append(source.pages[index - 1])
@@ -324,7 +333,7 @@ def _check_count(name: str, count: int) -> None:
     if count < 1:
         raise ScanInputError(f"{name}: holds no page")
     if count > MAX_PAGES:
-        raise ScanInputError(f"{name}: {count} pages is more than a scan ({MAX_PAGES} at most "
+        raise NotAScanError(f"{name}: {count} pages is more than a scan ({MAX_PAGES} at most "
                              "a file): split it")
 
 

@@ -15,6 +15,9 @@ expected to send their registries and audit logs, and the scan inbox.
     workers = 2                       # processes reading scans (default: every core)
     [reconcile.units]
     4W = ["ws-4W-1", "ws-4W-2"]       # the workstations each unit's copies come from
+    [reconcile.fhir]                  # the back-entry Bundles (reconcile.fhir_codes)
+    policy = "https://intranet.example.org/policies/downtime-back-entry"
+    downtime_mrn_system = "urn:oid:2.16.840.1.113883.3.999.1"
 
 Paths are resolved against the config's folder by downtime/config.py (through `base`).
 The journal and the page copies are encrypted to the station's own identity (its `.age.pub`
@@ -25,14 +28,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from snapshots.errors import ToolkitError
 
+from .fhir_codes import BundleSettings
+
 KEYS = ("folder", "identity", "station", "recipients", "inbox", "set_aside", "settle_seconds",
-        "retries", "retry_seconds", "workers", "units")
+        "retries", "retry_seconds", "workers", "units", "fhir")
+FHIR_KEYS = tuple(f.name for f in fields(BundleSettings))
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -53,6 +60,7 @@ class ReconcileSettings:
     retry_seconds: float = 2.0
     workers: int = 0  # 0: every core
     units: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fhir: BundleSettings = field(default_factory=BundleSettings)  # [reconcile.fhir]
 
     def station_name(self) -> str:
         if self.station:
@@ -103,6 +111,7 @@ class ReconcileSettings:
             if key in table:
                 values[key] = int(_number(table[key], key, where, low=0, whole=True))
         values["units"] = _units(table.get("units", {}), where)
+        values["fhir"] = _fhir(table.get("fhir", {}), where)
         return cls(**values)
 
 
@@ -135,3 +144,32 @@ def _units(units: Any, where: str) -> dict[str, tuple[str, ...]]:
                                          "of workstation names")
         out[str(unit)] = tuple(_name(n, f"units.{unit}", where) for n in names)
     return out
+
+
+def _fhir(table: Any, where: str) -> BundleSettings:
+    """The identifier systems and policy URI of the back-entry Bundles: each an absolute URI
+    (`urn:oid:...`, `https://...`), as FHIR's `Identifier.system` and `Provenance.policy`
+    need; unset ones keep the toolkit's URNs."""
+    if not isinstance(table, dict):
+        raise ReconcileSettingsError(f"{where}: [reconcile] fhir must be a table "
+                                     f"({', '.join(FHIR_KEYS)})")
+    unknown = set(table) - set(FHIR_KEYS)
+    if unknown:
+        raise ReconcileSettingsError(f"{where}: unknown key(s) in [reconcile.fhir]: "
+                                     f"{', '.join(sorted(unknown))} (known: "
+                                     f"{', '.join(FHIR_KEYS)})")
+    for key, value in table.items():
+        if not isinstance(value, str) or not _absolute_uri(value):
+            raise ReconcileSettingsError(f"{where}: [reconcile.fhir] {key} must be an "
+                                         "absolute URI (urn:..., https://...), not "
+                                         f"{value!r:.60}")
+    return BundleSettings(**table)
+
+
+def _absolute_uri(text: str) -> bool:
+    parts = urlsplit(text)
+    if not parts.scheme or any(c.isspace() for c in text):
+        return False
+    if parts.scheme in ("http", "https"):
+        return bool(parts.netloc)
+    return bool(parts.path)  # urn:oid:1.2.3, urn:uuid:...

@@ -12,6 +12,10 @@ Events (the `data` of each; docs/reconcile.md lists them):
 - `page-indexed`: page, form_id or patient_id (and encounter_id), page_no
 - `file-set-aside`: source, file_sha256, size, reason, copy (encrypted in the episode) or
   moved_to (a file too big to take in, moved beside the inbox)
+- `page-lost`: form_id, page (null: every page of the form), reason, person (who says it is
+  lost, named; the event's `by` is the station user who typed it)
+- `lost-withdrawn`: form_id, page, reason, person: a lost mark taken back (typed on the wrong
+  form, or the page turned up); the page is waited for again
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class EpisodeState:
     pages: dict[str, PageState] = field(default_factory=dict)
     indexed: dict[str, dict[str, Any]] = field(default_factory=dict)
     set_aside: list[dict[str, Any]] = field(default_factory=list)
+    # (form id, page or None for the whole form) -> the standing lost mark (its event's data,
+    # at and by); `lost_log` every mark and withdrawal, oldest first
+    lost: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)
+    lost_log: list[dict[str, Any]] = field(default_factory=list)
     _placed: int = 0  # pages placed so far, in journal order
     _by_file: dict[tuple[str, int], str] = field(default_factory=dict)
     _by_form_page: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -166,6 +174,9 @@ def merge_records(state: EpisodeState, records: Iterable[dict[str, Any]],
                 r.get("snapshot_id", ""))
         form.workstations.add(workstation)
         form.pages = max(form.pages, int(r.get("pages") or 0))
+        for name in ("bed", "patient_name", "mrn"):  # an older registry's line lacks them
+            if r.get(name) and not getattr(form, name):
+                setattr(form, name, r[name])
         if key in state.registry_keys:
             continue
         state.registry_keys.add(key)
@@ -205,9 +216,24 @@ def _set_aside(state: EpisodeState, event: Event) -> None:
     state.set_aside.append(dict(event.data, at=event.at, by=event.by))
 
 
+def _lost(state: EpisodeState, event: Event) -> None:
+    mark = dict(event.data, at=event.at, by=event.by, type=event.type)
+    state.lost_log.append(mark)
+    key = (event.data["form_id"], event.data.get("page"))
+    if event.type == "page-lost":
+        state.lost[key] = mark
+    else:
+        state.lost.pop(key, None)
+
+
+def lost_mark(state: EpisodeState, form_id: str, page: int | None) -> dict[str, Any] | None:
+    """The standing lost mark of a page: its own, else the whole form's."""
+    return state.lost.get((form_id, page)) or state.lost.get((form_id, None))
+
+
 _HANDLERS = {"episode-opened": _opened, "registry-collected": _registry,
              "audit-collected": _audit, "page-read": _page, "page-indexed": _indexed,
-             "file-set-aside": _set_aside}
+             "file-set-aside": _set_aside, "page-lost": _lost, "lost-withdrawn": _lost}
 
 
 def derive(events: Iterable[Event]) -> EpisodeState:

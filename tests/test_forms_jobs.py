@@ -97,3 +97,30 @@ def test_what_came_out_is_said_with_plurals_by_count():
                      snapshot_id="s", event="issued", at="t", by="u")
     assert PrintResult(17, [one], "q job 3").summary() == "17 pages, 1 form -> q job 3"
     assert PrintResult(1, [one, one], "x.pdf").summary() == "1 page, 2 forms -> x.pdf"
+
+
+
+def test_the_registry_records_bed_name_and_mrn_as_the_forms_print_them(two_units, tmp_path):
+    import pyrage
+
+    from forms.registry import read_registry
+    from snapshots import chart
+
+    _, snap, _ = two_units
+    ident = pyrage.x25519.Identity.generate()
+    registry = FormRegistry(tmp_path / "registry", [str(ident.to_public())])
+    result = run_print_job(snap, PrintRequest("packet", "4W", pdf_path=tmp_path / "p.pdf"),
+                           registry, now=NOW)
+    records = read_registry(registry.directory, [ident])
+    assert {r.form_id for r in records} == {f.form_id for f in result.forms}
+    for r in records:
+        if r.kind == "census":  # a unit form names no patient
+            assert (r.bed, r.patient_name, r.mrn) == ("", "", "")
+            continue
+        header = chart.header(snap.db, r.patient_id, NOW.date())
+        assert (r.bed, r.patient_name, r.mrn) == (header.bed or "", header.name, header.mrn)
+        assert r.bed and r.patient_name and r.mrn
+    # the registry file holds none of it in plaintext
+    raw = (registry.directory / "forms.log").read_bytes()
+    assert not any(r.patient_name.encode() in raw or r.mrn.encode() in raw
+                   for r in records if r.mrn)

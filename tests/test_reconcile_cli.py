@@ -90,8 +90,8 @@ def test_the_whole_path(site, tmp_path):
                       page("s1.pdf", None, 2, 2)])
     status = json.loads(run(root, "reconcile", "status", "--json").output)
     assert status["totals"] == {"forms_issued": 3, "pages_in": 2, "pages_back": 1,
-                                "pages_missing": 5, "queued": 1, "flagged": 0,
-                                "duplicates": 0, "set_aside": 0}
+                                "pages_missing": 5, "pages_lost": 0, "back_after_lost": 0,
+                                "queued": 1, "flagged": 0, "duplicates": 0, "set_aside": 0}
     assert "Downtime MAR DT-AAAAAAAAAA page 2 of 2" in \
         status["units"]["4W"]["patients"]["p1"]["missing"]
     assert status["workstations_missing"] == {"ws-4W-3": "4W"}
@@ -105,6 +105,30 @@ def test_the_whole_path(site, tmp_path):
     view = run(root, "reconcile", "status").output
     assert "Unit 4W" in view and "nothing collected from ws-4W-3" in view
 
+    # a page marked lost by a named person: counted apart, then the mark withdrawn
+    lost = run(root, "reconcile", "lost", "DT-BBBBBBBBBB", "--page", "2", "--reason",
+               "soaked, discarded on the unit", "--by", "Jane Doe RN")
+    assert "marked lost: Downtime MAR DT-BBBBBBBBBB page 2 of 2, by Jane Doe RN" in lost.output
+    status = json.loads(run(root, "reconcile", "status", "--json").output)
+    assert (status["totals"]["pages_missing"], status["totals"]["pages_lost"]) == (3, 1)
+    assert status["lost_marks"][0]["person"] == "Jane Doe RN"
+    assert status["lost_marks"][0]["at"].endswith("Z")  # JSON keeps ISO 8601
+    view = " ".join(run(root, "reconcile", "status").output.split())  # as wrapped at 80
+    assert "1 marked lost" in view and "said by Jane Doe RN" in view
+    bad = run(root, "reconcile", "lost", "DT-BBBBBBBBBB", "--reason", "x", ok=False)
+    assert bad.exit_code == 2 and "--by" in bad.output  # who says so is required
+    bad = run(root, "reconcile", "lost", "DT-BBBBBBBBBB", "--page", "9", "--reason", "gone",
+              "--by", "Jane Doe RN", ok=False)
+    assert bad.exit_code == 1 and "has 2 pages, not a page 9" in bad.output
+    assert "Traceback" not in bad.output
+    found = run(root, "reconcile", "found", "DT-BBBBBBBBBB", "--page", "2", "--reason",
+                "turned up in the med room", "--by", "Jane Doe RN")
+    assert "lost mark withdrawn" in found.output and "waited for again" in found.output
+    status = json.loads(run(root, "reconcile", "status", "--json").output)
+    assert (status["totals"]["pages_missing"], status["totals"]["pages_lost"]) == (4, 0)
+    run(root, "reconcile", "lost", "DT-CCCCCCCCCC", "--reason", "sent with the patient",
+        "--by", "Sam Lee charge RN")
+
     pdf = tmp_path / "custody.pdf"
     made = run(root, "reconcile", "report", "--pdf", str(pdf))
     assert "written to" in made.output
@@ -112,6 +136,9 @@ def test_the_whole_path(site, tmp_path):
     text = [doc[i].get_textpage().get_text_range() for i in range(len(doc))]
     assert all("Data as of" in t and ep.id in t for t in text)
     assert "DT-BBBBBBBBBB" in "".join(text)
+    words = " ".join(" ".join(text).split())
+    assert "LOST" in words and "Sam Lee charge RN" in words, words
+    assert "Lost marks and withdrawals (3)" in words
 
 
 def _passfile(tmp_path):

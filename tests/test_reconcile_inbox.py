@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconcile.inbox import InboxWatcher, stable_files, temporary
-from reconcile.scan_input import ScanInputError
+from reconcile.scan_input import NotAScanError, ScanInputError
 
 
 class Running:
@@ -109,6 +109,24 @@ def test_a_file_that_fails_is_retried_then_set_aside_not_deleted(tmp_path):
     assert all(b - a >= 0.29 for a, b in zip(tries, tries[1:], strict=False))
     assert running.aside == [("bad.pdf", "bad.pdf: a damaged PDF, cannot be read")]
     assert (inbox / "bad.pdf").read_bytes() == b"%PDF-1.4 broken"
+
+
+def test_a_file_that_cannot_become_readable_is_set_aside_at_once(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    tries: list[float] = []
+
+    def too_big(path: Path) -> None:
+        tries.append(time.monotonic())
+        raise NotAScanError(f"{path.name}: over the size limit for a scan")
+
+    (inbox / "huge.tif").write_bytes(b"II*\0")
+    with Running(inbox, too_big, settle_seconds=0.1, retries=5,
+                 retry_seconds=2.0) as running:
+        running.wait_for(lambda: running.aside, timeout=1.5)  # not after 5 x 2 s
+        time.sleep(0.5)
+    assert len(tries) == 1
+    assert running.aside == [("huge.tif", "huge.tif: over the size limit for a scan")]
 
 
 def test_another_error_ends_the_watch_and_leaves_the_file(tmp_path):

@@ -189,7 +189,8 @@ def _summary(filer: Filer) -> None:
     t = custody(filer.state)["totals"]
     click.echo(f"episode {filer.episode.id}: {t['pages_in']} pages in, {t['pages_back']} "
                f"filed, {t['queued']} queued for indexing, {t['flagged']} flagged, "
-               f"{t['set_aside']} files set aside")
+               f"{t['set_aside']} files set aside; {t['pages_missing']} pages missing, "
+               f"{t['pages_lost']} marked lost")
 
 
 @reconcile.command("watch")
@@ -251,6 +252,57 @@ def index_cmd(ctx: click.Context, page: str, form_id: str | None, page_no: int |
         click.secho(f"  FLAG: {flag}", fg="yellow")
 
 
+_lost_options = [
+    click.argument("form_id"),
+    click.option("--page", "page_no", type=click.IntRange(1, 999),
+                 help="One page of the form (default: the whole form: every page not back)."),
+    click.option("--reason", required=True, help="Why, in words (\"spilled on, discarded by "
+                 "the charge nurse\"); kept in the journal and on the custody report."),
+    click.option("--by", "person", required=True, help="The person who says so, by name and "
+                 "role (\"Jane Doe RN\"); the station user who types it is recorded too."),
+]
+
+
+def _with(options):  # noqa: ANN001, ANN202 - click decorators
+    def apply(f):  # noqa: ANN001, ANN202
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return apply
+
+
+@reconcile.command("lost")
+@_with(_lost_options)
+@_episode
+@passphrase_option
+@click.pass_context
+def lost_cmd(ctx: click.Context, form_id: str, page_no: int | None, reason: str, person: str,
+             episode_id: str | None, passphrase_file: Path | None) -> None:
+    """Mark a form, or one page of it, lost: it will not come back (a named person says why).
+    Status counts it apart from the pages still missing; a lost page scanned later is filed
+    and the status says both."""
+    from reconcile.lost import mark_lost
+
+    episode, _ = _episode_for(ctx, episode_id, passphrase_file)
+    click.echo(mark_lost(Filer(episode), form_id, page_no, reason, person).line)
+
+
+@reconcile.command("found")
+@_with(_lost_options)
+@_episode
+@passphrase_option
+@click.pass_context
+def found_cmd(ctx: click.Context, form_id: str, page_no: int | None, reason: str, person: str,
+              episode_id: str | None, passphrase_file: Path | None) -> None:
+    """Take back a lost mark (the same FORM_ID and --page as marked): the page turned up
+    (then scan it) or the mark went on the wrong form. The page is waited for again; both
+    events stay in the journal."""
+    from reconcile.lost import withdraw_lost
+
+    episode, _ = _episode_for(ctx, episode_id, passphrase_file)
+    click.echo(withdraw_lost(Filer(episode), form_id, page_no, reason, person).line)
+
+
 @reconcile.command("status")
 @click.option("--unit", help="Only this unit.")
 @click.option("--patient", help="Only this patient (patient id or downtime MRN).")
@@ -261,7 +313,7 @@ def index_cmd(ctx: click.Context, page: str, form_id: str | None, page_no: int |
 def status_cmd(ctx: click.Context, unit: str | None, patient: str | None, as_json: bool,
                episode_id: str | None, passphrase_file: Path | None) -> None:
     """Per unit and patient: forms issued, pages back, pages missing (by form and page),
-    queued for indexing, flagged, set aside."""
+    pages marked lost, queued for indexing, flagged, set aside."""
     from reconcile.state import derive
 
     episode, _ = _episode_for(ctx, episode_id, passphrase_file)
