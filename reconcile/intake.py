@@ -127,7 +127,9 @@ class Watch:
         self.aside = aside_folder
         self.workers = max(1, workers)
         self.pool: Executor | None = None
-        self.lock = threading.Lock()  # one file filed at a time: journal order is input order
+        # one file filed at a time (its events together in the journal); files complete at
+        # once are read side by side, `workers` at a time
+        self.lock = threading.Lock()
 
     def start_pool(self) -> None:
         """Start the workers now and wait until each has imported the readers."""
@@ -147,10 +149,10 @@ class Watch:
             [(_, pages)] = read_scans([path], self.workers, self.pool)
             if isinstance(pages, ScanInputError):
                 raise pages
-        with self.lock:
+        with self.lock:  # the report too: one file's lines together
             outcomes = self.filer.file_pages(pages)
             remove_input(path)
-        self.report(FileResult(path, outcomes, seconds=time.perf_counter() - started))
+            self.report(FileResult(path, outcomes, seconds=time.perf_counter() - started))
 
     def set_aside(self, path: Path, reason: str) -> None:
         with self.lock:
@@ -164,7 +166,7 @@ class Watch:
         try:
             InboxWatcher(self.inbox, self.handle, settle_seconds=self.settle,
                          retries=self.retries, retry_seconds=self.retry_seconds,
-                         set_aside=self.set_aside).run(stop)
+                         set_aside=self.set_aside, parallel=self.workers).run(stop)
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
