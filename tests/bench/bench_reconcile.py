@@ -15,7 +15,9 @@ Ours, steady state (what `reconcile watch` runs: its pool started and warmed onc
 - one process: `scan_files(..., workers=1)`, everything in this process;
 - both cores: `scan_files(..., workers=2, pool=)` on a warm `start_readers(2)` pool (the pages
   of all files shared out over the two workers, filed here in order as they come back);
-- and, for comparison, both cores with the pool started by the call (`reconcile scan`).
+- and, for comparison, both cores with the pool started by the call (`reconcile scan`);
+- the watcher itself given the pile at once (the ten batches; and 63 one-page JPEG files, a
+  scanner set to write one a page), from the drop to the last page filed, settle included.
 
 The naive path, as the issue words it, is `pdftoppm -r 300 -png` then zxing-cpp's
 `read_barcodes` with its default options on each whole page. On these scans it costs about 10
@@ -157,6 +159,50 @@ def _latency(work: Path, records: list[dict], jpeg: bytes, batch: Path, pool) ->
     return tuple(sorted(w)[len(w) // 2] for w in waits.values())  # type: ignore[return-value]
 
 
+def _watched_pile(work: Path, records: list[dict], files: list[Path], tag: str) -> float:
+    """The watcher (its own warm pool, both cores, the default settle time) given a pile
+    dropped at once: pages a second from the drop to the last page filed."""
+    inbox = work / f"pile-{tag}"
+    inbox.mkdir()
+    done: list = []
+    watch = Watch(_filer(work / f"rec-pile-{tag}", records), inbox, settle_seconds=SETTLE,
+                  workers=2, report=done.append)
+    watch.start_pool()
+    stop = threading.Event()
+    thread = threading.Thread(target=watch.run, args=(stop,))
+    thread.start()
+    try:
+        t0 = time.monotonic()
+        for f in files:
+            shutil.copy(f, inbox / f.name)
+        while len(done) < len(files):
+            time.sleep(0.005)
+        seconds = time.monotonic() - t0
+    finally:
+        stop.set()
+        thread.join(30)
+    return sum(len(r.outcomes) for r in done) / seconds
+
+
+def _single_jpegs(work: Path, batch: Path) -> list[Path]:
+    """The pages of a 300 dpi batch as one JPEG file a page (a scanner set so), three times
+    over (63 files), their bytes as the scanner wrote them."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(batch))
+    out = work / "jpegs"
+    out.mkdir()
+    files = []
+    for copy in range(3):
+        for i in range(len(document)):
+            [image] = list(document[i].get_objects())
+            path = out / f"scan-{copy}-{i:02d}.jpg"
+            path.write_bytes(bytes(image.get_data(decode_simple=False)))
+            files.append(path)
+    document.close()
+    return files
+
+
 def run() -> list[BenchRow]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -173,6 +219,8 @@ def run() -> list[BenchRow]:
             page_latency, batch_latency = _latency(work, records, jpeg, files[-1], pool)
         finally:
             pool.shutdown()
+        pile = _watched_pile(work, records, files, "pdf")
+        jpegs = _watched_pile(work, records, _single_jpegs(work, files[2]), "jpg")
         pgm, png, naive_read, naive_pages = _naive(work, files[2])
     naive = 1 / pgm
     one, both, cold = pages / t_one, pages / t_both, pages / t_cold
@@ -188,6 +236,10 @@ def run() -> list[BenchRow]:
                  both >= 10 and both >= 3 * naive),
         BenchRow("  the same, both cores, the pool started by the call (`reconcile scan`)",
                  cold, "pages/s", naive),
+        BenchRow("watcher, the whole pile dropped at once -> all filed (settle included)",
+                 pile, "pages/s", naive),
+        BenchRow("watcher, 63 single 300 dpi JPEG pages dropped at once -> all filed",
+                 jpegs, "pages/s", naive),
         BenchRow(f"watcher: one 300 dpi JPEG page written -> filed (median of 5; settle "
                  f"{SETTLE:.0f} s included)", page_latency, "s", None, "< 2 s",
                  page_latency < 2),
