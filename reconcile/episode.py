@@ -22,7 +22,7 @@ import pyrage
 
 from snapshots.errors import ToolkitError, oserror_text
 
-from .journal import Journal, write_durably
+from .journal import Journal, write_durably, write_durably_many
 
 CURRENT = "current"
 PAGES = "pages"
@@ -86,6 +86,15 @@ class Episode:
         write_durably(self.directory / folder / f"{name}.age",
                       pyrage.encrypt(data, self._recipients))
         return name
+
+    def store_copies(self, folder: str, items: Sequence[bytes]) -> list[str]:
+        """`store_copy` for several (the pages of one scanned file): each encrypted and
+        fsynced, the folder fsynced once; their names, once all are durable."""
+        names = [secrets.token_hex(8) for _ in items]
+        write_durably_many([(self.directory / folder / f"{name}.age",
+                             pyrage.encrypt(data, self._recipients))
+                            for name, data in zip(names, items, strict=True)])
+        return names
 
     def copy_path(self, folder: str, name: str) -> Path:
         return self.directory / folder / f"{name}.age"

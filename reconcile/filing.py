@@ -3,9 +3,10 @@ durably, then one `page-read` event per page (one journal write per input file),
 placement under the rules (reconcile/rules.py) said back in one line. Files that cannot be
 read as scans are set aside with their reason, never deleted.
 
-Order is what makes "nothing lost" hold through a crash: copy written (temp, fsync, rename,
-fsync folder) -> journal event durable -> only then may the caller remove the input from the
-inbox (`take_file`). A crash between any two steps leaves the input where it was; taking it
+Order is what makes "nothing lost" hold through a crash: copies written (each to a temp name
+and fsynced, then renamed, the folder fsynced once for up to STORE_BATCH pages) -> the file's
+events durable (one write, one fsync) -> only then may the caller remove the input from the
+inbox (`remove_input`). A crash between any two steps leaves the input where it was; taking it
 in again is seen as the same file (its sha256) and noted, not filed twice.
 """
 
@@ -24,6 +25,8 @@ from snapshots.errors import ToolkitError, oserror_text
 from .episode import PAGES, SET_ASIDE, Episode
 from .rules import DUPLICATE, FILED, INDEXED, NOT_IN_REGISTRY, QUEUED
 from .state import EpisodeState, PageState, derive
+
+STORE_BATCH = 32  # page copies written before one folder fsync (bounded: each is ~1 MB)
 
 
 class FilingError(ToolkitError):
@@ -83,11 +86,9 @@ class Filer:
         self.refresh()
         known = {(p.read["file_sha256"], p.read["index"]): p.read["copy"]
                  for p in self.state.pages.values()}
+        copies = self._store(pages, known)
         items = []
-        for page in pages:
-            # the same file again: its bytes are stored already, the second read is noted
-            copy = known.get((page.file_sha256, page.index)) or \
-                self.episode.store_copy(PAGES, page.original)
+        for page, copy in zip(pages, copies, strict=True):
             items.append(("page-read", {
                 "page": _page_id(page), "copy": copy, "source": page.source,
                 "file_sha256": page.file_sha256, "index": page.index, "count": page.count,
@@ -99,6 +100,20 @@ class Filer:
             self.state.apply(event)
         placed = self.state.placed()
         return [outcome(placed[e.data["page"]]) for e in events]
+
+    def _store(self, pages: Sequence[ScannedPageLike], known: dict[tuple[str, int], str]
+               ) -> list[str]:
+        """Each page's copy name: stored encrypted and durable now, STORE_BATCH pages to a
+        folder fsync; or, for the same file taken in again, the copy stored already (the
+        second read is noted, its bytes not stored twice)."""
+        names = [known.get((p.file_sha256, p.index)) for p in pages]
+        new = [i for i, name in enumerate(names) if name is None]
+        for start in range(0, len(new), STORE_BATCH):
+            batch = new[start:start + STORE_BATCH]
+            stored = self.episode.store_copies(PAGES, [pages[i].original for i in batch])
+            for i, name in zip(batch, stored, strict=True):
+                names[i] = name
+        return names
 
     def set_aside(self, source: Path, reason: str, *, store: bool = True,
                   moved_to: Path | None = None) -> dict[str, Any]:

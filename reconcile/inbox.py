@@ -14,8 +14,9 @@ the files already there when it starts. A file whose handling fails with ScanInp
 tried again `retries` times, `retry_seconds` apart (a file still locked by the writer, a
 share that hiccuped), then set aside with the reason; one that cannot become readable (over
 the size limit: `retry` false, reconcile.scan_input.NotAScanError) is set aside at once.
-Nothing here deletes or moves a file: `handle` removes it once its encrypted copy is durable,
-`set_aside` moves it aside.
+Files complete at the same time are handed on `parallel` at a time (the watcher's workers
+kept busy by a pile of one-page files). Nothing here deletes or moves a file: `handle`
+removes it once its encrypted copy is durable, `set_aside` moves it aside.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +96,11 @@ class InboxWatcher:
 
     def __init__(self, inbox: Path, handle: Callable[[Path], None], *,
                  settle_seconds: float = 1.0, retries: int = 3, retry_seconds: float = 2.0,
-                 set_aside: Callable[[Path, str], None]) -> None:
+                 set_aside: Callable[[Path, str], None], parallel: int = 1) -> None:
         self.inbox = Path(inbox)
+        # files handed on at once when several are complete together (a scanner writing one
+        # JPEG a page): `handle` must then be safe to call from several threads
+        self.parallel = max(1, parallel)
         self.handle = handle
         self.settle = settle_seconds
         self.retries = retries
@@ -143,6 +148,7 @@ class InboxWatcher:
             if path not in present:
                 del self._seen[path]  # handled and removed, or gone: forget it
         due = RESCAN_SECONDS
+        ready = []
         for path, state in sorted(present.items()):
             seen = self._seen.get(path)
             if seen is None or seen.state != state:  # new, or written to since
@@ -153,10 +159,24 @@ class InboxWatcher:
             if now < ready_at:
                 due = min(due, ready_at - now)
                 continue
-            self._take(path, seen)
+            ready.append((path, seen))
+        self._take_all(ready)
+        for _, seen in ready:
             if not seen.done:
                 due = min(due, max(0.0, seen.retry_at - time.monotonic()))
         return max(0.01, due)
+
+    def _take_all(self, ready: list[tuple[Path, _Seen]]) -> None:
+        """Each complete file handed on: in order, or `parallel` at a time (each thread
+        touches only its own file's `_Seen`). An error other than ScanInputError still ends
+        the watch, once the files under way are done."""
+        if self.parallel == 1 or len(ready) < 2:
+            for path, seen in ready:
+                self._take(path, seen)
+            return
+        with ThreadPoolExecutor(min(self.parallel, len(ready))) as threads:
+            for future in [threads.submit(self._take, path, seen) for path, seen in ready]:
+                future.result()
 
     def _take(self, path: Path, seen: _Seen) -> None:
         try:

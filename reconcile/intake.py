@@ -5,7 +5,7 @@ unread (docs/reconcile.md, "The scan inbox").
 - `scan_files`: the files given, read on `workers` processes (read_scans), filed in order.
 - `Watch`: the inbox watched (reconcile.inbox.InboxWatcher) with a process pool started and
   warmed once, so the first file is not kept waiting for the workers to import pdfium and
-  zxing; each complete file read in a worker and filed here.
+  zxing; each complete file's pages shared out over the workers and filed here.
 - A file that cannot be read: stored encrypted in the episode with its reason (`set-aside/`)
   and the plaintext removed from the inbox; one over the size limit is not read into memory
   but moved, whole, to the set-aside folder beside the inbox with a `.reason.txt` note, and
@@ -18,9 +18,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from snapshots.errors import oserror_text
@@ -99,11 +98,13 @@ def _free_name(folder: Path, name: str) -> Path:
 
 
 def scan_files(filer: Filer, paths: Sequence[Path], workers: int, *, remove: bool = True,
-               aside_folder: Path | None = None) -> Iterator[FileResult]:
-    """Read and file each file (in the order given); set aside those that cannot be read."""
+               aside_folder: Path | None = None, pool: Executor | None = None
+               ) -> Iterator[FileResult]:
+    """Read and file each file (in the order given); set aside those that cannot be read.
+    `pool`: warmed readers to use (`scan_input.start_readers`) instead of starting some."""
     from .scan_input import ScanInputError, read_scans
 
-    for path, result in read_scans([Path(p) for p in paths], workers):
+    for path, result in read_scans([Path(p) for p in paths], workers, pool):
         started = time.perf_counter()
         if isinstance(result, ScanInputError):
             yield set_aside(filer, Path(path), str(result), aside_folder, remove)
@@ -112,18 +113,6 @@ def scan_files(filer: Filer, paths: Sequence[Path], workers: int, *, remove: boo
         if remove:
             remove_input(Path(path))
         yield FileResult(Path(path), outcomes, seconds=time.perf_counter() - started)
-
-
-def _warm() -> int:
-    import reconcile.scan_input  # noqa: F401 - imports pdfium, zxing and Pillow in the worker
-
-    return os.getpid()
-
-
-def _read(path: str) -> list:
-    from .scan_input import read_scan
-
-    return read_scan(Path(path))
 
 
 class Watch:
@@ -137,27 +126,40 @@ class Watch:
         self.settle, self.retries, self.retry_seconds = settle_seconds, retries, retry_seconds
         self.aside = aside_folder
         self.workers = max(1, workers)
-        self.pool: ProcessPoolExecutor | None = None
-        self.lock = threading.Lock()  # one file filed at a time: journal order is input order
+        self.pool: Executor | None = None
+        # one file filed at a time (its events together in the journal); files complete at
+        # once are read side by side, `workers` at a time
+        self.lock = threading.Lock()
 
     def start_pool(self) -> None:
         """Start the workers now and wait until each has imported the readers."""
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver"))
-        for future in [self.pool.submit(_warm) for _ in range(self.workers)]:
-            future.result()
+        from .scan_input import start_readers
+
+        self.pool = start_readers(self.workers)
 
     def handle(self, path: Path) -> None:
-        from .scan_input import MAX_SCAN_BYTES, NotAScanError
+        from .scan_input import (
+            MAX_SCAN_BYTES,
+            NotAScanError,
+            ScanInputError,
+            read_scan,
+            read_scans,
+        )
 
         started = time.perf_counter()
         if too_big(path):  # not read into memory: set aside at once, retrying cannot help
             raise NotAScanError(f"{path.name}: over the size limit for a scan "
                                 f"({MAX_SCAN_BYTES // 2**20} MB at most)")
-        pages = self.pool.submit(_read, str(path)).result() if self.pool else _read(str(path))
-        with self.lock:
+        if self.pool is None:
+            pages = read_scan(path)
+        else:  # the file's pages shared out over the warm workers, a few a task
+            [(_, pages)] = read_scans([path], self.workers, self.pool)
+            if isinstance(pages, ScanInputError):
+                raise pages
+        with self.lock:  # the report too: one file's lines together
             outcomes = self.filer.file_pages(pages)
             remove_input(path)
-        self.report(FileResult(path, outcomes, seconds=time.perf_counter() - started))
+            self.report(FileResult(path, outcomes, seconds=time.perf_counter() - started))
 
     def set_aside(self, path: Path, reason: str) -> None:
         with self.lock:
@@ -171,7 +173,7 @@ class Watch:
         try:
             InboxWatcher(self.inbox, self.handle, settle_seconds=self.settle,
                          retries=self.retries, retry_seconds=self.retry_seconds,
-                         set_aside=self.set_aside).run(stop)
+                         set_aside=self.set_aside, parallel=self.workers).run(stop)
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)

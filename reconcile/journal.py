@@ -228,22 +228,45 @@ def write_durably(path: Path, data: bytes) -> None:
     """Write a file so that once this returns it is whole on disk under its name: to a
     temporary name beside it, fsync, rename, fsync the folder. A crash leaves either no file
     or the whole file (and perhaps a stray `.tmp`, never taken for a page)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    write_durably_many([(Path(path), data)])
+
+
+def write_durably_many(files: Sequence[tuple[Path, bytes]]) -> None:
+    """`write_durably` for several files of one folder: each written to its temporary name
+    and fsynced, then all renamed and the folder fsynced once (the pages of one scanned file:
+    one folder fsync for them all, not one a page). Once this returns every file is whole
+    under its name; a crash before leaves some of them whole and the rest absent (or a
+    `.tmp`), and none is named by a journal event yet (the caller appends after)."""
+    if not files:
+        return
+    folders = {Path(path).parent for path, _ in files}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        for path, data in files:
+            _write_synced(_tmp(Path(path)), data)
+        for path, _ in files:
+            os.replace(_tmp(Path(path)), path)
+        for folder in folders:
+            fsync_dir(folder)
     except OSError as e:
-        raise JournalError(oserror_text(e, "cannot store the encrypted copy", path)) from None
+        where = files[0][0] if len(files) == 1 else Path(files[0][0]).parent
+        raise JournalError(oserror_text(e, "cannot store the encrypted copy", where)) from None
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:

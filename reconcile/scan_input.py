@@ -24,7 +24,7 @@ import io
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +80,14 @@ def read_scan(path: Path) -> list[ScannedPage]:
     return scan.pages(1, scan.count)
 
 
-def read_scans(paths: Sequence[Path], workers: int
+def read_scans(paths: Sequence[Path], workers: int, pool: Executor | None = None
                ) -> Iterator[tuple[Path, list[ScannedPage] | ScanInputError]]:
     """(path, its pages or why it cannot be read) for each file, in the order given. With
-    `workers` > 1 the pages are read by that many processes, a few pages a task."""
+    `workers` > 1 the pages are read by that many processes, a few pages a task: on `pool`
+    when given (started and warmed once by the caller, as the watcher keeps one: starting
+    one costs 0.5-1 s), else on a pool started for this call."""
     paths = [Path(p) for p in paths]
-    if workers <= 1 or not paths:
+    if pool is None and (workers <= 1 or not paths):
         for path in paths:
             try:
                 yield path, read_scan(path)
@@ -103,14 +105,24 @@ def read_scans(paths: Sequence[Path], workers: int
     total = sum(c for item in checked if not isinstance(item, ScanInputError)
                 for c in [item[2]])
     # a few tasks a worker for the pages of all the files, so that none waits long at the end
-    chunk = max(CHUNK_PAGES, -(-total // (workers * 3)))
-    with ProcessPoolExecutor(max(1, min(workers, total or 1)), mp_context=_context()) as pool:
-        futures: list[list[Future] | ScanInputError] = [
-            item if isinstance(item, ScanInputError) else
-            [pool.submit(_read_chunk, str(item[0]), item[1], first,
-                         min(item[2], first + chunk - 1))
-             for first in range(1, item[2] + 1, chunk)]
-            for item in checked]
+    chunk = max(CHUNK_PAGES, -(-total // (max(1, workers) * 3)))
+    if pool is not None:
+        yield from _read_on(pool, paths, checked, chunk)
+        return
+    with ProcessPoolExecutor(max(1, min(workers, total or 1)), mp_context=_context()) as own:
+        yield from _read_on(own, paths, checked, chunk)
+
+
+def _read_on(pool: Executor, paths: list[Path],
+             checked: list[tuple[Path, _Stamp, int] | ScanInputError], chunk: int
+             ) -> Iterator[tuple[Path, list[ScannedPage] | ScanInputError]]:
+    futures: list[list[Future] | ScanInputError] = [
+        item if isinstance(item, ScanInputError) else
+        [pool.submit(_read_chunk, str(item[0]), item[1], first,
+                     min(item[2], first + chunk - 1))
+         for first in range(1, item[2] + 1, chunk)]
+        for item in checked]
+    try:
         for path, item in zip(paths, futures, strict=True):
             if isinstance(item, ScanInputError):
                 yield path, item
@@ -119,6 +131,10 @@ def read_scans(paths: Sequence[Path], workers: int
                 yield path, [page for future in item for page in future.result()]
             except ScanInputError as e:
                 yield path, e
+    finally:  # the caller stopped early: a shared pool is not left busy with the rest
+        for item in futures:
+            for future in item if isinstance(item, list) else ():
+                future.cancel()
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,16 @@ def _read_chunk(path: str, stamp: _Stamp, first: int, last: int) -> list[Scanned
     if (len(data), _stat(Path(path))[1]) != (stamp.size, stamp.mtime_ns):
         raise ScanInputError(f"{Path(path).name}: the file changed while it was being read")
     return _open(Path(path).name, data, stamp.sha256).pages(first, last)
+
+
+def start_readers(workers: int) -> ProcessPoolExecutor:
+    """A pool of `workers` processes for `read_scans(..., pool=)`, started now and each worker
+    warmed (pdfium, Pillow and zxing-cpp imported): what a long-running caller keeps, so no
+    file waits for workers to start. The caller shuts it down."""
+    pool = ProcessPoolExecutor(max(1, workers), mp_context=_context())
+    for future in [pool.submit(os.getpid) for _ in range(max(1, workers))]:
+        future.result()
+    return pool
 
 
 def _context() -> multiprocessing.context.BaseContext:

@@ -167,3 +167,32 @@ def test_stable_files_waits_for_a_file_being_written(tmp_path):
         stop.set()
         thread.join()
     assert temporary(".hidden.pdf") and temporary("a.PDF.PART") and not temporary("a.pdf")
+
+
+def test_files_complete_together_are_handed_on_side_by_side(tmp_path):
+    """A pile of one-page files: `parallel` handled at a time, each once, one that fails
+    retried as ever."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(6):
+        (inbox / f"page-{n}.jpg").write_bytes(b"scan %d" % n)
+    inside, most, lock, done, tries = [0], [0], threading.Lock(), [], []
+
+    def handle(path: Path) -> None:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.2)
+        with lock:
+            inside[0] -= 1
+        if path.name == "page-3.jpg":
+            tries.append(path.name)
+            raise ScanInputError("page-3.jpg: cannot be read")
+        done.append(path.name)
+        path.unlink()
+
+    with Running(inbox, handle, settle_seconds=0.1, retries=1, retry_seconds=0.1,
+                 parallel=2) as running:
+        running.wait_for(lambda: len(done) == 5 and running.aside, 10)
+    assert most[0] == 2 and sorted(done) == [f"page-{n}.jpg" for n in (0, 1, 2, 4, 5)]
+    assert tries == ["page-3.jpg"] * 2 and running.aside[0][0] == "page-3.jpg"

@@ -16,7 +16,7 @@ from PIL import Image
 from forms.jobs import PrintRequest, run_print_job
 from forms.registry import FormRegistry
 from reconcile import scan_input
-from reconcile.scan_input import ScanInputError, read_scan, read_scans
+from reconcile.scan_input import ScanInputError, read_scan, read_scans, start_readers
 from snapshots.sealed import open_snapshot
 from tests.factory import AS_OF, Keys, sealed_snapshot
 from tests.scansim import Scan, scan_pages, to_jpeg, to_pdf, to_png, to_tiff
@@ -139,6 +139,16 @@ def test_read_scans_on_both_cores_keeps_the_order_and_the_errors(printed, tmp_pa
     files[3].write_bytes(to_png(images[8]))
     one = list(read_scans(files, 1))
     two = list(read_scans(files, 2))
+    pool = start_readers(2)  # a warm pool, as the watcher keeps one: the same, call after call
+    try:
+        warm = [list(read_scans(files, 2, pool)) for _ in range(2)]
+    finally:
+        pool.shutdown()
+    for again in warm:
+        assert [(p, str(r)) if isinstance(r, ScanInputError) else
+                (p, [(x.index, x.qr_text, x.original) for x in r]) for p, r in again] == \
+            [(p, str(r)) if isinstance(r, ScanInputError) else
+             (p, [(x.index, x.qr_text, x.original) for x in r]) for p, r in two]
     assert [p for p, _ in two] == files
     assert isinstance(two[1][1], ScanInputError) and "bad.pdf" in str(two[1][1])
     for (_, a), (_, b) in zip(one, two, strict=True):
