@@ -124,7 +124,7 @@ def test_print_scan_file_and_account_for_every_page(tmp_path):
     if len(m_pages) > 1:
         queued = [p for p in pages if p["status"] == "queued"]
         assert [p["where"] for p in queued] == ["mar-2.png"]
-        assert any(f"{mar_id} page 2 of" in m for m in
+        assert any("page 2 of" in m and f"({mar_id})" in m for m in
                    status["units"]["4W"]["patients"]["p1"]["missing"])
     # the registry records each form's page count: status uses it
     counts = {r.form_id: r.pages for r in read_registry(ws / "registry", [keys.unit.secret])}
@@ -259,7 +259,7 @@ def test_the_watcher_files_a_scanned_packet_and_sets_bad_files_aside(tmp_path):
     missing = [m for u in status["units"].values() for pt in u["patients"].values()
                for m in pt["missing"]]
     form_id, page_no = truth[15]
-    assert any(f"{form_id} page {page_no} of" in m for m in missing), missing
+    assert any(f"page {page_no} of" in m and f"({form_id})" in m for m in missing), missing
     other_id = other.forms[0].form_id
     assert any(other_id in m for m in missing), missing
     assert len(missing) == 1 + other.pages
