@@ -4,6 +4,7 @@ the finished database and its report. The one entry point for a full build."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from . import parallel_map
@@ -15,7 +16,8 @@ from .settings import BuildSettings
 
 
 def build_database(source: Path | Source, settings: BuildSettings,
-                   workers: int | None = None) -> BuildResult:
+                   workers: int | None = None,
+                   before_finish: Callable[[Builder, Source], None] | None = None) -> BuildResult:
     """Read a FHIR source and return the canonical database (in memory) with its report.
     `workers`: 2 maps the Observation files on a second core, 1 keeps to one process, None
     decides by the machine and the size of the export (snapshots.parallel_map)."""
@@ -29,4 +31,6 @@ def build_database(source: Path | Source, settings: BuildSettings,
         later = builder.read_core(source.core())
         builder.read_clinical(later)
         parallel_map.read_clinical(builder, source, workers)
+        if before_finish is not None:  # what only the builder's working state tells (parity)
+            before_finish(builder, source)
         return builder.finish(source.describe())

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import parallel_map
 from ..build import Builder
-from ..collector import collector_paused
 from ..fhir_client import ClientSettings
+from ..pipeline import build_database
 from ..reading import Source
 from ..settings import BuildSettings
 
@@ -77,19 +76,16 @@ def load(side: ParitySource, settings: BuildSettings, workers: int | None = None
 
         with FhirClient(side.server) as client:
             pulled = pull(client, settings)
-    with collector_paused():
-        builder = Builder(settings)
-        source = pulled.source() if pulled is not None else \
-            Source(side.path, builder.ctx.gaps.bad_input)
-        builder.attach(source)
-        for rec in source.bundle_records():  # urn:uuid references may point forward
-            builder.ctx.resolver.register(rec.resource, rec.full_url)
-        later = builder.read_core(source.core())
-        builder.read_clinical(later)
-        parallel_map.read_clinical(builder, source, workers)
-        patients = _source_patients(builder)
-        result = builder.finish(source.describe())
-    return Canonical(side, result.conn, result.report, source.describe(), patients,
+    patients: dict[str, SourcePatient] = {}
+    described: list[str] = []
+
+    def take_patients(builder: Builder, source: Source) -> None:
+        patients.update(_source_patients(builder))
+        described.append(source.describe())
+
+    result = build_database(pulled.source() if pulled is not None else side.path, settings,
+                            workers, before_finish=take_patients)
+    return Canonical(side, result.conn, result.report, described[0], patients,
                      pulled.resources if pulled is not None else 0)
 
 
