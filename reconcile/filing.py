@@ -17,13 +17,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from forms.kinds import TITLES
 from snapshots.errors import ToolkitError, oserror_text
 
 from .episode import PAGES, SET_ASIDE, Episode
 from .rules import DUPLICATE, FILED, INDEXED, NOT_IN_REGISTRY, QUEUED
+from .scan_input import ScannedPage
 from .state import EpisodeState, PageState, derive
 
 STORE_BATCH = 32  # page copies written before one folder fsync (bounded: each is ~1 MB)
@@ -31,20 +32,6 @@ STORE_BATCH = 32  # page copies written before one folder fsync (bounded: each i
 
 class FilingError(ToolkitError):
     reason = "filing"
-
-
-class ScannedPageLike(Protocol):
-    """What filing needs of a page (reconcile.scan_input.ScannedPage)."""
-
-    source: str
-    file_sha256: str
-    index: int
-    count: int
-    original: bytes
-    media_type: str
-    qr_text: str | None
-    payload: Any
-    rotation: int
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class Filer:
             self.state.apply(event)
         return self.state
 
-    def file_pages(self, pages: Sequence[ScannedPageLike]) -> list[Outcome]:
+    def file_pages(self, pages: Sequence[ScannedPage]) -> list[Outcome]:
         """Store and record the pages of one input file; their outcomes, once durable."""
         if not pages:
             return []
@@ -101,7 +88,7 @@ class Filer:
         placed = self.state.placed()
         return [outcome(placed[e.data["page"]]) for e in events]
 
-    def _store(self, pages: Sequence[ScannedPageLike], known: dict[tuple[str, int], str]
+    def _store(self, pages: Sequence[ScannedPage], known: dict[tuple[str, int], str]
                ) -> list[str]:
         """Each page's copy name: stored encrypted and durable now, STORE_BATCH pages to a
         folder fsync; or, for the same file taken in again, the copy stored already (the
@@ -166,7 +153,7 @@ def find_page(state: EpisodeState, page_id: str) -> PageState:
     return found[0]
 
 
-def _page_id(page: ScannedPageLike) -> str:
+def _page_id(page: ScannedPage) -> str:
     # unique per read, also for the same file dropped twice (the second is noted, not merged)
     return "PG-" + os.urandom(6).hex()
 

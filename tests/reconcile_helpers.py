@@ -4,54 +4,30 @@ pages as the scan side hands them (built by hand where no scan is needed)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyrage
 
+from forms.qr import QrPayload
 from reconcile.episode import Episode, Window, open_episode
+from reconcile.scan_input import ScannedPage
 
 START = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 END = START + timedelta(hours=10)
 
 
-@dataclass(frozen=True)
-class Payload:
-    form_id: str
-    kind: str
-    patient_id: str
-    encounter_id: str
-    page: int | None = None
-    pages: int | None = None
-
-    def text(self) -> str:
-        return "|".join(("DTF2", self.form_id, self.kind, self.patient_id, self.encounter_id,
-                         str(self.page), str(self.pages)))
-
-
-@dataclass(frozen=True)
-class Page:
-    """The fields of reconcile.scan_input.ScannedPage."""
-
-    source: str
-    file_sha256: str
-    index: int
-    count: int
-    original: bytes
-    media_type: str
-    qr_text: str | None
-    payload: Any
-    rotation: int = 0
+# pages are what the scan side hands filing; a code's payload is the forms' own
+Payload = QrPayload
 
 
 def page(source: str, payload: Payload | None, index: int = 1, count: int = 1,
-         data: bytes | None = None, qr_text: str | None = None) -> Page:
+         data: bytes | None = None, qr_text: str | None = None) -> ScannedPage:
     data = data if data is not None else f"{source}-{index}-image".encode()
     text = qr_text if qr_text is not None else (payload.text() if payload else None)
-    return Page(source, hashlib.sha256(source.encode()).hexdigest(), index, count, data,
-                "image/png", text, payload)
+    return ScannedPage(source, hashlib.sha256(source.encode()).hexdigest(), index, count, data,
+                       "image/png", text, payload, rotation=0)
 
 
 def record(form_id: str, kind: str = "mar", patient: str = "p1", encounter: str = "e1",
