@@ -16,6 +16,7 @@ Events (the `data` of each; docs/reconcile.md lists them):
   lost, named; the event's `by` is the station user who typed it)
 - `lost-withdrawn`: form_id, page, reason, person: a lost mark taken back (typed on the wrong
   form, or the page turned up); the page is waited for again
+- `entry-recorded`: a back-entry (reconcile/backentry.py says what it holds)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backentry import ENTRY_RECORDED, EntryBook
 from .episode import Window, parse_time
 from .journal import Event
 from .rules import (
@@ -77,6 +79,7 @@ class EpisodeState:
     # at and by); `lost_log` every mark and withdrawal, oldest first
     lost: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)
     lost_log: list[dict[str, Any]] = field(default_factory=list)
+    entries: EntryBook = field(default_factory=EntryBook)
     _placed: int = 0  # pages placed so far, in journal order
     _by_file: dict[tuple[str, int], str] = field(default_factory=dict)
     _by_form_page: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -94,6 +97,11 @@ class EpisodeState:
             self._place(page)
         self._placed = len(order)
         return self.pages
+
+    def page_of(self, form_id: str, page: int) -> str | None:
+        """The id of the scanned page filed as `page` of `form_id`, if one is."""
+        self.placed()
+        return self._by_form_page.get((form_id, page))
 
     def replace_all(self) -> None:
         """A registry or a hand index changes where earlier pages belong: place them again."""
@@ -231,8 +239,13 @@ def lost_mark(state: EpisodeState, form_id: str, page: int | None) -> dict[str, 
     return state.lost.get((form_id, page)) or state.lost.get((form_id, None))
 
 
+def _entry(state: EpisodeState, event: Event) -> None:
+    state.entries.apply(event)
+
+
 _HANDLERS = {"episode-opened": _opened, "registry-collected": _registry,
-             "audit-collected": _audit, "page-read": _page, "page-indexed": _indexed,
+             ENTRY_RECORDED: _entry, "audit-collected": _audit, "page-read": _page,
+             "page-indexed": _indexed,
              "file-set-aside": _set_aside, "page-lost": _lost, "lost-withdrawn": _lost}
 
 
