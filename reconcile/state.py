@@ -17,6 +17,8 @@ Events (the `data` of each; docs/reconcile.md lists them):
 - `lost-withdrawn`: form_id, page, reason, person: a lost mark taken back (typed on the wrong
   form, or the page turned up); the page is waited for again
 - `entry-recorded`: a back-entry (reconcile/backentry.py says what it holds)
+- `conflicts-checked`, `conflict-decided`, `registration-decided`, `page-transcribed`: where
+  the entries stand (reconcile/decisions.py)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backentry import ENTRY_RECORDED, EntryBook
+from .decisions import DECISION_EVENTS, Decisions
 from .episode import Window, parse_time
 from .journal import Event
 from .rules import (
@@ -80,6 +83,7 @@ class EpisodeState:
     lost: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)
     lost_log: list[dict[str, Any]] = field(default_factory=list)
     entries: EntryBook = field(default_factory=EntryBook)
+    decisions: Decisions = field(default_factory=Decisions)
     _placed: int = 0  # pages placed so far, in journal order
     _by_file: dict[tuple[str, int], str] = field(default_factory=dict)
     _by_form_page: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -243,10 +247,15 @@ def _entry(state: EpisodeState, event: Event) -> None:
     state.entries.apply(event)
 
 
+def _decision(state: EpisodeState, event: Event) -> None:
+    state.decisions.apply(event)
+
+
 _HANDLERS = {"episode-opened": _opened, "registry-collected": _registry,
              ENTRY_RECORDED: _entry, "audit-collected": _audit, "page-read": _page,
              "page-indexed": _indexed,
-             "file-set-aside": _set_aside, "page-lost": _lost, "lost-withdrawn": _lost}
+             "file-set-aside": _set_aside, "page-lost": _lost, "lost-withdrawn": _lost,
+             **dict.fromkeys(DECISION_EVENTS, _decision)}
 
 
 def derive(events: Iterable[Event]) -> EpisodeState:

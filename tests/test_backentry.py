@@ -50,3 +50,24 @@ def test_the_same_entry_again_adds_nothing_and_a_correction_is_the_next_revision
     assert state.entries.current(entries[0].key).entry.route == "Rectal"
     assert len(state.entries.lines[entries[0].key]) == 2
     assert len(state.entries.in_force()) == len(entries)
+
+
+def test_where_an_entry_stands_follows_the_checks_and_decisions(tmp_path):
+    episode, _ = new_episode(tmp_path)
+    entries, _ = data.one_of_each()
+    first, second = entries[0], entries[1]
+    j = episode.journal
+    j.append("conflicts-checked", {"against": {"url": "http://127.0.0.1:1/fhir"}, "entries": [
+        {"key": first.key, "revision": 0, "conflicts": [{"code": "allergy", "reason": "x"}]},
+        {"key": second.key, "revision": 0, "conflicts": []}]}, "clerk")
+    state = derive(j.read())
+    d = state.decisions
+    assert d.standing(first.key, 0) == "in-conflict" and not d.ready(first.key, 0)
+    assert d.standing(second.key, 0) == "clear" and d.ready(second.key, 0)
+    assert d.standing("DT-ABCDEFGHJK/p1/l1", 0) == "unchecked"
+    j.append("conflict-decided", {"key": first.key, "revision": 0, "code": "allergy",
+                                  "decision": "reject", "reason": "wrong patient",
+                                  "person": "A. Clerk"}, "clerk")
+    state = derive(j.read())
+    assert state.decisions.standing(first.key, 0) == "rejected"
+    assert not state.decisions.open_conflicts(first.key, 0)

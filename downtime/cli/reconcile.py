@@ -359,4 +359,18 @@ def report_cmd(ctx: click.Context, pdf_file: Path, unit: str | None, paper: str 
                f"{'s' if pages != 1 else ''} written to {pdf_file}")
 
 
+# The back-entry side's commands, each module in its own file with a `COMMANDS` list of
+# click commands to add under `reconcile` (imported here, after the helpers they share).
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def _add_extensions() -> None:
+    import importlib
+
+    for name in EXTENSIONS:
+        for command in importlib.import_module(f"{__package__}.{name}").COMMANDS:
+            reconcile.add_command(command)
+
+
+_add_extensions()
 COMMANDS = [reconcile]
