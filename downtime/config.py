@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconcile.settings import ReconcileSettings, ReconcileSettingsError
+from reconcile.staff import StaffListError
 from snapshots.errors import ToolkitError, oserror_text
 from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
 from snapshots.parity.settings import ParitySettings, ParitySettingsError
@@ -425,7 +426,7 @@ def _parity_servers(path: Path, base: Path, table: dict[str, Any]) -> dict[str, 
 def _reconcile(path: Path, base: Path, table: dict[str, Any]) -> ReconcileSettings:
     try:
         return ReconcileSettings.from_table(table, base, str(path))
-    except ReconcileSettingsError as e:
+    except (ReconcileSettingsError, StaffListError) as e:
         raise ConfigError(str(e)) from None
 
 

@@ -15,6 +15,8 @@ expected to send their registries and audit logs, and the scan inbox.
     workers = 2                       # processes reading scans (default: every core)
     [reconcile.units]
     4W = ["ws-4W-1", "ws-4W-2"]       # the workstations each unit's copies come from
+    [reconcile.staff]                 # who the initials on paper are (reconcile.staff)
+    4W = [{initials = "AB", name = "Alice Brown", role = "RN"}]
     [reconcile.fhir]                  # the back-entry Bundles (reconcile.fhir_codes)
     policy = "https://intranet.example.org/policies/downtime-back-entry"
     downtime_mrn_system = "urn:oid:2.16.840.1.113883.3.999.1"
@@ -36,9 +38,10 @@ from urllib.parse import urlsplit
 from snapshots.errors import ToolkitError
 
 from .fhir_codes import BundleSettings
+from .staff import StaffList
 
 KEYS = ("folder", "identity", "station", "recipients", "inbox", "set_aside", "settle_seconds",
-        "retries", "retry_seconds", "workers", "units", "fhir")
+        "retries", "retry_seconds", "workers", "units", "fhir", "staff")
 FHIR_KEYS = tuple(f.name for f in fields(BundleSettings))
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -61,6 +64,7 @@ class ReconcileSettings:
     workers: int = 0  # 0: every core
     units: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fhir: BundleSettings = field(default_factory=BundleSettings)  # [reconcile.fhir]
+    staff: StaffList = field(default_factory=StaffList)  # [reconcile.staff] (reconcile.staff)
 
     def station_name(self) -> str:
         if self.station:
@@ -112,6 +116,7 @@ class ReconcileSettings:
                 values[key] = int(_number(table[key], key, where, low=0, whole=True))
         values["units"] = _units(table.get("units", {}), where)
         values["fhir"] = _fhir(table.get("fhir", {}), where)
+        values["staff"] = StaffList.from_table(table.get("staff", {}), where)
         return cls(**values)
 
 
