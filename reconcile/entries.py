@@ -306,6 +306,13 @@ def entry_from_json(data: object, where: str = "entry") -> Entry:
         raise EntryError(f"{where}: {_first_problem(e)}") from None
 
 
+def validate_entry(data: object) -> Entry:
+    """An entry from `entry_to_json`-shaped data, pydantic's ValidationError (every problem
+    with its location) when it is not one: for a caller that names the problems in its own
+    terms (the bulk import names its columns, reconcile/import_format.py)."""
+    return _ADAPTER.validate_python(data)
+
+
 def make_entry(kind: str, **fields: Any) -> Entry:
     """An entry of `kind` from keyword fields, EntryError when they do not hold together."""
     if kind not in KINDS:
