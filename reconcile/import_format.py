@@ -258,7 +258,8 @@ class _Build:
                 self.problems.append(Problem(column, "required: the initials on the paper"))
             return {"name": "?"} if required else None
         found = self.ctx.staff.candidates(self.unit, written)
-        where = f"unit {self.unit}" if self.unit else "any unit's list (no unit given)"
+        where = f"unit {self.unit}" if self.unit else \
+            "every unit (\"*\"; no unit column, and the form is not in the registries)"
         if len(found) == 1:
             p = found[0].person(written)
             return {"name": p.name, "initials": p.initials,
@@ -385,7 +386,7 @@ _NESTED = {("source", "form_id"): "form_id", ("source", "page"): "page",
            ("source", "line"): "line", ("dose", "value"): "dose", ("dose", "unit"): "dose_unit",
            ("drug", "text"): "drug", ("drug", "rxnorm"): "rxnorm",
            ("address", "line"): "address_line", ("address", "city"): "city",
-           ("address", "postal_code"): "postal_code", ("source",): "form_id"}
+           ("address", "postal_code"): "postal_code"}
 _TOP = {"given": "given", "identifiers": "identifiers", "address": "address_line",
         "order_line": "order_line", "drug": "drug", "dose": "dose"}
 # an entry's own check (its __post_init__) names no location: the words say which column
@@ -395,7 +396,7 @@ _WORDS = (("PRN dose given needs the reason", "prn_reason"), ("needs the reason"
           ("with no name", "family"), ("paper_time", "paper_time"),
           ("entered_at", "entered_at"), ("revision", "revision"),
           ("patient and encounter", "patient_id"), ("form id", "form_id"),
-          ("page and line", "line"), ("a person needs a name", "entered_by"))
+          ("page and line", "page"), ("a person needs a name", "entered_by"))
 
 
 def _told(error: Mapping[str, Any], readings: list[str] | None) -> Problem:
@@ -406,8 +407,8 @@ def _told(error: Mapping[str, Any], readings: list[str] | None) -> Problem:
     if path and path[0] == "readings" and readings and len(path) > 1 and \
             isinstance(path[1], int) and path[1] < len(readings):
         return Problem(readings[path[1]], message)
-    if path[:2] in _NESTED or path[:1] in _NESTED:
-        return Problem(_NESTED.get(path[:2]) or _NESTED[path[:1]], message)
+    if path[:2] in _NESTED:
+        return Problem(_NESTED[path[:2]], message)
     if path and str(path[0]) in _TOP:
         return Problem(_TOP[str(path[0])], message)
     if path and str(path[0]) in COLUMNS:

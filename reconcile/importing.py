@@ -132,7 +132,8 @@ def import_data(episode: Episode, data: bytes, name: str, staff: StaffList, *,
                 now: datetime | None = None) -> ImportReport:
     sha = hashlib.sha256(data).hexdigest()
     rows = read_rows(data, name, fmt)
-    state = derive(episode.journal.read())
+    events = episode.journal.read()
+    state = derive(events)
     ctx = Context(staff, state.forms, entered_by, now or datetime.now(UTC).replace(
         microsecond=0))
     report = ImportReport(name, sha, [_outcome(row, ctx) for row in rows])
@@ -148,8 +149,10 @@ def import_data(episode: Episode, data: bytes, name: str, staff: StaffList, *,
             o.status, o.note = "already", "the episode holds this entry as it stands"
     later: list[tuple[str, dict[str, Any]]] = []
     if report.invalid:
-        report.rejected_copy = episode.store_copy(REJECTED, _rejected_copy(report, fmt))
-        later.append((IMPORT_REJECTED, _rejected_event(report, fmt)))
+        report.rejected_copy = _kept_before(events, report)
+        if report.rejected_copy is None:  # the same rows rejected again are kept once
+            report.rejected_copy = episode.store_copy(REJECTED, _rejected_copy(report, fmt))
+            later.append((IMPORT_REJECTED, _rejected_event(report, fmt)))
     if pages_done_by:
         later += _pages_done(report, state, pages_done_by)
     report.events += episode.journal.append_many(later, episode.who) if later else []
@@ -196,6 +199,13 @@ def _against_the_book(report: ImportReport, state: EpisodeState) -> None:
             why = (f"{key} is already entered with other content, by {held}: a clash; if "
                    f"this row corrects it, give revision {expected}")
         o.problems = [Problem("revision", why)]
+
+
+def _kept_before(events: Sequence[Event], report: ImportReport) -> str | None:
+    """The rejected set of an earlier import of this file that kept these very rows."""
+    rows = _rejected_event(report, "")["rows"]
+    return next((e.data["copy"] for e in reversed(events) if e.type == IMPORT_REJECTED
+                 and e.data["file_sha256"] == report.sha256 and e.data["rows"] == rows), None)
 
 
 def _rejected_copy(report: ImportReport, fmt: str) -> bytes:

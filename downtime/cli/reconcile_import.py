@@ -12,7 +12,6 @@ from reconcile.localtime import local_text
 
 from ..passphrase import passphrase_option
 
-
 _episode = click.option("--episode", "episode_id", metavar="ID",
                         help="The episode (default: the open one).")
 
