@@ -217,3 +217,22 @@ def test_json_rows_that_are_not_objects_or_hold_lists_are_told_by_their_line(epi
         "line 17: heart_rate: a string, number or true/false is expected, not a list or "
         "object"]
     assert json.loads(data)[0]["kind"] == "mar" and report.count("recorded") == 1
+
+
+def test_the_documented_examples_import_and_say_the_same(tmp_path):
+    import re
+    from pathlib import Path
+
+    from reconcile.entries import entry_to_json
+
+    doc = (Path(__file__).parent.parent / "docs" / "back-entry-format.md").read_text()
+    got = {}
+    for fmt in ("csv", "json"):
+        [block] = re.findall(rf"```{fmt}\n(.*?)```", doc, re.S)
+        ep, _ = new_episode(tmp_path / fmt)
+        ep.journal.append("registry-collected", {"workstation": "ws-4W-1", "source": "s",
+                                                 "records": FORMS, "seen": 5}, "clerk")
+        report = run(ep, block.encode(), fmt)
+        assert not report.invalid, [o.line() for o in report.invalid]
+        got[fmt] = [entry_to_json(o.entry) for o in report.outcomes]
+    assert got["csv"] == got["json"][:4] and len(got["json"]) == 5
