@@ -138,8 +138,10 @@ def link(journal: Journal, state: EpisodeState, mrn: str, patient_id: str, perso
         raise RegistrationError(f"Patient/{patient_id} is not a candidate the match offered "
                                 f"for {reg.downtime_mrn} (offered: {listed}): link to it only "
                                 "with --force REASON")
-    if offered is None:
-        _must_exist(against, patient_id)
+    target = offered.patient if offered is not None else _must_exist(against, patient_id)
+    if (into := merged_into(target)) is not None:
+        raise RegistrationError(f"Patient/{patient_id} was merged into {into}: link "
+                                f"{reg.downtime_mrn} to the surviving chart")
     event = journal.append(REGISTRATION_DECIDED, _data(
         reg, "link", patient_id, offered.grade if offered else None, person, result, against,
         forced=force_reason, reason=reason), who)
@@ -147,12 +149,22 @@ def link(journal: Journal, state: EpisodeState, mrn: str, patient_id: str, perso
     return event
 
 
-def _must_exist(against: Against, patient_id: str) -> None:
+def _must_exist(against: Against, patient_id: str) -> dict:
     """A forced link still goes to a patient the EHR has (a typo links to nobody)."""
     if against.client is not None:
-        against.client.read("Patient", patient_id)  # FhirRefused (404) says it is not
-    elif not any(p.get("id") == patient_id for p in against.patients or ()):
+        return against.client.read("Patient", patient_id)  # FhirRefused (404) if not
+    found = next((p for p in against.patients or () if p.get("id") == patient_id), None)
+    if found is None:
         raise RegistrationError(f"Patient/{patient_id} is not in {against.where}")
+    return found
+
+
+def merged_into(patient: Mapping[str, Any]) -> str | None:
+    """The chart a merged Patient was merged into (its `link` of type replaced-by)."""
+    for x in patient.get("link") or []:
+        if isinstance(x, Mapping) and x.get("type") == "replaced-by":
+            return (x.get("other") or {}).get("reference") or "another patient"
+    return None
 
 
 def create(journal: Journal, state: EpisodeState, mrn: str, person: str,
@@ -219,9 +231,7 @@ def linked_patients(decisions: Decisions, *, client: FhirClient | None = None,
         if not resource:
             raise RegistrationError(f"{mrn} is linked to Patient/{pid}, which the EHR no "
                                     "longer has: decide it again")
-        merged = [x for x in resource.get("link") or [] if x.get("type") == "replaced-by"]
-        if merged:
-            into = (merged[0].get("other") or {}).get("reference", "another patient")
+        if (into := merged_into(resource)) is not None:
             raise RegistrationError(f"{mrn} is linked to Patient/{pid}, merged into {into} "
                                     "since: decide it again (link to the surviving chart)")
         out[mrn] = resource

@@ -174,15 +174,31 @@ def test_candidates_then_only_a_person_decides(sandbox, episode):
     assert all(s not in raw for s in SECRETS)
 
 
-def test_a_link_to_a_chart_merged_since_is_decided_again(sandbox, episode):
+def test_a_merged_chart_is_no_target_and_a_link_to_one_merged_since_is_decided_again(
+        sandbox, episode):
     state = derive(episode.journal.read())
     with client_for(sandbox) as client:
         against = Against(client=client, where=sandbox.base_url)
         result = match_one(REGS[0], against)
-        link(episode.journal, state, "DT900011", "p-old-chart", "Dana Reyes", result,
-             against, episode.who, force_reason="the wristband's old MRN")
-        with pytest.raises(RegistrationError, match="merged into Patient/p-smith since"):
-            linked_patients(derive(episode.journal.read()).decisions, client=client)
+        assert "p-old-chart" in {c.patient_id for c in result.candidates}
+        for force in (None, "the wristband's old MRN"):
+            with pytest.raises(RegistrationError, match="merged into Patient/p-smith: link "
+                                                        "DT900011 to the surviving chart"):
+                link(episode.journal, state, "DT900011", "p-old-chart", "Dana Reyes", result,
+                     against, episode.who, force_reason=force)
+        link(episode.journal, state, "DT900011", "p-smith", "Dana Reyes", result, against,
+             episode.who)
+        smith = client.read("Patient", "p-smith")
+        client.request("PUT", "Patient/p-smith", json=dict(smith, link=[
+            {"other": {"reference": "Patient/p-harper"}, "type": "replaced-by"}]),
+            headers=FHIR)
+        try:  # the EHR merged the chart after the person linked it
+            with pytest.raises(RegistrationError, match="DT900011 is linked to "
+                                                        "Patient/p-smith, merged into "
+                                                        "Patient/p-harper since"):
+                linked_patients(derive(episode.journal.read()).decisions, client=client)
+        finally:
+            client.request("PUT", "Patient/p-smith", json=smith, headers=FHIR)
 
 
 def test_with_match_on_the_server_its_grades_are_journaled(sandbox, episode):
@@ -257,6 +273,8 @@ def test_match_link_and_create_through_the_cli(site):
     out = run(site, "reconcile", "match")
     assert "DT900011  Smyth Jonathon  1970-03-04" in out
     assert "probable  Patient/p-smith" in out and "certain   Patient/p-twin-a" in out
+    assert "Patient/p-old-chart  0.94  Smith Jon 1970-03-04 male [merged into Patient/p-smith" \
+        in out
     assert "no candidate in the EHR" in out
     assert "4 registrations: 0 decided, 4 waiting for a person (match via local)" in out
     out = run(site, "reconcile", "match", "--confirm-certain", code=2)

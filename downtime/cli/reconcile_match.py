@@ -113,6 +113,8 @@ def _via(matches) -> str:  # noqa: ANN001
 
 
 def _show(m, decided: dict | None) -> None:  # noqa: ANN001 - a RegistrationMatch
+    from reconcile.registrations import merged_into
+
     reg = m.registration
     born = reg.birth_date.isoformat() if reg.birth_date else "birth date not written"
     click.secho(f"{reg.downtime_mrn}  {reg.family} {' '.join(reg.given)}  {born}  {reg.sex}  "
@@ -123,8 +125,10 @@ def _show(m, decided: dict | None) -> None:  # noqa: ANN001 - a RegistrationMatc
         click.echo(f"  decided: {what} ({decided.get('grade') or 'not offered'}), by "
                    f"{decided['person']}, {local_text(decided['at'])}")
     for c in m.result.candidates:
+        into = merged_into(c.patient)
+        merged = f" [merged into {into}: not a chart to link to]" if into else ""
         click.echo(f"  {c.grade:<9} Patient/{c.patient_id}  {c.score:.2f}  {_label(c.patient)}"
-                   f": {'; '.join(c.reasons)}")
+                   f"{merged}: {'; '.join(c.reasons)}")
     if not m.result.candidates:
         click.echo("  no candidate in the EHR")
     if not decided:
