@@ -137,7 +137,8 @@ def _csv_rows(text: str, name: str) -> list[Row]:
                 continue  # a blank row a spreadsheet leaves: no entry
             problem = None if len(cells) <= len(columns) else Problem(
                 "row", f"{len(cells)} cells, the header has {len(columns)}")
-            values = {c: v for c, v in zip(columns, cells, strict=False) if c and v.strip()}
+            values = {c: v.strip() for c, v in zip(columns, cells, strict=False)
+                      if c and v.strip()}
             rows.append(Row(number, here, values, problem))
     except csv.Error as e:
         raise ImportFileError(f"{name} line {reader.line_num}: not CSV ({e})") from None
@@ -165,7 +166,7 @@ def _json_rows(text: str, name: str) -> list[Row]:
                 problem = problem or Problem(key.strip().lower(), "a string, number or "
                                              "true/false is expected, not a list or object")
                 continue
-            values[key.strip().lower()] = value
+            values[key.strip().lower()] = value.strip() if isinstance(value, str) else value
         rows.append(Row(number, line, values, problem))
     return rows
 
@@ -218,10 +219,9 @@ class _Build:
         self.row, self.ctx, self.problems = row, ctx, problems
         self.unit: str | None = None
 
-    def put(self, data: dict[str, Any], key: str, column: str | None = None) -> None:
-        value = self.row.values.get(column or key)
-        if value is not None:
-            data[key] = value.strip() if isinstance(value, str) else value
+    def put(self, data: dict[str, Any], key: str) -> None:
+        if (value := self.row.values.get(key)) is not None:
+            data[key] = value
 
     def common(self, kind: str) -> dict[str, Any]:
         row, ctx = self.row, self.ctx

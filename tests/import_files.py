@@ -28,7 +28,7 @@ STAFF_TOML = ('[reconcile.staff]\n4W = [{initials = "AB", name = "Alice Brown", 
 T = "2026-11-24T08:00"  # local time, as a clerk types it from the paper
 GOOD = [  # every kind (the values as a spreadsheet holds them)
     dict(kind="mar", form_id=MAR, page=1, line=1, written_by="AB", paper_time=T,
-         order_id="mr-1", drug="Metoprolol 25 mg PO", rxnorm="866924", dose=25, dose_unit="mg",
+         order_id="mr-1", drug="Metoprolol 25 mg PO", rxnorm="866924", dose=" 25 ", dose_unit="mg",
          route="PO"),
     dict(kind="mar", form_id=MAR, page=1, line=2, written_by="a.b.", paper_time="2026-11-24T09:00",
          drug="Ceftriaxone", dose=1, dose_unit="g", route="IV", outcome="held",
@@ -37,7 +37,7 @@ GOOD = [  # every kind (the values as a spreadsheet holds them)
          drug="Morphine", dose=2, dose_unit="mg", route="IV", prn=True, prn_reason="pain 7/10",
          order_line=f"{RX}/p1/l2", performer="JS"),
     dict(kind="mar", form_id=MAR, page=1, line=4, written_by="AB",
-         paper_time="2026-11-24T11:00Z", drug="Metoprolol", dose=25, dose_unit="mg",
+         paper_time="2026-11-24T11:00Z", drug="Metoprolol", dose=" 25 ", dose_unit="mg",
          route="PO", outcome="refused", reason="patient refused, nauseous"),
     dict(kind="order", form_id=RX, page=1, line=1, written_by="JS", paper_time=T,
          drug="Ceftriaxone 1 g IV", rxnorm="1665021", dose=1, dose_unit="g", route="IV",
