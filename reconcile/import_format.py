@@ -209,7 +209,10 @@ def row_entry(row: Row, ctx: Context) -> Entry | list[Problem]:
     else:
         if not problems:
             return entry
-    return list({p.field: p for p in reversed(problems)}.values())[::-1]
+    first: dict[str, Problem] = {}  # one problem per column, the first found
+    for p in problems:
+        first.setdefault(p.field, p)
+    return list(first.values())
 
 
 class _Build:
