@@ -32,9 +32,10 @@ _episode = click.option("--episode", "episode_id", metavar="ID",
 def import_cmd(ctx: click.Context, file: Path, fmt: str | None, entered_by: str | None,
                pages_done: bool, person: str | None, episode_id: str | None,
                passphrase_file: Path | None) -> None:
-    """Import back-entries from a CSV or JSON file (one row per paper line): valid rows are
-    journaled, each invalid one told by line, field and reason and kept encrypted for
-    correction; importing the same file again adds nothing. The file is read, never
+    """Import back-entries from a CSV or JSON file (one row per paper line, the columns of
+    docs/back-entry-format.md): valid rows are journaled, each invalid one told by line,
+    field and reason and kept encrypted for correction; importing the same file again adds
+    nothing, a changed row is a correction only with its revision. The file is read, never
     copied."""
     from reconcile.importing import RowsInvalid, import_file
 
