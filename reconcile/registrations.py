@@ -90,6 +90,12 @@ def match_all(state: EpisodeState, against: Against,
             for reg in registrations_in_force(state)]
 
 
+def corrected_since(decided: Mapping[str, Any], reg: Registration) -> bool:
+    """Whether the registration was corrected after the person decided on it (check the
+    decision again: the demographics it was made on are not those in force)."""
+    return int(decided.get("revision", 0)) < reg.revision
+
+
 def _person(person: str) -> str:
     if not person or not person.strip():
         raise RegistrationError("a registration is decided by a named person (--by NAME)")
@@ -115,7 +121,8 @@ def _standing(decisions: Decisions, mrn: str, decision: str, patient_id: str | N
 
 def _data(reg: Registration, decision: str, patient_id: str | None, grade: str | None,
           person: str, result: MatchResult, against: Against, **more: Any) -> dict[str, Any]:
-    data = {"key": reg.key, "downtime_mrn": reg.downtime_mrn, "decision": decision,
+    data = {"key": reg.key, "revision": reg.revision, "downtime_mrn": reg.downtime_mrn,
+            "decision": decision,
             "patient_id": patient_id, "grade": grade, "person": person, "via": result.via,
             "against": against.describe()}
     data.update({k: v for k, v in more.items() if v})

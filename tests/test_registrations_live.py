@@ -7,6 +7,7 @@ patient data left in the episode."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from downtime.cli import cli
 from downtime.generator import generate
 from downtime.sandbox import start_sandbox
-from reconcile.backentry import ToRecord, record_entries
+from reconcile.backentry import ToRecord, correct, record_entries
 from reconcile.bundles import build_bundles
 from reconcile.decisions import REGISTRATION_DECIDED
 from reconcile.entries import Address, Registration
@@ -119,7 +120,7 @@ def test_candidates_then_only_a_person_decides(sandbox, episode):
                                  "Dana Reyes", against, episode.who)
         assert [e.data["downtime_mrn"] for e in events] == ["DT900012"]
         assert events[0].data | {"against": None} == {
-            "key": REGS[1].key, "downtime_mrn": "DT900012", "decision": "link",
+            "key": REGS[1].key, "revision": 0, "downtime_mrn": "DT900012", "decision": "link",
             "patient_id": "p-twin-a", "grade": "certain", "person": "Dana Reyes",
             "via": "local", "against": None, "confirmed": "certain"}
 
@@ -291,6 +292,12 @@ def test_match_link_and_create_through_the_cli(site):
     assert "second chart of one person" in out
     out = run(site, "reconcile", "create", "DT900014", "--by", "Dana Reyes")
     assert "DT900014 to be created as a new patient" in out
+    # the registration corrected after the decision: the person is told to look again
+    state = derive(ep.journal.read())
+    record_entries(ep.journal, state.entries, [ToRecord(correct(
+        state.entries, dataclasses.replace(REGS[0], given=("Jonathan",))), "tui")], ep.who)
+    out = run(site, "reconcile", "match")
+    assert "the registration was corrected since (revision 1): check the decision again" in out
     listed = json.loads(run(site, "reconcile", "match", "--json"))
     assert {x["downtime_mrn"]: (x["decided"] or {}).get("decision") for x in listed} == {
         "DT900011": "link", "DT900012": "link", "DT900013": None, "DT900014": "create"}

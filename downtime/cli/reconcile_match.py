@@ -113,7 +113,7 @@ def _via(matches) -> str:  # noqa: ANN001
 
 
 def _show(m, decided: dict | None) -> None:  # noqa: ANN001 - a RegistrationMatch
-    from reconcile.registrations import merged_into
+    from reconcile.registrations import corrected_since, merged_into
 
     reg = m.registration
     born = reg.birth_date.isoformat() if reg.birth_date else "birth date not written"
@@ -124,6 +124,9 @@ def _show(m, decided: dict | None) -> None:  # noqa: ANN001 - a RegistrationMatc
             else "create a new patient"
         click.echo(f"  decided: {what} ({decided.get('grade') or 'not offered'}), by "
                    f"{decided['person']}, {local_text(decided['at'])}")
+        if corrected_since(decided, reg):
+            click.secho(f"  the registration was corrected since (revision {reg.revision}): "
+                        "check the decision again (--reason to change it)", fg="yellow")
     for c in m.result.candidates:
         into = merged_into(c.patient)
         merged = f" [merged into {into}: not a chart to link to]" if into else ""
