@@ -264,6 +264,7 @@ def _submission(state: EpisodeState, event: Event) -> None:
 
 def _closed(state: EpisodeState, event: Event) -> None:
     state.closed = dict(event.data, at=event.at, by=event.by)
+    state.entries.closed, state.entries.episode_id = state.closed, state.episode_id
 
 
 _HANDLERS = {"episode-opened": _opened, "registry-collected": _registry,

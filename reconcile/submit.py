@@ -33,11 +33,11 @@ from snapshots.fhir_client.client import FhirClient
 from snapshots.fhir_client.errors import FhirAuthError, FhirError, FhirRefused
 
 from .bundles import PatientBundle, build_bundles
-from .episode import Episode
+from .episode import Episode, refuse_if_closed
 from .fhir_codes import BundleSettings
 from .fhir_validation import Checker
 from .journal import write_durably
-from .state import EpisodeState, derive
+from .state import derive
 from .submissions import BUNDLE_REJECTED, BUNDLE_SUBMITTED, BUNDLE_WRITTEN
 from .submit_plan import Held, Plan, plan_submission
 
@@ -132,7 +132,7 @@ def submit(episode: Episode, destination: Destination, audit: AuditSink, *,
     patient, journaling and auditing each outcome as it comes; SubmitError for a closed
     episode, SubmitStopped when the server cannot be reached past its retries."""
     state = derive(episode.journal.read())
-    refuse_if_closed(state, "submissions")
+    refuse_if_closed(state.closed, state.episode_id, "submissions")
     plan = plan_submission(state, episode, read_patient=read_patient,
                            retry_rejected=retry_rejected)
     result = SubmitResult(destination.to, held=plan.held, already=plan.already)
@@ -146,13 +146,6 @@ def submit(episode: Episode, destination: Destination, audit: AuditSink, *,
         if on_bundle is not None:
             on_bundle(outcome)
     return result
-
-
-def refuse_if_closed(state: EpisodeState, what: str) -> None:
-    if state.closed is not None:
-        c = state.closed
-        raise SubmitError(f"episode {state.episode_id} was closed by {c.get('person')} at "
-                          f"{c['at']}: it takes no more {what}")
 
 
 def _send_one(episode: Episode, destination: Destination, audit: AuditSink, plan: Plan,

@@ -19,10 +19,10 @@ import pytest
 
 from downtime.generator import generate
 from downtime.sandbox import start_sandbox
-from reconcile.episode import load_episode
+from reconcile.episode import EpisodeClosed, load_episode
 from reconcile.state import derive
 from reconcile.submissions import BUNDLE_REJECTED, BUNDLE_SUBMITTED
-from reconcile.submit import SubmitError, ToServer, submit
+from reconcile.submit import ToServer, submit
 from snapshots.audit import AuditLog
 from snapshots.audit.verify import read_entries
 from snapshots.fhir_client.client import FhirClient
@@ -170,7 +170,7 @@ def test_a_closed_episode_takes_no_submissions(sandbox, tmp_path):
     episode, _, _, _ = patients_episode(tmp_path, [("p1", "e1")], seed=5, registration=False)
     episode.journal.append("episode-closed", {"reason": "done", "person": "Dana Reyes",
                                               "pages": 4}, episode.who)
-    with client_for(sandbox) as client, pytest.raises(SubmitError, match="was closed by "
+    with client_for(sandbox) as client, pytest.raises(EpisodeClosed, match="was closed by "
                                                       "Dana Reyes"):
         submit(episode, ToServer(client), AuditLog(tmp_path / "audit.log"))
 
