@@ -31,6 +31,17 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
                   f"{t['pages_lost']} marked lost", highlight=False)
     console.print(f"{t['queued']} queued for indexing · {t['flagged']} flagged · "
                   f"{t['set_aside']} files set aside", highlight=False)
+    b = c.get("back_entry")
+    if b and (b["entries"] or b["pages_transcribed"]):
+        console.print(f"{b['pages_transcribed']} pages transcribed · {b['entries']} entries: "
+                      f"{b['unchecked']} not checked · [bold]{b['in-conflict']} in conflict"
+                      f"[/bold] · {b['decided'] + b['declined']} decided · "
+                      f"{b['submitted']} submitted · {b['outbox']} in outbox · "
+                      f"[bold]{b['rejected']} rejected[/bold]", highlight=False)
+    if c.get("closed"):
+        x = c["closed"]
+        console.print(f"[bold]closed[/bold] {local_text(x['at'])} by {x['person']}: "
+                      f"{x['reason']}", highlight=False)
     if c.get("journal_note"):
         console.print(f"[yellow]note: {c['journal_note']}[/yellow]")
     for ws, unit in sorted(c.get("workstations_missing", {}).items()):
@@ -48,13 +59,21 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
 def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
     table = Table(title=f"Unit {code}", title_justify="left")
     table.add_column("patient", justify="left", overflow="fold")
-    for name in ("forms", "back", "missing", "lost", "flagged"):
+    for name in ("forms", "back", "missing", "lost", "flagged", "typed", "conflict",
+                 "decided", "sent", "rejected"):
         table.add_column(name, justify="right", no_wrap=True)
     patients = unit["patients"].items()  # in bed order (reconcile.custody)
     for pid, p in patients:
+        b = p.get("back_entry") or {}
         table.add_row(p.get("label") or pid, str(p["forms_issued"]), str(p["pages_back"]),
-                      str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]))
+                      str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]),
+                      *_entry_cells(b))
     console.print(table)
+    _by_patient(console, f"{code}: Bundles rejected by the EHR (for a person)", [
+        (p.get("label") or pid, [
+            f"{r['key']} ({r['kind']}): {r['rejected']['outcome']}"
+            for r in p.get("entered", []) if r["stage"] == "rejected"])
+        for pid, p in patients])
     _by_patient(console, f"{code}: pages missing", [
         (p.get("label") or pid, [_page_text(f, n) for f in p["forms"]
                                  for n in f["missing_pages"]]) for pid, p in patients])
@@ -68,6 +87,15 @@ def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
             f"{_page_text(f, x['page'])}: back {local_text(x['back_at'])} "
             f"({x['back_where']}); marked lost by {x['person']} {local_text(x['at'])}"
             for f in p["forms"] for x in f["back_after_lost"]]) for pid, p in patients])
+
+
+def _entry_cells(b: dict[str, Any]) -> list[str]:
+    """typed (pages transcribed / entries), in conflict, decided, sent, rejected."""
+    if not b:
+        return ["", "", "", "", ""]
+    sent = b["submitted"] + b["outbox"]
+    return [f"{b['pages_transcribed']}/{b['entries']}", str(b["in-conflict"]),
+            str(b["decided"] + b["declined"]), str(sent), str(b["rejected"])]
 
 
 def _page_text(form: dict[str, Any], page: int | None) -> str:
