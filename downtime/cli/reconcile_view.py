@@ -35,9 +35,9 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
     if b and (b["entries"] or b["pages_transcribed"]):
         console.print(f"{b['pages_transcribed']} pages transcribed · {b['entries']} entries: "
                       f"{b['unchecked']} not checked · [bold]{b['in-conflict']} in conflict"
-                      f"[/bold] · {b['decided'] + b['declined']} decided · "
-                      f"{b['submitted']} submitted · {b['outbox']} in outbox · "
-                      f"[bold]{b['rejected']} rejected[/bold]", highlight=False)
+                      f"[/bold] · {b['decided'] + b['declined']} decided", highlight=False)
+        console.print(f"{b['submitted']} submitted · {b['outbox']} in outbox · "
+                      f"[bold]{b['rejected']} rejected by the EHR[/bold]", highlight=False)
     if c.get("closed"):
         x = c["closed"]
         console.print(f"[bold]closed[/bold] {local_text(x['at'])} by {x['person']}: "
@@ -59,16 +59,14 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
 def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
     table = Table(title=f"Unit {code}", title_justify="left")
     table.add_column("patient", justify="left", overflow="fold")
-    for name in ("forms", "back", "missing", "lost", "flagged", "typed", "conflict",
-                 "decided", "sent", "rejected"):
+    for name in ("forms", "back", "missing", "lost", "flagged"):
         table.add_column(name, justify="right", no_wrap=True)
     patients = unit["patients"].items()  # in bed order (reconcile.custody)
     for pid, p in patients:
-        b = p.get("back_entry") or {}
         table.add_row(p.get("label") or pid, str(p["forms_issued"]), str(p["pages_back"]),
-                      str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]),
-                      *_entry_cells(b))
+                      str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]))
     console.print(table)
+    _back_entry(console, code, patients)
     _by_patient(console, f"{code}: Bundles rejected by the EHR (for a person)", [
         (p.get("label") or pid, [
             f"{r['key']} ({r['kind']}): {r['rejected']['outcome']}"
@@ -89,13 +87,21 @@ def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
             for f in p["forms"] for x in f["back_after_lost"]]) for pid, p in patients])
 
 
-def _entry_cells(b: dict[str, Any]) -> list[str]:
-    """typed (pages transcribed / entries), in conflict, decided, sent, rejected."""
-    if not b:
-        return ["", "", "", "", ""]
-    sent = b["submitted"] + b["outbox"]
-    return [f"{b['pages_transcribed']}/{b['entries']}", str(b["in-conflict"]),
-            str(b["decided"] + b["declined"]), str(sent), str(b["rejected"])]
+def _back_entry(console: Console, code: str, patients: Any) -> None:
+    """Per patient: pages transcribed, entries, in conflict, decided, sent, rejected."""
+    rows = [(p.get("label") or pid, p["back_entry"]) for pid, p in patients
+            if p.get("back_entry")]
+    if not rows:
+        return
+    table = Table(title=f"Unit {code}: back-entry", title_justify="left")
+    table.add_column("patient", justify="left", overflow="fold")
+    for name in ("pages typed", "entries", "conflict", "decided", "sent", "rejected"):
+        table.add_column(name, justify="right")
+    for label, b in rows:
+        table.add_row(label, str(b["pages_transcribed"]), str(b["entries"]),
+                      str(b["in-conflict"]), str(b["decided"] + b["declined"]),
+                      str(b["submitted"] + b["outbox"]), str(b["rejected"]))
+    console.print(table)
 
 
 def _page_text(form: dict[str, Any], page: int | None) -> str:
