@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapshots.fhir_client.errors import FhirRefused
+
 from .bundles import ScannedPage
 from .decisions import Decisions
 from .entries import Entry, Registration
@@ -133,7 +135,12 @@ def _registrations(plan: Plan, registrations: dict[str, Registration],
                 waiting[mrn] = (f"the downtime registration {mrn} is linked to an EHR "
                                 "patient, who must be read from the server (--to)")
             else:
-                plan.links[mrn] = read_patient(decision["patient_id"])
+                try:
+                    plan.links[mrn] = read_patient(decision["patient_id"])
+                except FhirRefused as e:  # gone, merged away, not allowed: for a person
+                    waiting[mrn] = (f"the downtime registration {mrn} is linked to EHR "
+                                    f"patient {decision['patient_id']}, who cannot be read "
+                                    f"({str(e).removeprefix(f'{e.url}: ')})")
     for mrn, why in waiting.items():
         keep = [e for e in plan.entries if e.patient_id != mrn]
         plan.held += [Held(e.key, e.revision, mrn, why) for e in plan.entries
