@@ -22,7 +22,7 @@ from downtime.sandbox import start_sandbox
 from reconcile.episode import EpisodeClosed, load_episode
 from reconcile.state import derive
 from reconcile.submissions import BUNDLE_REJECTED, BUNDLE_SUBMITTED
-from reconcile.submit import ToServer, submit
+from reconcile.submit import SubmitStopped, ToServer, submit
 from snapshots.audit import AuditLog
 from snapshots.audit.verify import read_entries
 from snapshots.fhir_client.client import FhirClient
@@ -178,7 +178,7 @@ def test_a_closed_episode_takes_no_submissions(sandbox, tmp_path):
 KILLED = """
 import sys
 from reconcile.episode import load_episode
-from reconcile.submit import ToServer, submit
+from reconcile.submit import SubmitStopped, ToServer, submit
 from snapshots.audit import AuditLog
 from snapshots.fhir_client.client import FhirClient
 from snapshots.fhir_client.settings import ClientSettings
@@ -228,3 +228,21 @@ def test_a_submitter_killed_mid_way_resumes_with_no_duplicates(sandbox, inpatien
                                 [ident], "clerk").journal.read())
     assert all(state.submissions.submitted(e.key, e.revision) for e in entries)
     assert len(json.dumps(state.submissions.bundles)) > 0
+
+
+def test_a_server_down_past_the_retries_stops_the_run_and_the_next_goes_on(
+        sandbox, inpatients, tmp_path):
+    episode, _, entries, _ = patients_episode(tmp_path, inpatients[2:3], seed=7,
+                                              registration=False)
+    sandbox.set_fault("5xx", status=503, match="/fhir")  # until cleared
+    try:
+        with client_for(sandbox, retries=1) as client, pytest.raises(
+                SubmitStopped, match="HTTP 503.*0 of 1 Bundles sent this run, the rest wait"):
+            submit(episode, ToServer(client), AuditLog(tmp_path / "audit.log"))
+    finally:
+        sandbox.clear_faults()
+    assert not derive(episode.journal.read()).submissions.bundles  # nothing journaled
+    with client_for(sandbox) as client:
+        result = submit(episode, ToServer(client), AuditLog(tmp_path / "audit.log"))
+    assert [o.status for o in result.outcomes] == ["submitted"]
+    assert result.outcomes[0].lines == len(entries)
