@@ -123,7 +123,10 @@ def test_submit_status_report_and_close(sandbox, tmp_path):
     scan = tmp_path / "late.png"
     scan.write_bytes(data.PNG)
     late = run(root, "reconcile", "scan", str(scan), "--keep", ok=False)
-    assert "no more scans" in late.output
+    assert "no more scans" in late.output and scan.exists()
+    (root / "inbox").mkdir()
+    watched = run(root, "reconcile", "watch", "--inbox", str(root / "inbox"), ok=False)
+    assert watched.exit_code != 0 and "no more scans" in watched.output
     logged, _ = read_entries(root / "audit.log")
     assert [e["action"] for e in logged] == ["submit", "submit"]
 
