@@ -150,9 +150,11 @@ def custody(state: EpisodeState, unit: str | None = None, patient: str | None = 
         return u, pt
 
     unit_of = {f.form_id: f.unit for f in state.forms.values()}
+    mrn_of = {f.patient_id: f.mrn for f in state.forms.values() if f.mrn}
     back_entry = add_entry_figures(
         state, blocks, unit_of, NO_UNIT,
-        lambda u, pid: (not unit or u == unit) and (not patient or pid == patient))
+        lambda u, pid: (not unit or u == unit) and
+        (not patient or patient in (pid, mrn_of.get(pid))))
 
     def wanted(row: dict[str, Any]) -> bool:
         return (not unit or row["unit"] == unit or row["unit"] is None) and \

@@ -89,6 +89,9 @@ def test_submit_status_report_and_close(sandbox, tmp_path):
     assert {r["entered_by"] for r in patient["entered"]} == {"Dana Reyes (HIM)"}
     assert status["conflicts"][0]["code"] == "outside-window"
     assert status["conflicts"][0]["decision"] is None
+    one = json.loads(run(root, "reconcile", "status", "--patient", "pat-cli-1", "--json").output)
+    other = json.loads(run(root, "reconcile", "status", "--patient", "nobody", "--json").output)
+    assert one["back_entry"]["entries"] == 9 and other["back_entry"]["entries"] == 0
     shown = run(root, "reconcile", "status").output
     assert "submitted" in shown and "in conflict" in shown
     # the decision, then the rest goes
