@@ -165,8 +165,11 @@ def _send_one(episode: Episode, destination: Destination, audit: AuditSink, plan
             **base, "status": e.status, "outcome": words,
             "entries": [{"key": k, "revision": revisions[k]} for k in sorted(lines)]},
             episode.who)
+        # the status and issue codes only: the audit log is not encrypted, and an
+        # OperationOutcome's words may quote the patient (the journal keeps them)
+        codes = f" ({', '.join(e.codes)})" if e.codes else ""
         _audit(audit, episode.who, built, f"transaction Bundle {sha[:12]} to "
-               f"{destination.to} REJECTED: {words}")
+               f"{destination.to} REJECTED: HTTP {e.status}{codes}")
         return Outcome(built.patient, sha, len(built.entry_keys), len(lines), "rejected",
                        words)
     except FhirAuthError:
