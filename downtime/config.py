@@ -67,7 +67,8 @@ from typing import TYPE_CHECKING, Any
 
 from reconcile.settings import ReconcileSettings, ReconcileSettingsError
 from reconcile.staff import StaffListError
-from snapshots.errors import ToolkitError, oserror_text
+from snapshots.audit.settings import AuditSettings
+from snapshots.errors import ConfigError, oserror_text
 from snapshots.fhir_client.settings import ClientSettings, SourceSettingsError
 from snapshots.parity.settings import ParitySettings, ParitySettingsError
 from snapshots.settings import BuildSettings, SettingsError, parse_as_of
@@ -79,12 +80,6 @@ if TYPE_CHECKING:
     from snapshots.publish import Recipients
 
 PAPERS = ("Letter", "A4")
-
-
-class ConfigError(ToolkitError):
-    """The config file, or a value in it, cannot be used."""
-
-    reason = "config"
 
 
 @dataclass(frozen=True)
@@ -120,26 +115,6 @@ class PrintSettings:
 
 
 WRITERS = ("local", "agent")
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    """[audit]: who appends the workstation's audit entries (docs/audit-log.md). "local":
-    browse and print append to paths.audit_log themselves (single-user: a plain chain only);
-    "agent": they hand them to the agent's audit writer, which signs them, keeps the log as
-    its own OS user and copies its signed heads to `anchors`; while it cannot be reached they
-    go to the browsing user's `spool`, marked unauthenticated, until it takes them."""
-
-    writer: str = "local"
-    socket_dir: Path | None = None  # None: the user's own runtime folder (as packets)
-    group: str | None = None  # OS group whose members may hand entries to the writer
-    key: Path | None = None  # None: audit-key.pem beside paths.audit_log
-    anchors: Path | None = None  # a folder off the workstation (the share the builder reads)
-    anchor_seconds: float = 60
-    spool: Path | None = None  # None: the browsing user's state folder
-
-    def key_path(self, audit_log: Path) -> Path:
-        return self.key if self.key is not None else Path(audit_log).parent / "audit-key.pem"
 
 
 Recipient = str | Path  # an age1... recipient, or the (resolved) path of a .age.pub file

@@ -19,7 +19,7 @@ which the command lays the packet out itself. The socket is
 socket address may be), the folder `paths.packet_socket_dir` (a service's, e.g. systemd's
 /run/downtime) or by default this user's own `$XDG_RUNTIME_DIR/downtime`, else
 `/tmp/downtime-<uid>`. The socket itself, its folder and both ends' checks are
-downtime.local_socket's, which the audit writer shares.
+snapshots.local_socket's, which the audit writer shares.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import pyrage
 
 from forms.delivery import PAPERS
 from forms.prerender import Packet, read_packet, take_prerendered_body
+from snapshots import local_socket
+from snapshots.local_socket import ServiceError, allowed, peer_credentials, read_line, reply
 
-from . import local_socket
 from .config import Config
-from .local_socket import ServiceError, allowed, peer_credentials, read_line, reply
 
 __all__ = ["Access", "PacketService", "ServiceError", "allowed", "check_request",
            "fetch_packet", "peer_credentials", "socket_path"]

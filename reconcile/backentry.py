@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .entries import Entry, EntryError, entry_from_json, entry_to_json
+from .episode import refuse_if_closed
 from .journal import Event, Journal
 
 ENTRY_RECORDED = "entry-recorded"
@@ -49,6 +50,10 @@ class EntryBook:
 
     lines: dict[str, list[Recorded]] = field(default_factory=dict)
     origins: dict[tuple[str, int], str] = field(default_factory=dict)  # (sha, row) -> key
+    # the episode-closed event's data once the episode is closed (reconcile/close.py):
+    # record_entries then refuses, and (episode id) says which episode
+    closed: dict[str, Any] | None = None
+    episode_id: str = ""
 
     def apply(self, event: Event) -> None:
         data = event.data
@@ -116,6 +121,7 @@ def record_entries(journal: Journal, book: EntryBook, items: Sequence[ToRecord],
     An item whose line is already recorded with other content must be a correction: its
     revision must be the next one (`correct`), else EntryError, since two different entries
     of one paper line at the same revision are a clash, not an update."""
+    refuse_if_closed(book.closed, book.episode_id, "entries")
     fresh: list[ToRecord] = []
     pending: dict[str, Entry] = {}
     skipped: list[ToRecord] = []

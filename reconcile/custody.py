@@ -1,9 +1,11 @@
 """Chain of custody: for each unit and patient, the forms issued, the pages back, the pages
 missing by form and page number, those marked lost (by whom, why) apart from them, and what
-waits for a person (queued for indexing, flagged, set aside), from the episode's state. One
-dict (`custody`) that the terminal view, the JSON and the PDF report all show; the next issue
-adds transcribed and submitted to it. Patients are listed in bed order and named as the
-paper names them (bed, name, MRN from the registry), by their id where it does not know.
+waits for a person (queued for indexing, flagged, set aside), from the episode's state; and
+the back-entry side (reconcile/custody_entries.py): pages transcribed, entries in conflict,
+decided, submitted, rejected, who entered what, the conflicts and their decisions. One dict
+(`custody`) that the terminal view, the JSON and the PDF report all show. Patients are
+listed in bed order and named as the paper names them (bed, name, MRN from the registry), by
+their id where it does not know.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from forms.kinds import TITLES
 
+from .custody_entries import add_entry_figures, conflict_rows
 from .rules import DUPLICATE, FILED, INDEXED, NOT_IN_REGISTRY, QUEUED, FormInfo
 from .state import EpisodeState, PageState, lost_mark
 
@@ -138,6 +141,21 @@ def custody(state: EpisodeState, unit: str | None = None, patient: str | None = 
         pt["pages_back"] += 1
         u["pages_back"] += 1
 
+    def blocks(unit_code: str, patient_id: str) -> tuple[dict, dict]:
+        u = units.setdefault(unit_code, _unit_block())
+        pt = u["patients"].get(patient_id)
+        if pt is None:
+            pt = u["patients"][patient_id] = _patient_block()
+            pt["label"] = patient_label(pt, patient_id)
+        return u, pt
+
+    unit_of = {f.form_id: f.unit for f in state.forms.values()}
+    mrn_of = {f.patient_id: f.mrn for f in state.forms.values() if f.mrn}
+    back_entry = add_entry_figures(
+        state, blocks, unit_of, NO_UNIT,
+        lambda u, pid: (not unit or u == unit) and
+        (not patient or patient in (pid, mrn_of.get(pid))))
+
     def wanted(row: dict[str, Any]) -> bool:
         return (not unit or row["unit"] == unit or row["unit"] is None) and \
             (not patient or row["patient_id"] == patient)
@@ -176,7 +194,14 @@ def custody(state: EpisodeState, unit: str | None = None, patient: str | None = 
             "pages": rows if not (unit or patient) else [r for r in rows if wanted(r)],
             # every lost mark and withdrawal, oldest first (who said it, who typed it, when)
             "lost_marks": [m for m in state.lost_log if not (unit or patient) or
-                           m["form_id"] in shown]}
+                           m["form_id"] in shown],
+            # every conflict of the entries shown, with its decision (reconcile/decisions.py)
+            "conflicts": conflict_rows(state, {r["key"] for u in units.values()
+                                               for p in u["patients"].values()
+                                               for r in p.get("entered", [])}),
+            # the back-entry figures of everything shown (each unit's and patient's own are
+            # under their `back_entry`; who entered what under each patient's `entered`)
+            "back_entry": back_entry, "closed": state.closed}
 
 
 def _unit_block() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyrage
 
@@ -34,6 +35,20 @@ class EpisodeError(ToolkitError):
     """No such episode, none open, or a window that makes no sense."""
 
     reason = "episode"
+
+
+class EpisodeClosed(EpisodeError):
+    """The episode was closed (reconcile/close.py): it takes no new entries, scans nor
+    submissions."""
+
+    reason = "episode-closed"
+
+
+def refuse_if_closed(closed: dict[str, Any] | None, episode_id: str, what: str) -> None:
+    """EpisodeClosed, in one line, when `closed` (the state's episode-closed data) is set."""
+    if closed is not None:
+        raise EpisodeClosed(f"episode {episode_id} was closed by {closed.get('person')} at "
+                            f"{closed.get('at')}: it takes no more {what}")
 
 
 def parse_time(value: str | datetime, name: str) -> datetime:

@@ -22,7 +22,7 @@ from typing import Any
 from forms.kinds import TITLES
 from snapshots.errors import ToolkitError, oserror_text
 
-from .episode import PAGES, SET_ASIDE, Episode
+from .episode import PAGES, SET_ASIDE, Episode, refuse_if_closed
 from .rules import DUPLICATE, FILED, INDEXED, NOT_IN_REGISTRY, QUEUED
 from .scan_input import ScannedPage
 from .state import EpisodeState, PageState, derive
@@ -71,6 +71,7 @@ class Filer:
         if not pages:
             return []
         self.refresh()
+        refuse_if_closed(self.state.closed, self.state.episode_id, "scans")
         known = {(p.read["file_sha256"], p.read["index"]): p.read["copy"]
                  for p in self.state.pages.values()}
         copies = self._store(pages, known)
@@ -107,6 +108,8 @@ class Filer:
         """Record a file that cannot be taken in. `store`: its bytes encrypted into the
         episode (the caller may then remove the plaintext); else it stays where it is
         (`moved_to`: beside the inbox) and every status names it."""
+        self.refresh()
+        refuse_if_closed(self.state.closed, self.state.episode_id, "scans")
         data, digest, copy = None, "", None
         if store:
             try:

@@ -19,6 +19,10 @@ Events (the `data` of each; docs/reconcile.md lists them):
 - `entry-recorded`: a back-entry (reconcile/backentry.py says what it holds)
 - `conflicts-checked`, `conflict-decided`, `registration-decided`, `page-transcribed`: where
   the entries stand (reconcile/decisions.py)
+- `bundle-submitted`, `bundle-written`, `bundle-rejected`: what became of the Bundles sent
+  (reconcile/submissions.py)
+- `episode-closed`: reason, person, pages (how many issued pages were accounted for): every
+  issued page back and transcribed, or lost; nothing more is taken in (reconcile/close.py)
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .rules import (
     on_form,
     place,
 )
+from .submissions import SUBMISSION_EVENTS, Submissions
 
 
 @dataclass
@@ -84,6 +89,8 @@ class EpisodeState:
     lost_log: list[dict[str, Any]] = field(default_factory=list)
     entries: EntryBook = field(default_factory=EntryBook)
     decisions: Decisions = field(default_factory=Decisions)
+    submissions: Submissions = field(default_factory=Submissions)
+    closed: dict[str, Any] | None = None  # the episode-closed event's data, at and by
     _placed: int = 0  # pages placed so far, in journal order
     _by_file: dict[tuple[str, int], str] = field(default_factory=dict)
     _by_form_page: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -251,11 +258,21 @@ def _decision(state: EpisodeState, event: Event) -> None:
     state.decisions.apply(event)
 
 
+def _submission(state: EpisodeState, event: Event) -> None:
+    state.submissions.apply(event)
+
+
+def _closed(state: EpisodeState, event: Event) -> None:
+    state.closed = dict(event.data, at=event.at, by=event.by)
+    state.entries.closed, state.entries.episode_id = state.closed, state.episode_id
+
+
 _HANDLERS = {"episode-opened": _opened, "registry-collected": _registry,
              ENTRY_RECORDED: _entry, "audit-collected": _audit, "page-read": _page,
              "page-indexed": _indexed,
              "file-set-aside": _set_aside, "page-lost": _lost, "lost-withdrawn": _lost,
-             **dict.fromkeys(DECISION_EVENTS, _decision)}
+             **dict.fromkeys(DECISION_EVENTS, _decision),
+             **dict.fromkeys(SUBMISSION_EVENTS, _submission), "episode-closed": _closed}
 
 
 def derive(events: Iterable[Event]) -> EpisodeState:

@@ -37,6 +37,14 @@ class ToolkitError(Exception):
         return str(self)
 
 
+class ConfigError(ToolkitError):
+    """The config file, or a value in it, cannot be used (here, the lowest layer, because a
+    library's own settings, such as a local service's OS group, are checked where they are
+    used: snapshots.local_socket)."""
+
+    reason = "config"
+
+
 class IoError(ToolkitError):
     """A file or folder that cannot be read or written, told as one line."""
 

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from downtime.audit_writer import AuditAccess, socket_path
 from downtime.cli import cli
 from snapshots.audit import AuditItem, AuditLog, AuditSigner, write_anchor
+from snapshots.audit.writer import AuditAccess, socket_path
 from tests.factory import print_site
 
 PASS = "audit-cli-pass"

@@ -1,5 +1,5 @@
-"""The agent's audit writer (downtime.audit_writer) and what browse and print append through
-(downtime.audit_client): entries signed and kept where the browsing user cannot write; the
+"""The agent's audit writer (snapshots.audit.writer) and what browse and print append through
+(snapshots.audit.client): entries signed and kept where the browsing user cannot write; the
 browsing user kept out of the log; a writer that cannot be reached, or a socket answered by
 someone else, leaves the entry in the user's spool, said and later handed over; anchors
 copied off the workstation."""
@@ -21,16 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from downtime.audit_client import WriterClient, audit_sink
-from downtime.audit_writer import (
-    AuditAccess,
-    AuditWriterService,
-    check_request,
-    socket_path,
-    start_audit_writer,
-)
 from downtime.config import Config, load_config
-from downtime.local_socket import ServiceError
 from snapshots.audit import (
     AuditItem,
     AuditLog,
@@ -39,6 +30,15 @@ from snapshots.audit import (
     public_key_path,
     verify,
 )
+from snapshots.audit.client import WriterClient, audit_sink
+from snapshots.audit.writer import (
+    AuditAccess,
+    AuditWriterService,
+    check_request,
+    socket_path,
+    start_audit_writer,
+)
+from snapshots.local_socket import ServiceError
 
 ROOT = os.getuid() == 0
 NOBODY = 65534
@@ -443,21 +443,22 @@ def test_the_writer_anchors_its_heads_off_the_workstation(short_dir, caplog):
 
 
 def test_start_audit_writer_follows_the_config(tmp_path, short_dir, caplog):
-    assert start_audit_writer(Config(), logging.getLogger("t")) is None  # writer = "local"
+    # writer = "local"
+    assert start_audit_writer(Config().audit, None, logging.getLogger("t")) is None
     config = tmp_path / "downtime.toml"
     (short_dir / "audit").mkdir(mode=0o777)
     (short_dir / "audit").chmod(0o777)
     config.write_text(f'[paths]\naudit_log = "{short_dir}/audit/audit.log"\n[audit]\n'
                       f'writer = "agent"\nsocket_dir = "{short_dir}/run"\n')
     caplog.set_level(logging.ERROR)
-    assert start_audit_writer(load_config(config), logging.getLogger("t")) is None
+    assert start_audit_writer(*_audit(load_config(config)), logging.getLogger("t")) is None
     assert "NOT writing the audit entries of browse and print" in caplog.text
     assert "others may write to this folder" in caplog.text
     (short_dir / "audit").chmod(0o700)
-    service = start_audit_writer(load_config(config), logging.getLogger("t"))
+    service = start_audit_writer(*_audit(load_config(config)), logging.getLogger("t"))
     try:
         assert service is not None and service.key_path == short_dir / "audit" / "audit-key.pem"
-        sink = audit_sink(load_config(config))
+        sink = audit_sink(*_audit(load_config(config)))
         sink.append("unlock", "badge 4411")
         assert sink.warning is None and len(_entries(short_dir / "audit" / "audit.log")) == 1
     finally:
@@ -467,7 +468,7 @@ def test_start_audit_writer_follows_the_config(tmp_path, short_dir, caplog):
 def test_audit_sink_is_the_log_itself_in_single_user_mode(tmp_path):
     config = tmp_path / "downtime.toml"
     config.write_text('[paths]\naudit_log = "audit.log"\n')
-    sink = audit_sink(load_config(config))
+    sink = audit_sink(*_audit(load_config(config)))
     assert isinstance(sink, AuditLog) and sink.path == tmp_path / "audit.log"
     assert sink.warning is None
 
@@ -475,18 +476,23 @@ def test_audit_sink_is_the_log_itself_in_single_user_mode(tmp_path):
 def test_agent_status_says_when_the_audit_writer_cannot_take_entries(tmp_path, short_dir):
     """With [audit] writer = "agent", a writer that does not answer is a readiness problem
     (care would go on, its record unauthenticated in the spool); one that answers is none."""
-    from downtime.audit_client import writer_problem
+    from snapshots.audit.client import writer_problem
 
     config = tmp_path / "downtime.toml"
     (short_dir / "audit").mkdir(mode=0o700)
     config.write_text(f'[paths]\naudit_log = "{short_dir}/audit/audit.log"\n[audit]\n'
                       f'writer = "agent"\nsocket_dir = "{short_dir}/run"\n')
-    assert writer_problem(Config()) == ""  # writer = "local": nothing to reach
-    problem = writer_problem(load_config(config))
+    assert writer_problem(Config().audit, None) == ""  # writer = "local": nothing to reach
+    problem = writer_problem(*_audit(load_config(config)))
     assert problem.startswith("audit writer: ") and "is the agent running?" in problem
-    service = start_audit_writer(load_config(config), logging.getLogger("t"))
+    service = start_audit_writer(*_audit(load_config(config)), logging.getLogger("t"))
     try:
-        assert writer_problem(load_config(config)) == ""
+        assert writer_problem(*_audit(load_config(config))) == ""
     finally:
         service.close()
-    assert "is the agent running?" in writer_problem(load_config(config))
+    assert "is the agent running?" in writer_problem(*_audit(load_config(config)))
+
+
+def _audit(config: Config) -> tuple:
+    """What the audit code takes of a config: its [audit] table and paths.audit_log."""
+    return config.audit, config.paths.audit_log

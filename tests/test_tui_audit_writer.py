@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from downtime.audit_writer import AuditAccess, AuditWriterService
-from downtime.config import AuditSettings
 from downtime.tui.app import make_app
 from downtime.tui.screens.census import CensusScreen
 from downtime.tui.screens.chart import ChartScreen
+from snapshots.audit.settings import AuditSettings
+from snapshots.audit.writer import AuditAccess, AuditWriterService
 from tests.tui_helpers import app_config, fake_kdf, make_site, settle, unlock
 
 pytestmark = pytest.mark.usefixtures("utc")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from snapshots.audit.client import writer_problem
+from snapshots.audit.writer import start_audit_writer
 from snapshots.errors import IoError, ToolkitError, oserror_text
 from snapshots.keys import (
     load_identity,
@@ -20,8 +22,6 @@ from snapshots.keys import (
 
 from ..agent import check_setup, process_inbox, run_agent, status
 from ..agent.status import UNKNOWN
-from ..audit_client import writer_problem
-from ..audit_writer import start_audit_writer
 from ..config import ConfigError
 from ..packet_service import Access, PacketService, ServiceError
 from ..passphrase import get_passphrase, passphrase_option
@@ -90,7 +90,8 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     service = _packet_service(store, hook, access) if hook is not None else None
     # [audit] writer = "agent": browse's and print's entries, signed (downtime.audit_writer)
-    writer = start_audit_writer(ctx.obj.config, logging.getLogger("downtime.agent"))
+    writer = start_audit_writer(ctx.obj.config.audit, ctx.obj.config.paths.audit_log,
+                                logging.getLogger("downtime.agent"))
     try:
         run_agent(inbox, store, key, keep, on_install=hook, stop=stop)
     except KeyboardInterrupt:
@@ -184,7 +185,7 @@ def status_cmd(ctx: click.Context, store: Path | None, trusted_key: Path | None,
         config.thresholds.stale_minutes
     setup = check_setup(identity, key_path, printer=config.print.printer,
                         identity_given=ctx.params.get("identity") is not None,
-                        audit_problem=writer_problem(config))
+                        audit_problem=writer_problem(config.audit, config.paths.audit_log))
     report = status(store, threshold, inbox=inbox, setup=setup)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

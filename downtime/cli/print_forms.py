@@ -17,6 +17,7 @@ from forms.errors import FormError
 from forms.kinds import ALL_UNITS, KINDS
 from forms.printing import check_printer
 from forms.registry import FormRegistry
+from snapshots.audit.client import audit_sink
 from snapshots.keys import (
     KeyFileError,
     identity_name,
@@ -28,7 +29,6 @@ from snapshots.keys import (
 from snapshots.sealed import open_snapshot
 from snapshots.store import UnknownUnit, match_unit, newest_for_unit
 
-from ..audit_client import audit_sink
 from ..config import Config
 from ..packet_service import Access, fetch_packet
 from ..passphrase import get_passphrase, passphrase_option
@@ -77,7 +77,8 @@ def print_forms(ctx: click.Context, kind: str, unit: str, patient: str | None,
         result = _laid_out_here(config, store, identity, request, patient, passphrase_file)
     click.echo(result.summary() + (" (pre-rendered)" if result.prerendered else ""))
     # the paper is out: if its record is not, PrintedNotAudited says so loudly
-    audit = audit_sink(config)  # the log, or the agent's audit writer ([audit] writer)
+    # the log, or the agent's audit writer ([audit] writer)
+    audit = audit_sink(config.audit, config.paths.audit_log)
     record_printed(audit, request.printed_by, result)
     if audit.warning:  # recorded, but only in this user's spool: said, never silent
         click.secho(f"warning: {audit.warning}", fg="red", err=True)

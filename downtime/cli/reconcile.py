@@ -14,7 +14,15 @@ from pathlib import Path
 import click
 
 from reconcile.custody import custody
-from reconcile.episode import Episode, EpisodeError, Window, load_episode, open_episode, parse_time
+from reconcile.episode import (
+    Episode,
+    EpisodeError,
+    Window,
+    load_episode,
+    open_episode,
+    parse_time,
+    refuse_if_closed,
+)
 from reconcile.filing import Filer
 from reconcile.settings import ReconcileSettings
 from snapshots.keys import Identity, load_identity, recipient_file
@@ -180,6 +188,7 @@ def scan_cmd(ctx: click.Context, files: tuple[Path, ...], keep: bool, workers: i
     episode, _ = _episode_for(ctx, episode_id, passphrase_file)
     settings = ctx.obj.config.reconcile
     filer = Filer(episode)
+    refuse_if_closed(filer.state.closed, episode.id, "scans")  # before any file is touched
     for result in scan_files(filer, files, _workers(settings, workers), remove=not keep):
         _print_result(result)
     _summary(filer)
@@ -214,7 +223,9 @@ def watch_cmd(ctx: click.Context, inbox: Path | None, workers: int | None,
     if not inbox.is_dir():
         raise EpisodeError(f"{inbox}: the inbox is not a folder")
     episode, _ = _episode_for(ctx, episode_id, passphrase_file)
-    watch = Watch(Filer(episode), inbox, settle_seconds=settings.settle_seconds,
+    filer = Filer(episode)
+    refuse_if_closed(filer.state.closed, episode.id, "scans")
+    watch = Watch(filer, inbox, settle_seconds=settings.settle_seconds,
                   retries=settings.retries, retry_seconds=settings.retry_seconds,
                   aside_folder=settings.set_aside_folder(inbox),
                   workers=_workers(settings, workers), report=_print_result)
@@ -361,7 +372,7 @@ def report_cmd(ctx: click.Context, pdf_file: Path, unit: str | None, paper: str 
 
 # The back-entry side's commands, each module in its own file with a `COMMANDS` list of
 # click commands to add under `reconcile` (imported here, after the helpers they share).
-EXTENSIONS: tuple[str, ...] = ("reconcile_import", "reconcile_match")
+EXTENSIONS: tuple[str, ...] = ("reconcile_import", "reconcile_match", "reconcile_submit")
 
 
 def _add_extensions() -> None:

@@ -31,6 +31,17 @@ def show_status(c: dict[str, Any], console: Console | None = None) -> None:
                   f"{t['pages_lost']} marked lost", highlight=False)
     console.print(f"{t['queued']} queued for indexing · {t['flagged']} flagged · "
                   f"{t['set_aside']} files set aside", highlight=False)
+    b = c.get("back_entry")
+    if b and (b["entries"] or b["pages_transcribed"]):
+        console.print(f"{b['pages_transcribed']} pages transcribed · {b['entries']} entries: "
+                      f"{b['unchecked']} not checked · [bold]{b['in-conflict']} in conflict"
+                      f"[/bold] · {b['decided'] + b['declined']} decided", highlight=False)
+        console.print(f"{b['submitted']} submitted · {b['outbox']} in outbox · "
+                      f"[bold]{b['rejected']} rejected by the EHR[/bold]", highlight=False)
+    if c.get("closed"):
+        x = c["closed"]
+        console.print(f"[bold]closed[/bold] {local_text(x['at'])} by {x['person']}: "
+                      f"{x['reason']}", highlight=False)
     if c.get("journal_note"):
         console.print(f"[yellow]note: {c['journal_note']}[/yellow]")
     for ws, unit in sorted(c.get("workstations_missing", {}).items()):
@@ -55,6 +66,12 @@ def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
         table.add_row(p.get("label") or pid, str(p["forms_issued"]), str(p["pages_back"]),
                       str(p["pages_missing"]), str(p["pages_lost"]), str(p["flagged"]))
     console.print(table)
+    _back_entry(console, code, patients)
+    _by_patient(console, f"{code}: Bundles rejected by the EHR (for a person)", [
+        (p.get("label") or pid, [
+            f"{r['key']} ({r['kind']}): {r['rejected']['outcome']}"
+            for r in p.get("entered", []) if r["stage"] == "rejected"])
+        for pid, p in patients])
     _by_patient(console, f"{code}: pages missing", [
         (p.get("label") or pid, [_page_text(f, n) for f in p["forms"]
                                  for n in f["missing_pages"]]) for pid, p in patients])
@@ -68,6 +85,23 @@ def _unit(console: Console, code: str, unit: dict[str, Any]) -> None:
             f"{_page_text(f, x['page'])}: back {local_text(x['back_at'])} "
             f"({x['back_where']}); marked lost by {x['person']} {local_text(x['at'])}"
             for f in p["forms"] for x in f["back_after_lost"]]) for pid, p in patients])
+
+
+def _back_entry(console: Console, code: str, patients: Any) -> None:
+    """Per patient: pages transcribed, entries, in conflict, decided, sent, rejected."""
+    rows = [(p.get("label") or pid, p["back_entry"]) for pid, p in patients
+            if p.get("back_entry")]
+    if not rows:
+        return
+    table = Table(title=f"Unit {code}: back-entry", title_justify="left")
+    table.add_column("patient", justify="left", overflow="fold")
+    for name in ("pages typed", "entries", "conflict", "decided", "sent", "rejected"):
+        table.add_column(name, justify="right")
+    for label, b in rows:
+        table.add_row(label, str(b["pages_transcribed"]), str(b["entries"]),
+                      str(b["in-conflict"]), str(b["decided"] + b["declined"]),
+                      str(b["submitted"] + b["outbox"]), str(b["rejected"]))
+    console.print(table)
 
 
 def _page_text(form: dict[str, Any], page: int | None) -> str:

@@ -14,13 +14,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from snapshots.audit import AuditError
+from snapshots.audit.client import audit_sink
 from snapshots.chart import DataAge, data_age
 from snapshots.identity_process import load_identity_in_child
 from snapshots.keys import Identity, KeyFileError, load_public_key, read_recipient, recipient_file
 from snapshots.sealed import SnapshotError, verify
 from snapshots.store import by_scope
 
-from ..audit_client import audit_sink
 from ..config import Config
 from .session import Clock, Session, utc_now
 
@@ -38,7 +38,7 @@ class Workstation:
         self.trusted_key = load_public_key(config.path("trusted_builder_key",
                                                        flag="--trusted-key"))
         # the log itself, or the agent's audit writer ([audit] writer): docs/audit-log.md
-        self.audit_log = audit_sink(config)
+        self.audit_log = audit_sink(config.audit, config.paths.audit_log)
         self.registry = config.paths.registry
         self.registry_recipients = config.recipients.escrow_keys()
         self.clock: Clock = clock or utc_now

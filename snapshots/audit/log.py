@@ -14,7 +14,7 @@ on the log and `fsync` it, so two processes (the TUI and `downtime print`) can a
 The log holds ids, hashes and who/when/what: never clinical content. The one free text kept is
 the break-glass reason, which is the point of logging a break-glass.
 
-Given a signer (the agent's audit writer, downtime.audit_writer), every entry also carries the
+Given a signer (the agent's audit writer, snapshots.audit.writer), every entry also carries the
 writer's key id (`key`, hashed) and an Ed25519 signature of its hash (`sig`); the entries the
 writer appends for another process name that process's OS user (`os_user`, from the kernel,
 not from the asker), and those it takes over from a browsing user's spool keep the time they
@@ -87,7 +87,7 @@ def _now() -> datetime:
 class AuditLog:
     """Append entries to one audit log file; with a `signer`, sign each entry and the head
     (the audit writer's log). `warning` is for a sink that can fall back to something less
-    (downtime.audit_client): a log written here directly never does."""
+    (snapshots.audit.client): a log written here directly never does."""
 
     warning: str | None = None
 

@@ -1,6 +1,6 @@
 """The agent's local services over Unix sockets: where a socket lives, who may connect, and
 the checks made on both ends. The packet hand-over (downtime.packet_service) and the audit
-writer (downtime.audit_writer) are each one request per connection on top of this.
+writer (snapshots.audit.writer) are each one request per connection on top of this.
 
 Who may connect: processes of the service's own OS user, root, and, where the site names
 one, members of an OS group: checked twice, by the folder's and the socket's modes (0700 and
@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-from snapshots.errors import ToolkitError, oserror_text
-
-from .config import ConfigError
+from .errors import ConfigError, ToolkitError, oserror_text
 
 TIMEOUT_SECONDS = 5.0
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes on Linux, the last a NUL

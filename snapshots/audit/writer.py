@@ -1,10 +1,13 @@
-"""The agent's audit writer: `downtime browse` and `downtime print` hand it their audit entries
-over a socket, and it appends them, signed, to a log that only its own OS user can write
-(docs/audit-log.md, "The audit writer"). The browsing user can then neither edit, delete nor
-rewrite what was recorded, and a copy of the log cannot be forged without the writer's key.
+"""The agent's audit writer: `downtime browse`, `downtime print` and `downtime reconcile
+submit` hand it their audit entries over a socket, and it appends them, signed, to a log that
+only its own OS user can write (docs/audit-log.md, "The audit writer"). It lives here, beside
+the log, in the lowest layer: the agent (downtime) runs it, and the client that talks to it
+(snapshots.audit.client) is used by the application and by reconcile/ alike. The browsing
+user can then neither edit, delete nor rewrite what was recorded, and a copy of the log
+cannot be forged without the writer's key.
 
 - Who may hand it entries: its own user, root and, where the site names one, the members of
-  `[audit] group` (downtime.local_socket: folder and socket modes, SO_PEERCRED). Each entry
+  `[audit] group` (snapshots.local_socket: folder and socket modes, SO_PEERCRED). Each entry
   names the OS user the kernel says asked (`os_user`), whatever the asker claims.
 - What it keeps: `paths.audit_log` and its head (0600, in a folder no one else may write),
   the key (`[audit] key`, 0600, made on first start; its public half beside it, 0644).
@@ -33,25 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from snapshots.audit import (
-    ACTIONS,
-    AuditError,
-    AuditItem,
-    AuditKeyError,
-    AuditLog,
-    AuditSigner,
-    entry_problem,
-    head_path,
-    load_or_create_key,
-    public_key_path,
-    write_anchor,
-)
-from snapshots.audit.log import Row
-from snapshots.errors import oserror_text
-
-from . import local_socket
-from .config import Config, ConfigError
-from .local_socket import ServiceError, allowed, read_line, reply, user_name
+from .. import local_socket
+from ..errors import ConfigError, oserror_text
+from ..local_socket import ServiceError, allowed, read_line, reply, user_name
+from .anchors import write_anchor
+from .log import ACTIONS, AuditError, AuditItem, AuditLog, Row, head_path
+from .settings import AuditSettings
+from .signing import AuditKeyError, AuditSigner, load_or_create_key, public_key_path
+from .verify import entry_problem
 
 MAX_REQUEST = 64 * 1024 * 1024  # a whole house's packet: tens of thousands of forms
 MAX_ITEMS = 200_000
@@ -68,8 +60,8 @@ class AuditAccess(local_socket.Access):
     folder_setting: ClassVar[str] = "[audit] socket_dir"
 
     @classmethod
-    def from_config(cls, config: Config) -> AuditAccess:
-        return cls(config.audit.socket_dir, config.audit.group)
+    def from_settings(cls, settings: AuditSettings) -> AuditAccess:
+        return cls(settings.socket_dir, settings.group)
 
 
 def socket_path(log: Path, access: AuditAccess) -> Path:
@@ -313,17 +305,18 @@ def _signed_head(log: Path, key: str) -> dict | None:
     return head if isinstance(head, dict) and head.get("key") == key and "sig" in head else None
 
 
-def start_audit_writer(config: Config, logger: logging.Logger) -> AuditWriterService | None:
-    """With [audit] writer = "agent", the writer, started; None otherwise, or when it cannot
-    start (then said in the agent's log: browse and print keep their entries in their
-    spools, unauthenticated, and say so on screen)."""
-    if config.audit.writer != "agent":
+def start_audit_writer(settings: AuditSettings, audit_log: Path | None,
+                       logger: logging.Logger) -> AuditWriterService | None:
+    """With [audit] writer = "agent", the writer of `audit_log` (paths.audit_log, which the
+    config requires then), started; None otherwise, or when it cannot start (then said in
+    the agent's log: browse and print keep their entries in their spools, unauthenticated,
+    and say so on screen)."""
+    if settings.writer != "agent" or audit_log is None:
         return None
-    audit_log = config.path("audit_log")
-    service = AuditWriterService(audit_log, config.audit.key_path(audit_log),
-                                 AuditAccess.from_config(config),
-                                 anchors=config.audit.anchors,
-                                 anchor_seconds=config.audit.anchor_seconds)
+    service = AuditWriterService(audit_log, settings.key_path(audit_log),
+                                 AuditAccess.from_settings(settings),
+                                 anchors=settings.anchors,
+                                 anchor_seconds=settings.anchor_seconds)
     try:
         service.start()
     except (ServiceError, ConfigError, AuditKeyError, AuditError) as e:

@@ -1,9 +1,10 @@
-"""Where `downtime browse` and `downtime print` write their audit entries (docs/audit-log.md).
+"""Where `downtime browse`, `downtime print` and `downtime reconcile submit` write their audit
+entries (docs/audit-log.md).
 
 `audit_sink(config)` is, with `[audit] writer = "local"` (the default, single-user: the demo,
 the tests), the log itself (snapshots.audit.AuditLog: a plain chain, which `audit verify`
 calls no more than that); with `[audit] writer = "agent"`, a `WriterClient` that hands each
-entry to the agent's audit writer (downtime.audit_writer), which signs it and keeps it where
+entry to the agent's audit writer (snapshots.audit.writer), which signs it and keeps it where
 the browsing user cannot write.
 
 When the writer cannot be reached (the agent stopped, its socket not safe, a refusal) care
@@ -26,40 +27,41 @@ from pathlib import Path
 
 import platformdirs
 
-from snapshots.audit import ACTIONS, AuditItem, AuditLog, default_audit_log, head_path
-from snapshots.audit.verify import read_entries
-from snapshots.errors import oserror_text
-
-from . import local_socket
-from .audit_writer import MAX_REQUEST, AuditAccess, socket_path
-from .config import Config
-from .local_socket import TIMEOUT_SECONDS, ServiceError, read_line
+from .. import local_socket
+from ..errors import oserror_text
+from ..local_socket import TIMEOUT_SECONDS, ServiceError, read_line
+from .log import ACTIONS, AuditItem, AuditLog, default_audit_log, head_path
+from .settings import AuditSettings
+from .verify import read_entries
+from .writer import MAX_REQUEST, AuditAccess, socket_path
 
 
 def default_spool() -> Path:
     return platformdirs.user_state_path("downtime") / "audit-spool.log"
 
 
-def audit_sink(config: Config) -> AuditLog | WriterClient:
-    """The sink browse and print append to, as the config says."""
-    log = config.paths.audit_log or default_audit_log()
-    if config.audit.writer != "agent":
+def audit_sink(settings: AuditSettings, audit_log: Path | None) -> AuditLog | WriterClient:
+    """The sink browse, print and reconciliation append to, as [audit] says, for the log at
+    `audit_log` (paths.audit_log; None: the user's default log)."""
+    log = audit_log or default_audit_log()
+    if settings.writer != "agent":
         return AuditLog(log)
-    return WriterClient(log, AuditAccess.from_config(config),
-                        config.audit.spool or default_spool())
+    return WriterClient(log, AuditAccess.from_settings(settings),
+                        settings.spool or default_spool())
 
 
-def writer_problem(config: Config) -> str:
+def writer_problem(settings: AuditSettings, audit_log: Path | None) -> str:
     """Why the agent's audit writer cannot take entries now ('' when it can, or when the
     site writes its log locally): for `agent status`."""
-    if config.audit.writer != "agent":
+    if settings.writer != "agent":
         return ""
-    log = config.paths.audit_log or default_audit_log()
+    log = audit_log or default_audit_log()
+    access = AuditAccess.from_settings(settings)
     try:
-        path = socket_path(log, AuditAccess.from_config(config))
+        path = socket_path(log, access)
     except ServiceError as e:
         return f"audit writer: {e}"
-    conn, why = local_socket.connect(path, AuditAccess.from_config(config))
+    conn, why = local_socket.connect(path, access)
     if conn is None:
         return f"audit writer: {why or f'none answers at {path}: is the agent running?'} " \
                "(entries would be kept unauthenticated in the spool)"
@@ -191,3 +193,6 @@ def _open_existing(path: Path) -> int | None:
         return os.open(path, os.O_RDWR)
     except OSError:
         return None
+
+
+AuditSink = AuditLog | WriterClient  # what every layer appends to: the same calls
