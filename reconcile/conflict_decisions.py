@@ -152,9 +152,10 @@ def edited(entry: Entry, edits: Iterable[str], now: datetime | None = None) -> E
             if not isinstance(holder.get(part), dict):
                 raise DecisionError(f"{entry.key}: the entry has no field {name}")
             holder = holder[part]
-        if path[-1] not in holder or path[-1] in ("kind", "version", "revision"):
+        if path[-1] not in holder or path[-1] in _FIXED:
+            editable = ", ".join(sorted(k for k in data if k not in _FIXED))
             raise DecisionError(f"{entry.key}: the entry has no field {name} to edit "
-                                f"(fields: {', '.join(sorted(k for k in data if k not in ('kind', 'version', 'revision')))})")
+                                f"(fields: {editable})")
         holder[path[-1]] = _value(holder[path[-1]], text.strip())
     if now is not None:
         data["entered_at"] = now.isoformat()
@@ -162,6 +163,9 @@ def edited(entry: Entry, edits: Iterable[str], now: datetime | None = None) -> E
         return entry_from_json(data, where=entry.key)
     except EntryError as e:
         raise DecisionError(str(e)) from None
+
+
+_FIXED = ("kind", "version", "revision")
 
 
 def _value(old: Any, text: str) -> Any:
