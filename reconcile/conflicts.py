@@ -35,15 +35,14 @@ Settings, `[reconcile.conflicts]` (docs/configuration.md): the windows above.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from snapshots import allergy_check
-from snapshots.errors import ToolkitError
 
+from .conflict_settings import ConflictSettings
 from .current_state import (
     RXNORM,
     CurrentState,
@@ -83,38 +82,6 @@ CODES = (DISCHARGED, TRANSFERRED, DIED, MERGED, PATIENT_UNKNOWN, ENCOUNTER_UNKNO
 # EHR order statuses that stand (an order stopped, cancelled or in error is no duplicate)
 _STANDING = frozenset({"active", "on-hold", "draft"})
 _GIVEN = frozenset({"completed", "in-progress"})
-
-
-class ConflictSettingsError(ToolkitError):
-    reason = "config"
-
-
-@dataclass(frozen=True)
-class ConflictSettings:
-    """`[reconcile.conflicts]`: the windows of the checks."""
-
-    duplicate_order_hours: float = 24.0
-    duplicate_administration_minutes: float = 60.0
-    window_grace_minutes: float = 0.0
-    future_grace_minutes: float = 5.0
-
-    @classmethod
-    def from_table(cls, table: Any, where: str) -> ConflictSettings:
-        names = [f.name for f in fields(cls)]
-        if not isinstance(table, dict):
-            raise ConflictSettingsError(f"{where}: [reconcile] conflicts must be a table "
-                                        f"({', '.join(names)})")
-        unknown = set(table) - set(names)
-        if unknown:
-            raise ConflictSettingsError(f"{where}: unknown key(s) in [reconcile.conflicts]: "
-                                        f"{', '.join(sorted(unknown))} (known: "
-                                        f"{', '.join(names)})")
-        for key, value in table.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or \
-                    not math.isfinite(value) or value < 0:
-                raise ConflictSettingsError(f"{where}: [reconcile.conflicts] {key} must be a "
-                                            f"number, 0 or more, not {value!r:.40}")
-        return cls(**{k: float(v) for k, v in table.items()})
 
 
 def describe(entry: Entry) -> str:
