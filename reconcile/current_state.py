@@ -482,14 +482,22 @@ def from_server(client: Any, patient_ids: Sequence[str], batch: int = BATCH_PATI
 
 
 def _parents(client: Any, resources: list[dict]) -> list[dict]:
-    """The rooms and units above the beds the encounters name (Location `partOf`), so that a
-    bed tells its unit."""
+    """The beds the encounters name and the rooms and units above them (Location `partOf`),
+    those not already read, so that a bed tells its unit (a Patient-level Bulk export has
+    no Locations: they are in no patient's compartment)."""
     have = {r["id"] for r in resources if r.get("resourceType") == "Location"}
     out: list[dict] = []
-    todo = {ref_id(r.get("partOf"), "Location") for r in resources
-            if r.get("resourceType") == "Location"} - have - {None}
+    named = {ref_id(item.get("location"), "Location") for r in resources
+             if r.get("resourceType") == "Encounter" for item in r.get("location") or []
+             if isinstance(item, dict)}
+    todo = (named | {ref_id(r.get("partOf"), "Location") for r in resources
+                     if r.get("resourceType") == "Location"}) - have - {None}
     while todo:
-        found = list(client.search_resources("Location", {"_id": ",".join(sorted(todo))}))
+        ids = sorted(todo)
+        found = [r for start in range(0, len(ids), BATCH_PATIENTS)
+                 for r in client.search_resources("Location", {
+                     "_id": ",".join(ids[start:start + BATCH_PATIENTS]),
+                     "_count": BATCH_PATIENTS})]
         out += found
         have |= {r["id"] for r in found}
         todo = {ref_id(r.get("partOf"), "Location") for r in found} - have - {None}
@@ -509,8 +517,12 @@ def from_bulk(client: Any, read_at: datetime | None = None, **export: Any) -> Cu
         result = BulkExport(client, types=TYPES, **export).run()
     except FhirError as e:
         raise CurrentStateError(f"current state from {client.base_url}: {e}") from None
-    resources = (orjson.loads(line) for f in result.output for line in f.data.splitlines()
-                 if line.strip())
+    resources = [orjson.loads(line) for f in result.output for line in f.data.splitlines()
+                 if line.strip()]
+    try:
+        resources += _parents(client, resources)
+    except FhirError as e:
+        raise CurrentStateError(f"current state from {client.base_url}: {e}") from None
     return from_resources(resources, {"source": "bulk", "where": client.base_url,
                                       "read_at": when.isoformat(),
                                       "transaction_time": result.transaction_time})
