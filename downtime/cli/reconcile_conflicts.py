@@ -117,10 +117,12 @@ def conflicts_cmd(ctx: click.Context, unit: str | None, as_json: bool, episode_i
         click.echo(f"episode {episode.id}: no open conflicts{tail}")
         return
     for pid, items in by_patient.items():
-        click.secho(_patient_line(state, pid, items), bold=True)
+        header = _patient_line(state, pid, items)
+        click.secho(header, bold=True)
         for c in items:
             click.echo(f"  {c['key']}  [{c['code']}]")
-            click.echo(f"      {c['reason']}")
+            # under the patient's line the reason need not name them again
+            click.echo(f"      {c['reason'].removeprefix(header + ': ')}")
     total = sum(len(v) for v in by_patient.values())
     click.echo(f"{total} open conflicts, {len(by_patient)} patients. Decide each: downtime "
                "reconcile decide KEY --code CODE (--accept | --reject | --edit FIELD=VALUE) "
