@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from snapshots import allergy_check
 
 from .conflict_settings import ConflictSettings
@@ -155,7 +157,7 @@ class Checker:
         """[{key, revision, conflicts}] for each entry, in the order given."""
         paper_orders = {e.key: e for e in entries if isinstance(e, PhysicianOrder)}
         downtime_mrns = {e.patient_id for e in entries if isinstance(e, Registration)}
-        seen: dict[tuple, str] = {}
+        seen: dict[bytes, str] = {}
         out = []
         for entry in entries:
             found = _Found(self._head(entry), {})
@@ -219,11 +221,11 @@ class Checker:
                 found.add(AUTHOR_UNKNOWN, f"{role} {person.name}, who is on no staff list of "
                                           f"{unit or 'the unit'}")
 
-    def _twice(self, entry: Entry, seen: dict[tuple, str], found: _Found) -> None:
+    def _twice(self, entry: Entry, seen: dict[bytes, str], found: _Found) -> None:
         data = entry_to_json(entry)
         for name in ("source", "entered_by", "entered_at", "revision"):
             data.pop(name, None)
-        fingerprint = _frozen(data)
+        fingerprint = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
         first = seen.setdefault(fingerprint, entry.key)
         if first != entry.key:
             found.add(ENTERED_TWICE, f"the same was entered from {first}", first=first)
@@ -393,14 +395,6 @@ class _AsOrder:
     id: str = "paper"
     status: str = "active"
     restricted: bool = False
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
 
 
 def check_conflicts(state: EpisodeState, current: CurrentState,
