@@ -72,3 +72,24 @@ def test_a_server_that_is_not_there_is_one_line():
         from_server(client, ["p-alive"])
     assert "current state from http://127.0.0.1:9/fhir" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_check_through_the_cli_against_the_server(sandbox, tmp_path_factory):
+    from tests.test_conflicts_cli import run
+    from tests.test_conflicts_cli import site as make_site
+
+    running, _ = sandbox
+    root, ep, cases, _ = make_site.__wrapped__(tmp_path_factory)
+    out = run(root, "reconcile", "check", "--server", running.base_url).output
+    flagged = sum(1 for _, want in cases if want)
+    assert f"checked {len(cases)} entries against {running.base_url}: " \
+           f"{len(cases) - flagged} clear, {flagged} with conflicts" in out
+    assert "  transferred: 1\n" in out and "  merged: 1\n" in out
+    out = run(root, "reconcile", "check", "--server", running.base_url, "--bulk").output
+    assert f"{flagged} with conflicts" in out
+    [first, second] = [e for e in ep.journal.read() if e.type == "conflicts-checked"]
+    assert (first.data["against"]["source"], second.data["against"]["source"]) == (
+        "server", "bulk")
+    result = run(root, "reconcile", "check", "--server", "http://127.0.0.1:9/fhir", ok=False)
+    assert result.exit_code != 0 and "current state from http://127.0.0.1:9/fhir" in \
+        result.output and "Traceback" not in result.output
