@@ -7,8 +7,9 @@ reconcile/decisions.py):
   entry;
 - `decide`: one `conflict-decided` event: key, revision, code, decision (`accept`, `edit` or
   `reject`), reason, person (who decided, named). An `edit` first records the corrected entry
-  (`backentry.correct` + `record_entries`: the line's next revision, which the next check
-  run checks again) and carries `revision_to` and the `edits` made. A decision on a conflict
+  (`backentry.correct` + `record_entries`: the line's next revision, entered now by the
+  person deciding, which the next check run checks again) and carries `revision_to` and
+  the `edits` made. A decision on a conflict
   that is not open (never found, already decided, or of a revision no longer in force) is
   refused in one line.
 - **Merged charts**: a `merged` conflict accepted carries `retarget_to`, the surviving
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from snapshots.errors import ToolkitError
@@ -41,7 +42,7 @@ from .conflicts import (
 )
 from .current_state import CurrentState
 from .decisions import CONFLICT_DECIDED, CONFLICTS_CHECKED
-from .entries import Entry, EntryError, entry_from_json, entry_to_json
+from .entries import Entry, EntryError, Person, entry_from_json, entry_to_json
 from .journal import Event, Journal
 from .staff import StaffList
 from .state import EpisodeState
@@ -119,7 +120,9 @@ def decide(journal: Journal, state: EpisodeState, key: str, code: str, decision:
                             "person": person.strip()}
     events: list[Event] = []
     if decision == "edit":
-        corrected = correct(state.entries, edited(entry, edits, now))
+        # the correction is typed now, by the person who decides (its enterer)
+        corrected = correct(state.entries, edited(entry, edits, now or datetime.now(UTC),
+                                                  Person(name=person.strip())))
         written, _ = record_entries(journal, state.entries,
                                     [ToRecord(corrected, "tui", page_id=state.page_of(
                                         entry.source.form_id, entry.source.page))], who)
@@ -135,7 +138,8 @@ def decide(journal: Journal, state: EpisodeState, key: str, code: str, decision:
     return events
 
 
-def edited(entry: Entry, edits: Iterable[str], now: datetime | None = None) -> Entry:
+def edited(entry: Entry, edits: Iterable[str], now: datetime | None = None,
+           enterer: Person | None = None) -> Entry:
     """The entry with FIELD=VALUE edits: a field of the entry (`route=IV`, `paper_time=
     2026-12-01T08:00+00:00`, `patient_id=pat-1`), a nested one with dots (`dose.value=2`),
     or a quantity at once (`dose=2 mg`). A value is read as JSON when it is JSON (numbers,
@@ -159,6 +163,9 @@ def edited(entry: Entry, edits: Iterable[str], now: datetime | None = None) -> E
         holder[path[-1]] = _value(holder[path[-1]], text.strip())
     if now is not None:
         data["entered_at"] = now.isoformat()
+    if enterer is not None:
+        data["entered_by"] = {"name": enterer.name, "initials": enterer.initials,
+                              "practitioner_id": enterer.practitioner_id}
     try:
         return entry_from_json(data, where=entry.key)
     except EntryError as e:

@@ -166,9 +166,11 @@ class Checker:
             self._authors(entry, unit, found)
             self._twice(entry, seen, found)
             pid = self.linked.get(entry.patient_id) or entry.patient_id
-            if not isinstance(entry, Registration) and (
-                    entry.patient_id not in downtime_mrns or pid != entry.patient_id):
-                self._ehr(entry, pid, unit, paper_orders, found)
+            new_patient = entry.patient_id in downtime_mrns
+            if not isinstance(entry, Registration) and (not new_patient or
+                                                        pid != entry.patient_id):
+                # a linked registration's entries: the EHR's patient, the downtime encounter
+                self._ehr(entry, pid, unit, paper_orders, found, own_encounter=new_patient)
             out.append({"key": entry.key, "revision": entry.revision,
                         "conflicts": list(found.items.values())})
         return out
@@ -233,7 +235,8 @@ class Checker:
     # -- against the EHR -----------------------------------------------------------------
 
     def _ehr(self, entry: Entry, pid: str, unit: str | None,
-             paper_orders: dict[str, PhysicianOrder], found: _Found) -> None:
+             paper_orders: dict[str, PhysicianOrder], found: _Found,
+             own_encounter: bool = False) -> None:
         current = self.current
         patient = current.patients.get(pid)
         if patient is None:
@@ -246,7 +249,8 @@ class Checker:
             found.add(MERGED, f"this chart was merged into {into.label() if into else survivor}"
                               ": the entry goes to the surviving chart", retarget_to=survivor)
         self._death(entry, pid, target, found)
-        self._encounter(entry, (pid, target), unit, found)
+        if not own_encounter:  # a downtime encounter number is in no EHR (yet)
+            self._encounter(entry, (pid, target), unit, found)
         if isinstance(entry, PhysicianOrder):
             self._duplicate_order(entry, target, found)
             self._allergy(entry, (pid, target), entry.drug.text, entry.drug.rxnorm, found)

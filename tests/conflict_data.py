@@ -22,7 +22,7 @@ from reconcile.entries import (
     VitalsRow,
 )
 from reconcile.staff import StaffList
-from tests.reconcile_helpers import END, START, record
+from tests.reconcile_helpers import END, START, new_episode, record
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SCT = "http://snomed.info/sct"
@@ -201,3 +201,82 @@ def seeded() -> list[tuple[Entry, set[str]]]:
         (_vitals("p-alive", 7, hr=90), {"entered-twice"}),
         (_vitals("p-nobody", 5), {"patient-unknown"}),
     ]
+
+
+# what each code's reason must say besides the patient (the words a clerk acts on)
+WORDS = {"discharged": "discharged", "transferred": "transferred from 4W to ICU",
+         "died": "died", "merged": "merged into ALVAREZ, Test MRN200001",
+         "order-duplicate": "entered electronically since recovery",
+         "order-completed": "already completed", "allergy": "Penicillin G",
+         "order-unknown": "neither on paper nor in the EHR", "dose-mismatch": "does not match",
+         "administration-duplicate": "already has this dose charted",
+         "out-of-window": "outside the downtime", "future": "in the future",
+         "author-unknown": "Zed Stranger", "form-not-issued": "never issued",
+         "form-other-patient": "issued for DIJKSTRA", "entered-twice": "the same was entered",
+         "patient-unknown": "no patient p-nobody"}
+
+
+def episode_with_entries(folder: Path):
+    """A new episode with the registry of FORMS collected and the seeded entries recorded."""
+    from reconcile.backentry import ToRecord, record_entries
+    from reconcile.state import derive
+
+    ep, _ = new_episode(folder / "episodes")
+    ep.journal.append("registry-collected", {"workstation": "ws-4W-1", "source": "copy",
+                                             "records": registry_records(), "seen": 1}, "t")
+    state = derive(ep.journal.read())
+    cases = seeded()
+    record_entries(ep.journal, state.entries, [ToRecord(e, "tui") for e, _ in cases], "t")
+    return ep, state, cases
+
+
+PASS = "correct horse battery"
+CONFIG = """[reconcile]
+folder = "rec"
+identity = "keys/him-1.age"
+[reconcile.units]
+4W = ["ws-4W-1"]
+[reconcile.staff]
+4W = [{initials = "JK", name = "Jo Kim, RN"}]
+"*" = [{initials = "AS", name = "Dr. Ana Silva"}]
+[reconcile.conflicts]
+duplicate_order_hours = 24
+"""
+
+
+def run(root: Path, *args: str, ok: bool = True):
+    from click.testing import CliRunner
+
+    from downtime.cli import cli
+
+    result = CliRunner().invoke(cli, ["--config", str(root / "downtime.toml"), *args],
+                                env={"DOWNTIME_PASSPHRASE": PASS})
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def make_site(root: Path):
+    """A HIM station (passphrase-protected identity, config with staff lists), an episode
+    opened through the CLI with the registry collected and the seeded entries recorded."""
+    from downtime.cli.reconcile import _recipients
+    from downtime.config import load_config
+    from reconcile.backentry import ToRecord, record_entries
+    from reconcile.episode import load_episode
+    from reconcile.state import derive
+    from snapshots.keys import create_identity, load_identity
+
+    create_identity(root / "keys", "him-1", PASS)
+    (root / "downtime.toml").write_text(CONFIG)
+    run(root, "reconcile", "open", "--start", START.isoformat(), "--end", END.isoformat(),
+        "--units", "4W")
+    config = load_config(root / "downtime.toml")
+    ident = load_identity(root / "keys" / "him-1.age", PASS)
+    ep = load_episode(config.reconcile.folder, None, _recipients(config, ident),
+                      [ident.secret], "test@him-1")
+    ep.journal.append("registry-collected", {"workstation": "ws-4W-1", "source": "copy",
+                                             "records": registry_records(), "seen": 1}, "t")
+    cases = seeded()
+    record_entries(ep.journal, derive(ep.journal.read()).entries,
+                   [ToRecord(e, "tui") for e, _ in cases], "t")
+    return root, ep, cases, write_export(root / "export")

@@ -24,30 +24,8 @@ from reconcile.conflict_settings import ConflictSettings, ConflictSettingsError
 from reconcile.conflicts import CODES, check_conflicts
 from reconcile.current_state import CurrentStateError, from_export
 from reconcile.state import derive
-from tests.conflict_data import STAFF, registry_records, seeded, write_export
+from tests.conflict_data import STAFF, WORDS, episode_with_entries, write_export
 from tests.reconcile_helpers import new_episode
-
-# what each code's reason must say besides the patient (the words a clerk acts on)
-WORDS = {"discharged": "discharged", "transferred": "transferred from 4W to ICU",
-         "died": "died", "merged": "merged into ALVAREZ, Test MRN200001",
-         "order-duplicate": "entered electronically since recovery",
-         "order-completed": "already completed", "allergy": "Penicillin G",
-         "order-unknown": "neither on paper nor in the EHR", "dose-mismatch": "does not match",
-         "administration-duplicate": "already has this dose charted",
-         "out-of-window": "outside the downtime", "future": "in the future",
-         "author-unknown": "Zed Stranger", "form-not-issued": "never issued",
-         "form-other-patient": "issued for DIJKSTRA", "entered-twice": "the same was entered",
-         "patient-unknown": "no patient p-nobody"}
-
-
-def episode_with_entries(folder):
-    ep, _ = new_episode(folder / "episodes")
-    ep.journal.append("registry-collected", {"workstation": "ws-4W-1", "source": "copy",
-                                             "records": registry_records(), "seen": 1}, "t")
-    state = derive(ep.journal.read())
-    cases = seeded()
-    record_entries(ep.journal, state.entries, [ToRecord(e, "tui") for e, _ in cases], "t")
-    return ep, state, cases
 
 
 @pytest.fixture
@@ -119,6 +97,9 @@ def test_a_check_run_and_decisions_are_journaled_and_read_back(seeded_episode):
         "Pat Lee, PharmD"
     corrected = read.entries.current(mismatch.key).entry
     assert corrected.revision == 1 and corrected.dose.value == 5000
+    assert corrected.entered_by.name == "Dana Reyes" and corrected.entered_at > \
+        mismatch.entered_at
+    assert corrected.paper_time == mismatch.paper_time  # the paper's time stays the paper's
     assert read.decisions.standing(mismatch.key, 1) == "unchecked"
     # checked again, the corrected revision is clear; the rejected one stays rejected
     journal_check(ep.journal, read, current, "clerk@him-1", staff=STAFF)
@@ -215,12 +196,14 @@ def test_entries_of_a_downtime_registration_wait_for_its_link(tmp_path):
     current = from_export(write_export(tmp_path / "export"))
     ehr = lambda: {c["code"] for item in check_conflicts(state, current)  # noqa: E731
                    for c in item["conflicts"]}
-    assert "patient-unknown" not in ehr()  # a new patient: not looked for in the EHR
+    before = ehr()
+    assert "patient-unknown" not in before  # a new patient: not looked for in the EHR
     ep.journal.append("registration-decided", {
         "key": entries[0].key, "downtime_mrn": entries[0].patient_id, "decision": "link",
-        "patient_id": "p-alive", "grade": "certain", "person": "Dana Reyes"}, "t")
+        "patient_id": "p-old", "grade": "certain", "person": "Dana Reyes"}, "t")
     state = derive(ep.journal.read())
-    # linked to p-alive: checked against p-alive's chart (its encounter is not the EHR's)
-    assert "encounter-unknown" in ehr()
+    # linked to p-old: checked against that chart (merged since), the downtime encounter
+    # number is the registration's own, not looked for
+    assert ehr() - before == {"merged"}
     assert json.dumps(check_conflicts(state, current, now=entries[0].paper_time +
                                       timedelta(days=1))).count("future") == 0

@@ -7,58 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from downtime.cli import cli
-from downtime.config import load_config
-from reconcile.backentry import ToRecord, record_entries
-from reconcile.episode import load_episode
 from reconcile.state import derive
-from snapshots.keys import create_identity, load_identity
-from tests.conflict_data import registry_records, seeded, write_export
-from tests.reconcile_helpers import END, START
-
-PASS = "correct horse battery"
-CONFIG = """[reconcile]
-folder = "rec"
-identity = "keys/him-1.age"
-[reconcile.units]
-4W = ["ws-4W-1"]
-[reconcile.staff]
-4W = [{initials = "JK", name = "Jo Kim, RN"}]
-"*" = [{initials = "AS", name = "Dr. Ana Silva"}]
-[reconcile.conflicts]
-duplicate_order_hours = 24
-"""
-
-
-def run(root, *args, ok=True):
-    result = CliRunner().invoke(cli, ["--config", str(root / "downtime.toml"), *args],
-                                env={"DOWNTIME_PASSPHRASE": PASS})
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
+from tests.conflict_data import make_site, run
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("him-conflicts")
-    create_identity(root / "keys", "him-1", PASS)
-    (root / "downtime.toml").write_text(CONFIG)
-    run(root, "reconcile", "open", "--start", START.isoformat(), "--end", END.isoformat(),
-        "--units", "4W")
-    config = load_config(root / "downtime.toml")
-    ident = load_identity(root / "keys" / "him-1.age", PASS)
-    from downtime.cli.reconcile import _recipients
-
-    ep = load_episode(config.reconcile.folder, None, _recipients(config, ident),
-                      [ident.secret], "test@him-1")
-    ep.journal.append("registry-collected", {"workstation": "ws-4W-1", "source": "copy",
-                                             "records": registry_records(), "seen": 1}, "t")
-    cases = seeded()
-    record_entries(ep.journal, derive(ep.journal.read()).entries,
-                   [ToRecord(e, "tui") for e, _ in cases], "t")
-    return root, ep, cases, write_export(root / "export")
+    return make_site(tmp_path_factory.mktemp("him-conflicts"))
 
 
 def test_check_conflicts_decide(site):

@@ -13,8 +13,15 @@ from reconcile.conflicts import check_conflicts
 from reconcile.current_state import CurrentStateError, from_bulk, from_export, from_server
 from reconcile.state import derive
 from snapshots.fhir_client import ClientSettings, FhirClient
-from tests.conflict_data import PATIENTS, STAFF, write_export
-from tests.test_conflicts import WORDS, episode_with_entries
+from tests.conflict_data import (
+    PATIENTS,
+    STAFF,
+    WORDS,
+    episode_with_entries,
+    make_site,
+    run,
+    write_export,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +82,8 @@ def test_a_server_that_is_not_there_is_one_line():
 
 
 def test_check_through_the_cli_against_the_server(sandbox, tmp_path_factory):
-    from tests.test_conflicts_cli import run
-    from tests.test_conflicts_cli import site as make_site
-
     running, _ = sandbox
-    root, ep, cases, _ = make_site.__wrapped__(tmp_path_factory)
+    root, ep, cases, _ = make_site(tmp_path_factory.mktemp("him-live"))
     out = run(root, "reconcile", "check", "--server", running.base_url).output
     flagged = sum(1 for _, want in cases if want)
     assert f"checked {len(cases)} entries against {running.base_url}: " \
