@@ -29,7 +29,14 @@ from typing import Any
 from snapshots import allergy_status
 from snapshots.allergy_status import Allergy, AllergyStatus
 from snapshots.errors import ToolkitError
-from snapshots.fhirdata import code_of, human_name, practitioner_name, text_of, to_datetime
+from snapshots.fhirdata import (
+    code_of,
+    human_name,
+    is_valid_id,
+    practitioner_name,
+    text_of,
+    to_datetime,
+)
 from snapshots.map_allergy import map_allergy
 from snapshots.mapcontext import MapContext
 from snapshots.reading import Record, Source, SourceError, ndjson_records, ndjson_type
@@ -450,7 +457,9 @@ def from_server(client: Any, patient_ids: Sequence[str], batch: int = BATCH_PATI
 
     when = read_at or datetime.now(UTC)
     resources: list[dict] = []
-    wanted = sorted(set(patient_ids))
+    # an id that is no FHIR id (a typing slip) would make the server refuse the whole batch:
+    # left out here, it is the check's `patient-unknown`
+    wanted = sorted({p for p in patient_ids if is_valid_id(p)})
     try:
         seen = set()
         todo = list(wanted)

@@ -97,3 +97,11 @@ def test_check_through_the_cli_against_the_server(sandbox, tmp_path_factory):
     result = run(root, "reconcile", "check", "--server", "http://127.0.0.1:9/fhir", ok=False)
     assert result.exit_code != 0 and "current state from http://127.0.0.1:9/fhir" in \
         result.output and "Traceback" not in result.output
+
+
+def test_an_id_that_is_no_fhir_id_does_not_sink_the_batch(sandbox):
+    running, _ = sandbox
+    with client_for(running.base_url) as client:
+        current = from_server(client, ["p-alive", "not an id/..", "p-dead"])
+    assert set(current.patients) == {"p-alive", "p-dead"}
+    assert "not an id/.." not in current.patients

@@ -91,7 +91,8 @@ def _open(state: Any, unit: str | None = None) -> dict[str, list[dict[str, Any]]
 
 
 @click.command("conflicts")
-@click.option("--unit", help="Only the entries of this unit's forms.")
+@click.option("--unit", help="Only the entries of this unit's forms (entries on a form no "
+              "registry has are then left out).")
 @click.option("--json", "as_json", is_flag=True, help="As JSON (by patient id).")
 @_episode
 @passphrase_option
