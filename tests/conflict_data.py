@@ -137,12 +137,12 @@ _LINES: dict[str, int] = {}
 
 
 def _base(pid: str, kind: str, hours: float, by: Person = NURSE, form: str | None = None,
-          at: datetime | None = None) -> dict:
+          at: datetime | None = None, encounter: str | None = None) -> dict:
     form = form or FORMS[(pid, kind)]
     _LINES[form] = _LINES.get(form, 0) + 1
     when = at or START + timedelta(hours=hours)
     return {"source": PageLine(form_id=form, page=1, line=_LINES[form]), "patient_id": pid,
-            "encounter_id": PATIENTS[pid], "written_by": by, "entered_by": CLERK,
+            "encounter_id": encounter or PATIENTS[pid], "written_by": by, "entered_by": CLERK,
             "paper_time": when, "entered_at": END + timedelta(days=1)}
 
 
@@ -200,6 +200,8 @@ def seeded() -> list[tuple[Entry, set[str]]]:
         (_vitals("p-alive", 7, hr=90), set()),
         (_vitals("p-alive", 7, hr=90), {"entered-twice"}),
         (_vitals("p-nobody", 5), {"patient-unknown"}),
+        (_vitals("p-alive", 6, hr=91, encounter="e-nowhere"), {"encounter-unknown"}),
+        (_vitals("p-alive", 6, hr=92, encounter="e-disc"), {"encounter-unknown"}),
     ]
 
 
@@ -213,7 +215,7 @@ WORDS = {"discharged": "discharged", "transferred": "transferred from 4W to ICU"
          "out-of-window": "outside the downtime", "future": "in the future",
          "author-unknown": "Zed Stranger", "form-not-issued": "never issued",
          "form-other-patient": "issued for DIJKSTRA", "entered-twice": "the same was entered",
-         "patient-unknown": "no patient p-nobody"}
+         "patient-unknown": "no patient p-nobody", "encounter-unknown": "encounter"}
 
 
 def episode_with_entries(folder: Path):

@@ -46,7 +46,7 @@ def test_every_seeded_conflict_is_found_with_its_reason_and_none_elsewhere(seede
             assert WORDS[c["code"]] in c["reason"], c["reason"]
             assert c["reason"].count(" — ") == 1  # who and what, then the problem
             seen.add(c["code"])
-    assert seen == set(CODES) - {"encounter-unknown"}  # every kind seeded is found
+    assert seen == set(CODES)  # every kind seeded is found
     merged = next(c for item in checked for c in item["conflicts"] if c["code"] == "merged")
     assert merged["retarget_to"] == "p-alive"
 
