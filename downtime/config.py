@@ -65,6 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconcile.conflict_settings import ConflictSettingsError
 from reconcile.settings import ReconcileSettings, ReconcileSettingsError
 from reconcile.staff import StaffListError
 from snapshots.audit.settings import AuditSettings
@@ -401,7 +402,7 @@ def _parity_servers(path: Path, base: Path, table: dict[str, Any]) -> dict[str, 
 def _reconcile(path: Path, base: Path, table: dict[str, Any]) -> ReconcileSettings:
     try:
         return ReconcileSettings.from_table(table, base, str(path))
-    except (ReconcileSettingsError, StaffListError) as e:
+    except (ReconcileSettingsError, StaffListError, ConflictSettingsError) as e:
         raise ConfigError(str(e)) from None
 
 

@@ -17,6 +17,8 @@ expected to send their registries and audit logs, and the scan inbox.
     4W = ["ws-4W-1", "ws-4W-2"]       # the workstations each unit's copies come from
     [reconcile.staff]                 # who the initials on paper are (reconcile.staff)
     4W = [{initials = "AB", name = "Alice Brown", role = "RN"}]
+    [reconcile.conflicts]             # the conflict checks' windows (conflict_settings)
+    duplicate_order_hours = 24
     [reconcile.fhir]                  # the back-entry Bundles (reconcile.fhir_codes)
     policy = "https://intranet.example.org/policies/downtime-back-entry"
     downtime_mrn_system = "urn:oid:2.16.840.1.113883.3.999.1"
@@ -37,11 +39,12 @@ from urllib.parse import urlsplit
 
 from snapshots.errors import ToolkitError
 
+from .conflict_settings import ConflictSettings
 from .fhir_codes import BundleSettings
 from .staff import StaffList
 
 KEYS = ("folder", "identity", "station", "recipients", "inbox", "set_aside", "settle_seconds",
-        "retries", "retry_seconds", "workers", "units", "fhir", "staff")
+        "retries", "retry_seconds", "workers", "units", "fhir", "staff", "conflicts")
 FHIR_KEYS = tuple(f.name for f in fields(BundleSettings))
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -65,6 +68,8 @@ class ReconcileSettings:
     units: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fhir: BundleSettings = field(default_factory=BundleSettings)  # [reconcile.fhir]
     staff: StaffList = field(default_factory=StaffList)  # [reconcile.staff] (reconcile.staff)
+    # [reconcile.conflicts] (reconcile.conflict_settings)
+    conflicts: ConflictSettings = field(default_factory=ConflictSettings)
 
     def station_name(self) -> str:
         if self.station:
@@ -117,6 +122,7 @@ class ReconcileSettings:
         values["units"] = _units(table.get("units", {}), where)
         values["fhir"] = _fhir(table.get("fhir", {}), where)
         values["staff"] = StaffList.from_table(table.get("staff", {}), where)
+        values["conflicts"] = ConflictSettings.from_table(table.get("conflicts", {}), where)
         return cls(**values)
 
 

@@ -23,7 +23,7 @@ ROOT = DOCS.parent
 # where a user is told to type `downtime ...`: every command and option named must exist
 COMMAND_DOCS = ["README.md", "docs/agent.md", "docs/audit-log.md", "docs/demo-hospital.md",
                 "docs/builder.md", "docs/sandbox.md",
-                "docs/security-model.md", "packaging/README.md"]
+                "docs/security-model.md", "packaging/README.md", "docs/conflicts.md"]
 
 
 def _documented_commands() -> list[tuple[str, list[str]]]:
