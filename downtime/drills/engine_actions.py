@@ -3,7 +3,8 @@ decision). They do no work on the site: the steps around them do (the rollback p
 put the site back); these record who decided what, when, and why.
 
 A gate asks the person in its role through `ctx.shared["drill.ask"]` (the runner puts the
-terminal's or the TUI's asker there) unless the script pre-approved it (`signed_by`).
+terminal's or the TUI's asker there); in an unattended run (nobody to ask) it takes the
+sign-off the script pre-approved (`signed_by`).
 "Stop the line" at a gate pauses the drill (the gate is asked again: resume or abort) or
 aborts it, as the gate's `stop` says; an abort takes the script's rollback path.
 """
@@ -68,7 +69,8 @@ def _gate(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     request = GateRequest(step, str(params["role"]),
                           str(params.get("question") or f"{params['role']}: go on?"),
                           "abort" if params.get("stop") == "abort" else "pause")
-    if "signed_by" in params:
+    # pre-approval is for unattended runs: with someone there to ask, the gate is asked
+    if ASK not in ctx.shared and "signed_by" in params:
         record = _pre_approved(request, params)
     else:
         record = _asked(ctx, request)

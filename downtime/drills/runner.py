@@ -360,8 +360,7 @@ def bug_text(error: BaseException) -> str:
     """A bug in an action, by its kind and the line that raised it, never its message (it
     could quote patient data)."""
     frames = traceback.extract_tb(error.__traceback__)
-    where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
-                  if "downtime" in f.filename or "reconcile" in f.filename
-                  or "snapshots" in f.filename or "forms" in f.filename),
-                 f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?")
+    root = str(Path(__file__).resolve().parents[2])  # the toolkit's own code, not a library's
+    ours = [f for f in frames if f.filename.startswith(root)] or frames
+    where = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
     return f"a fault of the program: {type(error).__name__} at {where}"

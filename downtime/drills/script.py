@@ -39,9 +39,9 @@ class DrillScriptError(ToolkitError):
         self.source = str(source)
         self.problems = problems
         n = len(problems)
-        super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''}, nothing was run: "
-                         + "; ".join(f"line {p.line}: {p.text}" for p in problems[:3])
-                         + (" ..." if n > 3 else ""))
+        # one line per problem, as a compiler says them (FILE:LINE: reason), under a heading
+        super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''}, nothing was run\n"
+                         + "\n".join(p.at(source) for p in problems))
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,8 @@ def _step(data: dict, at: tuple, c: Checker, phase: str) -> Step:
     if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
         c.problem(at + ("needs",), f"step {sid!r}: needs must be a list of step ids")
         needs = []
-    owner = c.text(data, at + ("owner",))
+    owner = data.get("owner")
+    owner = owner.strip() if isinstance(owner, str) else None
     if not owner:
         c.problem(at + ("owner",) if "owner" in data else at,
                   f"step {sid!r} has no owner (the role that does it, e.g. \"IT\")")
