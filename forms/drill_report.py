@@ -63,7 +63,8 @@ def gantt_geometry(report: dict[str, Any]) -> dict[str, Any]:
     for i, s in enumerate(steps):
         y = 30 + i * ROW
         row: dict[str, Any] = {"y": y, "label": s["id"], "owner": s["owner"],
-                               "status": s["status"], "path": s["path"]}
+                               "status": s["status"], "path": s["path"], "planned": None,
+                               "actual": None}
         if s["id"] in planned and s["path"] == "main":
             row["planned"] = (x(planned[s["id"]]), max(2.0, x(planned[s["id"]] +
                                                            s["expected_seconds"]) -

@@ -86,7 +86,7 @@ class Checker:
                          f"inject fault {step.fault!r} (it can: "
                          f"{', '.join(spec.faults) or 'none'})")
         if step.action == GATE and self.headless and "signed_by" not in step.params:
-            self.problem(at, f"gate {step.id!r} has no pre-approved sign-off (params "
+            self.problem(at + ("params",), f"gate {step.id!r} has no pre-approved sign-off (params "
                              "signed_by) and the run is headless: nobody can sign it")
 
     def probe(self, probe: Probe, at: tuple) -> None:
