@@ -30,7 +30,7 @@ def render_drill_pdf(report: dict[str, Any], paper: str = "Letter") -> bytes:
 def _context(report: dict[str, Any], paper: str) -> dict[str, Any]:
     gantt = gantt_geometry(report)
     return {"paper": paper, "r": report, "gantt": gantt,
-            "timeline": timeline_geometry(report, gantt["scale"], gantt["span"]),
+            "timeline": timeline_geometry(report, gantt["span"]),
             "printed": datetime.now(UTC).strftime("%d %b %Y %H:%M UTC"),
             "when": _when, "duration": duration, "number": _number,
             "steps_by_id": {s["id"]: s for s in report["steps"]}}
@@ -53,11 +53,10 @@ def planned_starts(steps: list[dict[str, Any]]) -> dict[str, float]:
 
 def gantt_geometry(report: dict[str, Any]) -> dict[str, Any]:
     steps = report["steps"]
-    scale = report["drill"]["time_scale"]
     planned = planned_starts(steps)
     span = max([planned[s["id"]] + s["expected_seconds"] for s in steps if s["id"] in planned]
-               + [(s["offset"] or 0) * scale + s["drill_seconds"] for s in steps
-                  if s["offset"] is not None] + [report["drill"]["seconds"] * scale, 1.0])
+               + [s["drill_offset"] + s["drill_seconds"] for s in steps
+                  if s["drill_offset"] is not None] + [1.0])
     x = _scaler(span)
     rows = []
     for i, s in enumerate(steps):
@@ -66,47 +65,22 @@ def gantt_geometry(report: dict[str, Any]) -> dict[str, Any]:
                                "status": s["status"], "path": s["path"], "planned": None,
                                "actual": None}
         if s["id"] in planned and s["path"] == "main":
-            row["planned"] = (x(planned[s["id"]]), max(2.0, x(planned[s["id"]] +
-                                                           s["expected_seconds"]) -
-                                                     x(planned[s["id"]])))
-        if s["offset"] is not None:
-            start = s["offset"] * scale
+            start = planned[s["id"]]
+            row["planned"] = (x(start), max(2.0, x(start + s["expected_seconds"]) - x(start)))
+        if s["drill_offset"] is not None:
+            start = s["drill_offset"]
             row["actual"] = (x(start), max(2.0, x(start + s["drill_seconds"]) - x(start)))
         rows.append(row)
     return {"rows": rows, "height": 40 + len(steps) * ROW, "ticks": _ticks(span, x),
-            "scale": scale, "span": span, "left": LABEL, "width": WIDTH}
+            "span": span, "left": LABEL, "width": WIDTH}
 
 
-def timeline_geometry(report: dict[str, Any], scale: float, span: float) -> dict[str, Any]:
+def timeline_geometry(report: dict[str, Any], span: float) -> dict[str, Any]:
     x = _scaler(span)
-    t0 = _epoch(report["drill"]["started"])
-    events = [(0.0, "start")]
-    outage = _epoch(report["rto"].get("outage_started"))
-    if outage is not None:
-        events.append(((outage - t0) * scale, "outage"))
-    ready = _epoch(report["rto"].get("units_ready_at"))
-    if ready is not None:
-        events.append(((ready - t0) * scale, "units ready"))
-    by_id = {s["id"]: s for s in report["steps"]}
-    for g in report["gates"]:
-        s = by_id.get(g["step"])
-        if s and s["offset"] is not None:
-            events.append(((s["offset"] + s["seconds"]) * scale, f"gate {g['decision']}: "
-                                                                f"{g['name']}"))
-    for f in report["faults"]:
-        s = by_id.get(f["step"])
-        if s and s["offset"] is not None:
-            mark = "handled" if f["handled"] else "NOT HANDLED"
-            events.append(((s["offset"] + s["seconds"]) * scale, f"fault {f['fault']} {mark}"))
-    for c in report["criteria"]:
-        s = by_id.get(c["tripped_after"] or "")
-        if s and s["offset"] is not None:
-            events.append(((s["offset"] + s["seconds"]) * scale, f"tripped: {c['name']}"))
-    events.append((report["drill"]["seconds"] * scale, report["outcome"]["status"]))
     marks = []
-    for i, (at, text) in enumerate(sorted(events, key=lambda e: e[0])):
-        marks.append({"x": x(at), "text": text, "level": i % 4,
-                      "anchor": "end" if x(at) > WIDTH - 150 else "start"})
+    for i, m in enumerate(report["timeline"]):
+        marks.append({"x": x(m["at"]), "text": m["what"], "level": i % 4,
+                      "anchor": "end" if x(m["at"]) > WIDTH - 150 else "start"})
     return {"marks": marks, "ticks": _ticks(span, x), "left": LABEL, "width": WIDTH}
 
 
@@ -120,12 +94,6 @@ def _ticks(span: float, x) -> list[tuple[float, str]]:  # noqa: ANN001
     steps = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 21600, 43200, 86400]
     step = next((s for s in steps if span / s <= 8), 86400 * 2)
     return [(x(t), duration(t)) for t in range(0, int(span) + 1, step)]
-
-
-def _epoch(value: str | None) -> float | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def duration(seconds: float | None) -> str:

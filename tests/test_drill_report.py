@@ -13,7 +13,8 @@ from downtime.cli import cli
 from tests.drill_helpers import actions, write_script
 from tests.test_drill_engine import script, step
 
-SECTIONS = {"schema", "drill", "outcome", "steady_state", "steps", "criteria", "faults", "rto",
+SECTIONS = {"schema", "drill", "outcome", "steady_state", "steps", "timeline", "criteria",
+            "faults", "rto",
             "rpo", "backentry", "evidence", "gates", "figures"}
 
 

@@ -126,8 +126,8 @@ def _print_progress(run, event: str) -> None:  # noqa: ANN001 - a DrillRun
             return
         mark = "✓" if done.status == "ok" else "✗"
         over = f", {done.overrun:.0%} over" if done.overrun else ""
-        click.echo(f"{mark} {done.step.id:<22} {duration(done.seconds * run.script.time_scale)}"
-                   f"{over}: {done.detail}")
+        took = duration(done.seconds * done.scale(run.script.time_scale))
+        click.echo(f"{mark} {done.step.id:<22} {took}{over}: {done.detail}")
         for f in done.faults:
             click.echo(f"  fault {f.fault}: {'handled' if f.handled else 'NOT HANDLED'}: "
                        f"{f.actual}")

@@ -27,6 +27,7 @@ def iso(epoch: float | None) -> str | None:
 def build_report(run: DrillRun) -> dict[str, Any]:
     s = run.script
     t0 = run.started or 0.0
+    offsets = drill_offsets(run)
     return {
         "schema": SCHEMA,
         "drill": {"name": s.name, "description": s.description, "source": str(s.source),
@@ -38,7 +39,8 @@ def build_report(run: DrillRun) -> dict[str, Any]:
         "steady_state": {"title": s.steady_state_title, "probes": [
             {"name": r.probe.name, "when": r.when, "tolerance": r.probe.tolerance.text,
              "held": r.held, "values": r.values, "detail": r.detail} for r in run.probes]},
-        "steps": [_step(r, t0, s.time_scale) for r in run.steps],
+        "steps": [_step(r, t0, s.time_scale, offsets.get(id(r))) for r in run.steps],
+        "timeline": _timeline(run, offsets),
         "criteria": [{"name": c.criterion.name, "when": c.criterion.when.text,
                       "rollback_path": c.criterion.path, "measured": c.measured,
                       "values": c.values, "tripped": c.tripped,
@@ -55,14 +57,55 @@ def build_report(run: DrillRun) -> dict[str, Any]:
     }
 
 
-def _step(r: StepRun, t0: float, scale: float) -> dict[str, Any]:
+def drill_offsets(run: DrillRun) -> dict[int, float]:
+    """Each step's start in drill time from the drill's start: the steps run one after the
+    other, each taking its real time times its own scale (a gate is not compressed)."""
+    at, out = 0.0, {}
+    for r in sorted((r for r in run.steps if r.started is not None), key=lambda r: r.started):
+        out[id(r)] = at
+        at += r.seconds * r.scale(run.script.time_scale)
+    return out
+
+
+def _drill_time(run: DrillRun, offsets: dict[int, float], epoch: float) -> float:
+    """A moment (epoch seconds) in drill time: within the step that was running then."""
+    runs = [r for r in run.steps if id(r) in offsets]
+    before = [r for r in runs if r.started <= epoch] or runs[:1]
+    if not before:
+        return 0.0
+    r = before[-1]
+    inside = min(max(0.0, epoch - r.started), r.seconds)
+    return offsets[id(r)] + inside * r.scale(run.script.time_scale)
+
+
+def _timeline(run: DrillRun, offsets: dict[int, float]) -> list[dict[str, Any]]:
+    """What happened when, in drill time: the picture's marks."""
+    ends = {r.step.id: offsets[id(r)] + r.seconds * r.scale(run.script.time_scale)
+            for r in run.steps if id(r) in offsets}
+    marks = [(0.0, "start")]
+    for name, what in ((F.OUTAGE_STARTED_AT, "outage"), (F.UNITS_READY_AT, "units ready")):
+        if name in run.figures:
+            marks.append((_drill_time(run, offsets, run.figures[name]), what))
+    marks += [(ends.get(g.step, 0.0), f"gate {g.decision}: {g.name}") for g in run.gates]
+    marks += [(ends.get(step, 0.0), f"fault {f.fault} "
+               f"{'handled' if f.handled else 'NOT HANDLED'}") for step, f in run.faults()]
+    marks += [(ends.get(c.tripped_after, 0.0), f"tripped: {c.criterion.name}")
+              for c in run.criteria if c.tripped_after]
+    marks.append((max(ends.values(), default=0.0), run.status))
+    return [{"at": round(at, 3), "what": what} for at, what in sorted(marks,
+                                                                       key=lambda m: m[0])]
+
+
+def _step(r: StepRun, t0: float, scale: float, offset: float | None) -> dict[str, Any]:
     return {"id": r.step.id, "title": r.step.title, "phase": r.step.phase, "path": r.path,
             "owner": r.step.owner, "action": r.step.action, "fault": r.step.fault,
             "needs": list(r.step.needs), "expected_seconds": r.step.expected_seconds,
-            "seconds": round(r.seconds, 3), "drill_seconds": round(r.seconds * scale, 3),
+            "seconds": round(r.seconds, 3),
+            "drill_seconds": round(r.seconds * r.scale(scale), 3),
             "overrun": round(r.overrun, 4), "status": r.status, "detail": r.detail,
             "started": iso(r.started), "ended": iso(r.ended),
-            "offset": None if r.started is None else round(r.started - t0, 3)}
+            "offset": None if r.started is None else round(r.started - t0, 3),
+            "drill_offset": None if offset is None else round(offset, 3)}
 
 
 def _rto(run: DrillRun) -> dict[str, Any]:

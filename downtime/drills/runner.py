@@ -46,6 +46,11 @@ class StepRun:
     evidence: dict[str, str] = field(default_factory=dict)
     faults: list[FaultOutcome] = field(default_factory=list)
 
+    def scale(self, time_scale: float) -> float:
+        """Drill seconds per real second for this step: a compressed drill compresses what
+        the systems do, not people: a gate waits in real time."""
+        return 1.0 if self.step.action == "gate" else time_scale
+
 
 @dataclass
 class CriterionState:
@@ -314,7 +319,8 @@ class _Runner:
         if step.fault is not None and not any(f.fault == step.fault for f in run.faults):
             run.faults.append(FaultOutcome(step.fault, "reported by the step that injects it",
                                            "the action reported nothing of it", False))
-        run.overrun = F.overrun(step.expected_seconds, run.seconds * self.script.time_scale)
+        run.overrun = F.overrun(step.expected_seconds,
+                                run.seconds * run.scale(self.script.time_scale))
         if run.path == "main":
             self.run_state.figures[F.OVERRUN + step.figure_id] = run.overrun
             self.run_state.figures[F.MAX_OVERRUN] = max(
