@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Input, RichLog, Static
+from textual.worker import get_current_worker
 
 from forms.drill_report import duration
 
@@ -138,12 +139,20 @@ class DrillApp(WorkerErrors, App):
                                     config=self.config, cancel=self.cancel)
         finally:
             self.done.set()
-        if not self.closed.is_set():
+        if not self._gone():
             self.call_from_thread(self._ended, self.result)
 
     # -- from the worker
+    def _gone(self) -> bool:
+        """The view has closed (its worker cancelled): nobody to show to or ask; the drill
+        stops after the step running."""
+        gone = self.closed.is_set() or get_current_worker().is_cancelled
+        if gone:
+            self.cancel.set()
+        return gone
+
     def _observed(self, run: DrillRun, event: str) -> None:
-        if not self.closed.is_set():
+        if not self._gone():
             self.call_from_thread(self._show, run, event)
 
     def _ask(self, request: GateRequest) -> GateAnswer:
@@ -153,9 +162,11 @@ class DrillApp(WorkerErrors, App):
         def done(value: GateAnswer | None) -> None:
             answer.append(value or GateAnswer("abort", "(nobody)"))
             answered.set()
+        if self._gone():
+            return GateAnswer("abort", "(the drill's view was closed)")
         self.call_from_thread(self.push_screen, GateScreen(request), done)
         while not answered.wait(0.2):
-            if self.closed.is_set():
+            if self._gone():
                 return GateAnswer("abort", "(the drill's view was closed)")
         return answer[0]
 
