@@ -28,6 +28,12 @@ async def until(pilot, test, tries: int = 200) -> None:
     raise AssertionError("the view never got there")
 
 
+def gate_shown(app) -> bool:
+    """The gate is on screen and laid out (a click before that lands nowhere)."""
+    return isinstance(app.screen, GateScreen) and bool(app.screen.query("#abort")) and \
+        app.screen.query_one("#abort").region.width > 0
+
+
 def cell(app, key: str, column: str) -> str:
     return str(app.query_one("#steps", DataTable).get_cell(key, column))
 
@@ -42,8 +48,7 @@ def test_the_live_view_signs_a_gate_on_screen(tmp_path):
 
     async def go():
         async with app.run_test(size=(110, 32)) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, GateScreen))
-            await pilot.pause()
+            await until(pilot, lambda: gate_shown(app))
             assert cell(app, "main:write", "mark") == "✓"
             assert cell(app, "main:sign", "mark") == "▶"
             assert "corrupt-file" in cell(app, "main:inbox", "action")
@@ -53,9 +58,7 @@ def test_the_live_view_signs_a_gate_on_screen(tmp_path):
             assert isinstance(app.screen, GateScreen)
             app.screen.query_one("#name", Input).value = "Dr. Ana Ruiz"
             await pilot.click("#stop")
-            await until(pilot, lambda: isinstance(app.screen, GateScreen)
-                        and app.screen.request.paused)
-            await pilot.pause()
+            await until(pilot, lambda: gate_shown(app) and app.screen.request.paused)
             app.screen.query_one("#name", Input).value = "Dr. Ana Ruiz"
             await pilot.click("#approve")
             await until(pilot, lambda: app.done.is_set() and "press q" in log_text(app))
@@ -78,8 +81,7 @@ def test_abort_on_screen_takes_the_rollback_path(tmp_path):
 
     async def go():
         async with app.run_test(size=(110, 32)) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, GateScreen))
-            await pilot.pause()
+            await until(pilot, lambda: gate_shown(app))
             app.screen.query_one("#name", Input).value = "Dr. B"
             await pilot.click("#abort")
             await until(pilot, app.done.is_set)
@@ -99,7 +101,7 @@ def test_closing_the_view_at_a_gate_stops_the_drill(tmp_path):
 
     async def go():
         async with app.run_test(size=(110, 32)) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, GateScreen))
+            await until(pilot, lambda: gate_shown(app))
             # the test leaves with the gate open, as ctrl+q would
 
     asyncio.run(go())

@@ -139,8 +139,7 @@ class DrillApp(WorkerErrors, App):
                                     config=self.config, cancel=self.cancel)
         finally:
             self.done.set()
-        if not self._gone():
-            self.call_from_thread(self._ended, self.result)
+        self._to_view(self._ended, self.result)
 
     # -- from the worker
     def _gone(self) -> bool:
@@ -151,9 +150,20 @@ class DrillApp(WorkerErrors, App):
             self.cancel.set()
         return gone
 
+    def _to_view(self, callback: Any, *args: Any) -> bool:
+        """Run `callback` on the event loop; False when the view has gone meanwhile."""
+        if self._gone():
+            return False
+        try:
+            self.call_from_thread(callback, *args)
+        except RuntimeError:  # the app stopped running between the check and the call
+            self.closed.set()
+            self.cancel.set()
+            return False
+        return True
+
     def _observed(self, run: DrillRun, event: str) -> None:
-        if not self._gone():
-            self.call_from_thread(self._show, run, event)
+        self._to_view(self._show, run, event)
 
     def _ask(self, request: GateRequest) -> GateAnswer:
         answered = threading.Event()
@@ -162,9 +172,8 @@ class DrillApp(WorkerErrors, App):
         def done(value: GateAnswer | None) -> None:
             answer.append(value or GateAnswer("abort", "(nobody)"))
             answered.set()
-        if self._gone():
+        if not self._to_view(self.push_screen, GateScreen(request), done):
             return GateAnswer("abort", "(the drill's view was closed)")
-        self.call_from_thread(self.push_screen, GateScreen(request), done)
         while not answered.wait(0.2):
             if self._gone():
                 return GateAnswer("abort", "(the drill's view was closed)")
