@@ -254,3 +254,13 @@ def test_a_pre_approved_abort_rolls_back_unattended(tmp_path):
     gate = 'params = { role = "CMIO", signed_by = "Dr. A", answer = "abort" }'
     r = run(tmp_path, script(step("sign", "gate", gate, owner="CMIO"), step("live", "go-live")))
     assert r.exit_status == 1 and r.steps[-1].step.id == "undo"
+
+
+def test_steady_state_after_a_setup_phase(tmp_path):
+    """The hypothesis is first checked once the phase that sets the drill up is done."""
+    probes = PROBE.replace('title = "the file is there"', 'title = "x"\nafter_phase = "main"')
+    r = run(tmp_path, script(step("write", "t-write"), probes=probes))
+    assert r.exit_status == 0 and [p.when for p in r.probes] == ["before", "after"]
+    r = run(tmp_path / "2", script(step("write", "t-write", 'params = { name = "other" }'),
+                                   probes=probes))
+    assert r.exit_status == 3 and "once phase 'main' had set the drill up" in r.why

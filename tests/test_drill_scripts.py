@@ -87,6 +87,9 @@ MISTAKES = [
     ("fault it cannot inject", ('action = "t-write"', 'action = "t-write"\nfault = "disk-full"'),
      12, "cannot inject fault 'disk-full'"),
     ("same id twice", ('id = "sign"', 'id = "first"'), 22, "step id 'first' is used twice"),
+    ("steady state after no phase",
+     ('[[phases]]', '[steady_state]\nafter_phase = "setup"\n\n[[phases]]'), 5,
+     "after_phase names phase 'setup'"),
     ("not TOML", ('name = "checked"', 'name = "checked'), 1, "not TOML"),
 ]
 

@@ -162,9 +162,8 @@ class _Runner:
                            time_scale=self.script.time_scale)
         self._tell("start")
         try:
-            if not self._steady("before"):
-                raise _Stop(COULD_NOT_START, "stopped", "the steady state did not hold before "
-                            "the drill: " + self._unheld("before"))
+            if self.script.steady_after is None:
+                self._before()
             self._main()
             decided = self.ctx.shared.get(DECISION)
             self._finish(PASSED, *(decided or ("completed", "every step done, no rollback "
@@ -175,7 +174,16 @@ class _Runner:
             self.journal.close()
         return state
 
+    def _before(self) -> None:
+        if not self._steady("before"):
+            where = "before the drill" if self.script.steady_after is None else \
+                f"once phase {self.script.steady_after!r} had set the drill up"
+            raise _Stop(COULD_NOT_START, "stopped", f"the steady state did not hold {where}: "
+                        + self._unheld("before"))
+
     def _main(self) -> None:
+        setup = {s.id for p in self.script.phases if p.id == self.script.steady_after
+                 for s in p.steps}
         for run in [r for r in self.run_state.steps if r.path == "main"]:
             if self.cancel is not None and self.cancel.is_set():
                 raise _Stop(FAILED, "stopped", f"stopped by the operator before step "
@@ -192,6 +200,10 @@ class _Runner:
                             self.script.on_failure)
             self._after_gate(run)
             self._check_criteria(run.step.id)
+            if setup and run.step.id in setup:
+                setup.discard(run.step.id)
+                if not setup:
+                    self._before()
 
     def _after_gate(self, run: StepRun) -> None:
         if run.step.action != "gate" or not self.run_state.gates:

@@ -105,6 +105,8 @@ class Script:
     phases: tuple[Phase, ...]
     description: str = ""
     steady_state_title: str = ""
+    steady_after: str | None = None  # the phase that sets the drill's world up: the
+    # hypothesis is first checked once it is done (else before the first step)
     probes: tuple[Probe, ...] = ()
     criteria: tuple[Criterion, ...] = ()
     paths: Mapping[str, Phase] = field(default_factory=dict)  # the rollback paths by id
@@ -184,7 +186,7 @@ def _build(data: dict, source: Path, c: Checker) -> Script:
     if not isinstance(state, dict):
         c.problem(("steady_state",), "steady_state must be a table")
         state = {}
-    c.keys(state, ("steady_state",), {"title", "probes"})
+    c.keys(state, ("steady_state",), {"title", "probes", "after_phase"})
     probes = tuple(_probe(p, ("steady_state", "probes", i), c)
                    for i, p in enumerate(c.tables(state, ("steady_state", "probes"))))
     criteria = tuple(_criterion(p, ("criteria", i), c, data.get("rollback"))
@@ -192,6 +194,7 @@ def _build(data: dict, source: Path, c: Checker) -> Script:
     return Script(name=name or "", source=source, seed=seed, time_scale=float(scale),
                   phases=phases, description=c.text(data, ("description",)) or "",
                   steady_state_title=c.text(state, ("steady_state", "title")) or "",
+                  steady_after=c.text(state, ("steady_state", "after_phase")),
                   probes=probes, criteria=criteria, paths=paths,
                   rollback=c.text(data, ("rollback",)), on_failure=c.text(data, ("on_failure",)))
 

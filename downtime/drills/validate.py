@@ -155,6 +155,11 @@ class Checker:
             if path and path not in script.paths:
                 self.problem(at, f"{what} names rollback path {path!r}, which the script does "
                              f"not have (it has: {', '.join(script.paths) or 'none'})")
+        phases = [p.id for p in script.phases]
+        if script.steady_after is not None and script.steady_after not in phases:
+            self.problem(("steady_state", "after_phase"), f"steady_state.after_phase names "
+                         f"phase {script.steady_after!r}, which the script does not have (it "
+                         f"has: {', '.join(phases)})")
         gates = [s for s in script.steps() if s.action == GATE]
         if gates and script.rollback is None and script.paths:
             self.problem((), "the script has gates but no rollback = \"...\": where does "
