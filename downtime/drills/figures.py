@@ -7,7 +7,7 @@ drill compressed into minutes is judged against hours."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 # reported by the actions
 OUTAGE_STARTED_AT = "outage_started_at"  # the moment the EHR went away (sandbox down/fault)
@@ -53,6 +53,3 @@ def overrun(expected: float, actual: float) -> float:
         return 0.0 if actual <= 0 else 1.0
     return max(0.0, actual / expected - 1.0)
 
-
-def moments(figures: Mapping[str, float]) -> dict[str, float]:
-    return {k: v for k, v in figures.items() if k in (OUTAGE_STARTED_AT, UNITS_READY_AT)}
