@@ -5,6 +5,10 @@ drills use them (names, parameters, figures, faults: docs/drills.md)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
+import shutil
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -131,3 +135,78 @@ def write_script(folder: Path, text: str, name: str = "drill.toml") -> Path:
     path = folder / name
     path.write_text(text)
     return path
+
+
+# A script of the tests' own, built from its steps (test_drill_engine.py and the others)
+HEAD = '''
+name = "test drill"
+seed = 11
+rollback = "back"
+'''
+STEP = '''
+[[phases.steps]]
+id = "{id}"
+owner = "{owner}"
+expect = "{expect}"
+action = "{action}"
+{more}
+'''
+PATH = '''
+[[rollback_paths]]
+id = "back"
+[[rollback_paths.steps]]
+id = "undo"
+owner = "IT"
+expect = "1m"
+action = "rollback"
+params = { to = "the legacy EHR" }
+'''
+
+
+def step(id: str, action: str, more: str = "", owner: str = "IT", expect: str = "1m") -> str:
+    return STEP.format(id=id, action=action, more=more, owner=owner, expect=expect)
+
+
+def script(*steps: str, criteria: str = "", extra: str = "", probes: str = "") -> str:
+    return HEAD + extra + probes + '\n[[phases]]\nid = "main"\n' + "".join(steps) + \
+        criteria + PATH
+
+
+TEXT = script(step("write", "t-write"),
+              step("inbox", "t-fault", 'fault = "corrupt-file"'),
+              step("sign", "gate", 'params = { role = "CMIO", question = "Go live?" }',
+                   owner="CMIO", expect="10m"),
+              step("live", "go-live"),
+              criteria='[[criteria]]\nname = "overrun"\nwhen = "max_overrun > 0.5"\n')
+
+TMUX = shutil.which("tmux")
+
+
+class Tmux:
+    """A tmux server of one test's own, driven as a person at the terminal would."""
+
+    def __init__(self) -> None:
+        self.socket = f"dt-drill-{os.getpid()}-{secrets.token_hex(4)}"
+        self.session = "drill"
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-t", self.session, "-p")
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared on screen:\n{self.screen()}")
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", self.session, "-l", text)
+
+    def key(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)

@@ -12,40 +12,7 @@ import pytest
 from downtime.drills.engine_actions import GateAnswer, GateRequest
 from downtime.drills.runner import run_drill
 from downtime.drills.script import parse_script
-from tests.drill_helpers import actions
-
-HEAD = '''
-name = "test drill"
-seed = 11
-rollback = "back"
-'''
-STEP = '''
-[[phases.steps]]
-id = "{id}"
-owner = "{owner}"
-expect = "{expect}"
-action = "{action}"
-{more}
-'''
-PATH = '''
-[[rollback_paths]]
-id = "back"
-[[rollback_paths.steps]]
-id = "undo"
-owner = "IT"
-expect = "1m"
-action = "rollback"
-params = { to = "the legacy EHR" }
-'''
-
-
-def step(id: str, action: str, more: str = "", owner: str = "IT", expect: str = "1m") -> str:
-    return STEP.format(id=id, action=action, more=more, owner=owner, expect=expect)
-
-
-def script(*steps: str, criteria: str = "", extra: str = "", probes: str = "") -> str:
-    return HEAD + extra + probes + '\n[[phases]]\nid = "main"\n' + "".join(steps) + \
-        criteria + PATH
+from tests.drill_helpers import actions, script, step
 
 
 def run(tmp_path: Path, text: str, **kw):

@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from downtime.cli import cli
-from tests.drill_helpers import actions, write_script
-from tests.test_drill_engine import script, step
+from tests.drill_helpers import actions, script, step, write_script
 
 SECTIONS = {"schema", "drill", "outcome", "steady_state", "steps", "timeline", "criteria",
             "faults", "rto",

@@ -193,3 +193,12 @@ def test_drill_list_names_the_shipped_drills():
         assert name in result.output
     assert Path(result.output.split("planned-cutover")[1].split()[-1]).name == \
         "planned-cutover.toml" or "planned-cutover.toml" in result.output
+
+
+def test_a_drill_that_is_not_there_cannot_start(tmp_path):
+    for args in (["drill", "run", "--headless", "no-such-drill"],
+                 ["drill", "check", str(tmp_path / "missing.toml")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 3
+        assert "no such drill script, nor a shipped drill" in result.output
+        assert "planned-cutover" in result.output

@@ -9,15 +9,7 @@ from textual.widgets import DataTable, Input, RichLog
 
 from downtime.drills.script import parse_script
 from downtime.tui.screens.drill import DrillApp, GateScreen
-from tests.drill_helpers import actions
-from tests.test_drill_engine import script, step
-
-TEXT = script(step("write", "t-write"),
-              step("inbox", "t-fault", 'fault = "corrupt-file"'),
-              step("sign", "gate", 'params = { role = "CMIO", question = "Go live?" }',
-                   owner="CMIO", expect="10m"),
-              step("live", "go-live"),
-              criteria='[[criteria]]\nname = "overrun"\nwhen = "max_overrun > 0.5"\n')
+from tests.drill_helpers import TEXT, actions
 
 
 async def until(pilot, test, tries: int = 200) -> None:

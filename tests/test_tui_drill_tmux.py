@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_tui_drill import TEXT
-from tests.test_tui_tmux import TMUX, Tmux
+from tests.drill_helpers import TEXT, TMUX, Tmux
 
 ROOT = Path(__file__).resolve().parents[1]
 # the command as installed, with the tests' tiny actions registered first
@@ -26,7 +25,7 @@ def test_drill_run_on_a_terminal_signs_the_gate_in_the_live_view(tmp_path):
     script = tmp_path / "d.toml"
     script.write_text(TEXT)
     launch = LAUNCH.format(root=str(ROOT))
-    tmux = Tmux(tmp_path)
+    tmux = Tmux()
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "110", "-y", "32",
              f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -c \"{launch}\" drill run "
              f"d.toml --report out; echo EXIT=$?; sleep 30")

@@ -8,6 +8,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from snapshots.errors import ToolkitError
+
 from .api import ACTIONS, ActionSpec
 
 SHIPPED = Path(__file__).with_name("shipped")
@@ -32,9 +34,18 @@ def shipped_drills() -> list[Path]:
     return sorted(SHIPPED.glob("*.toml"))
 
 
+class NoSuchDrill(ToolkitError):
+    reason = "drill-missing"
+    exit_status = 3  # the drill could not start
+
+
 def find_drill(name: str) -> Path:
     """A script by its path, or a shipped drill by its file's stem (`planned-cutover`)."""
     path = Path(name)
-    if path.exists() or path.suffix == ".toml" or "/" in name:
+    if path.exists():
         return path
-    return SHIPPED / f"{name}.toml"
+    shipped = SHIPPED / f"{name}.toml"
+    if path.suffix != ".toml" and "/" not in name and shipped.exists():
+        return shipped
+    raise NoSuchDrill(f"{name}: no such drill script, nor a shipped drill (`downtime drill "
+                      f"list` names them: {', '.join(p.stem for p in shipped_drills())})")

@@ -29,8 +29,11 @@ class ExpressionError(ToolkitError):
     exit_status = 3
 
 
-class NotMeasured(Exception):  # noqa: N818 - a state, not a failure
-    """A figure the expression names has not been measured yet (its step has not run)."""
+class NotMeasured(ToolkitError):  # noqa: N818 - a state, not a failure
+    """A figure the expression names has not been measured yet (its step has not run):
+    the criterion cannot trip yet (the runner catches it; a user never sees it)."""
+
+    reason = "drill-not-measured"
 
 
 @dataclass(frozen=True)
