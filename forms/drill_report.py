@@ -61,9 +61,10 @@ def gantt_geometry(report: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for i, s in enumerate(steps):
         y = 30 + i * ROW
+        failed = s["status"] == "failed" or s["fault_handled"] is False
         row: dict[str, Any] = {"y": y, "label": s["id"], "owner": s["owner"],
-                               "status": s["status"], "path": s["path"], "planned": None,
-                               "actual": None}
+                               "status": "failed" if failed else s["status"],
+                               "path": s["path"], "planned": None, "actual": None}
         if s["id"] in planned and s["path"] == "main":
             start = planned[s["id"]]
             row["planned"] = (x(start), max(2.0, x(start + s["expected_seconds"]) - x(start)))
@@ -105,7 +106,9 @@ def duration(seconds: float | None) -> str:
             else f"{seconds:.0f} s"
     minutes, s = divmod(round(seconds), 60)
     hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min" if hours else f"{m} min {s:02d} s"
+    if hours:
+        return f"{hours} h {m:02d} min"
+    return f"{m} min {s:02d} s" if s else f"{m} min"
 
 
 def _when(value: str | None) -> str:

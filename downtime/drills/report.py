@@ -103,6 +103,7 @@ def _step(r: StepRun, t0: float, scale: float, offset: float | None) -> dict[str
             "seconds": round(r.seconds, 3),
             "drill_seconds": round(r.seconds * r.scale(scale), 3),
             "overrun": round(r.overrun, 4), "status": r.status, "detail": r.detail,
+            "fault_handled": None if not r.faults else all(f.handled for f in r.faults),
             "started": iso(r.started), "ended": iso(r.ended),
             "offset": None if r.started is None else round(r.started - t0, 3),
             "drill_offset": None if offset is None else round(offset, 3)}
