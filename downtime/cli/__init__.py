@@ -22,7 +22,7 @@ from .errors import JSON_FLAG, ToolkitGroup, report_bug
 LAZY_COMMANDS = {"generate": "generate", "keys": "keys", "snapshot": "snapshot", "demo": "demo",
                  "agent": "agent", "browse": "browse", "audit": "audit", "print": "print_forms",
                  "builder": "builder", "sandbox": "sandbox", "parity": "parity",
-                 "reconcile": "reconcile"}
+                 "reconcile": "reconcile", "drill": "drill"}
 
 
 class LazyGroup(ToolkitGroup):

@@ -61,6 +61,10 @@ def demo(directory: Path, patients: int, seed: int) -> None:
                "FHIR server standing in for the EHR, changing as the day goes; then the "
                "builder, agent and browse pull and show it (README, docs/sandbox.md)")
     cfg = result.config
+    # not among "Try next": a drill runs for minutes and needs the sandbox extra
+    click.echo(f"  rehearsal  {program} --config {cfg} drill run planned-cutover: the "
+               "cutover rehearsed on this hospital, gates asked on the terminal, a report "
+               "for the auditors (`drill list` names the other drills; docs/drills.md)")
     house = next(p for p, m in result.written if m.scope == "house")
     unit = next((p for p, m in result.written if m.scope == f"unit:{result.unit}"), house)
     click.echo("\nTry next:")

@@ -15,7 +15,8 @@ MODULES = ["tests.bench.bench_snapshots", "tests.bench.bench_tui", "tests.bench.
            "tests.bench.bench_sandbox", "tests.bench.bench_live", "tests.bench.bench_refresh",
            "tests.bench.bench_parity", "tests.bench.bench_bundles",
            "tests.bench.bench_scan_read", "tests.bench.bench_reconcile",
-           "tests.bench.bench_submit", "tests.bench.bench_conflicts"]
+           "tests.bench.bench_submit", "tests.bench.bench_conflicts",
+           "tests.bench.bench_drill"]
 
 
 def main(selected: list[str]) -> int:
