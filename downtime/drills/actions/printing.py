@@ -12,7 +12,8 @@ is one line and nothing is registered as printed), the packet laid out from the 
 snapshot opened with the workstation's identity, its forms registered in the workstation's
 encrypted form registry, sent with `lp`, recorded `printed`. Figures: `packets_printed`,
 `print_failures`, `pages_printed`, `print_seconds`. The PDFs stay in memory only
-(ctx.shared["printed"]: (unit, workstation name, pdf bytes, pages)), for `scan`.
+(ctx.shared["printed"]: (unit, workstation name, pdf bytes, pages, form records)), for
+`simulate-paper` (the printed form ids) and `scan`.
 
 ctx.shared: "cups" (the DrillCups), "printed".
 """
@@ -155,9 +156,10 @@ def registry_of(site: Site, ws: Workstation) -> Any:
                          str(site.him.to_public())])
 
 
-def print_packet(ctx: DrillContext, ws: Workstation, printer: str) -> tuple[bytes, int]:
-    """One unit's packet printed from its workstation; (pdf, pages). PrintError when the
-    printer cannot take it (nothing registered as printed then)."""
+def print_packet(ctx: DrillContext, ws: Workstation, printer: str
+                 ) -> tuple[bytes, int, list[Any]]:
+    """One unit's packet printed from its workstation; (pdf, pages, form records).
+    PrintError when the printer cannot take it (nothing registered as printed then)."""
     from forms.delivery import PrintRequest, deliver
     from forms.printing import check_printer
     from forms.render import FormContext, plan, render_pdf
@@ -182,7 +184,7 @@ def print_packet(ctx: DrillContext, ws: Workstation, printer: str) -> tuple[byte
         snapshot.close()
     deliver(PrintRequest("packet", ws.unit, printer=printer, printed_by=f"drill ({ws.name})"),
             registry_of(site, ws), pdf, pages, records)
-    return pdf, pages
+    return pdf, pages, records
 
 
 def _now() -> Any:
@@ -212,11 +214,11 @@ def run_print(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     with timer() as took:
         for ws in stations:
             try:
-                pdf, n = print_packet(ctx, ws, cups.queue)
+                pdf, n, records = print_packet(ctx, ws, cups.queue)
             except (PrintError, DrillActionError) as e:
                 problems.append(f"{ws.unit}: {why(e)}")
                 continue
-            printed.append((ws.unit, ws.name, pdf, n))
+            printed.append((ws.unit, ws.name, pdf, n, records))
             pages += n
     ctx.shared.setdefault(PRINTED, []).extend(printed)
     figures = {"packets_printed": len(printed), "print_failures": len(problems),
