@@ -18,6 +18,8 @@ what a drill leaves in plaintext on purpose while it runs; the runner calls it a
 from __future__ import annotations
 
 from ..api import DrillContext
+
+# faults imports every action that has faults before it lets their steps name one
 from . import agents, build, faults, paper, parity, printing, reconcile, sandbox, scan
 
 __all__ = ["agents", "build", "faults", "finish", "paper", "parity", "printing", "reconcile",
