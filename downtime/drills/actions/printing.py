@@ -2,8 +2,9 @@
 
 The drill runs a cupsd of its own (workdir/cups: configuration, spool, logs), on a free
 127.0.0.1 port, so that it neither depends on nor changes the machine's CUPS, with one raw
-queue, `downtime-drill`, whose device is /dev/null (the paper "comes out" and no plaintext
-copy is kept by CUPS). $CUPS_SERVER points the toolkit's `lp`/`lpstat` at it for the rest of
+queue, `downtime-drill`, whose device is /dev/null (the paper "comes out"; CUPS keeps no
+copy of a job once printed: PreserveJobFiles No, and its spool is removed at the drill's
+end). $CUPS_SERVER points the toolkit's `lp`/`lpstat` at it for the rest of
 the drill (restored at the drill's end). `make system-deps` installs cups.
 
 `print-packets` (units = [...], default every unit with a workstation): for each unit, as
@@ -45,6 +46,8 @@ LogLevel warn
 WebInterface No
 Browsing Off
 DefaultAuthType None
+PreserveJobFiles No
+PreserveJobHistory No
 <Location />
   Order allow,deny
   Allow 127.0.0.1
@@ -145,6 +148,9 @@ def stop_cups(ctx: DrillContext) -> None:
     except subprocess.TimeoutExpired:
         cups.process.kill()
         cups.process.wait()
+    # a job's spooled copy is the packet in plaintext: none is kept (PreserveJobFiles No),
+    # and the spool goes with the drill's cupsd all the same
+    shutil.rmtree(cups.root / "spool", ignore_errors=True)
 
 
 def registry_of(site: Site, ws: Workstation) -> Any:
