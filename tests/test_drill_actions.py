@@ -85,6 +85,7 @@ OUTAGE = [  # (label, action, parameters): a 4-hour outage on two units, start t
     ("back-up", "sandbox", {"op": "up"}),
     ("submit", "submit", {}),
     ("parity", "parity", {"target": "sandbox"}),
+    ("parity-defects", "parity", {"defects": 2}),
 ]
 
 
@@ -134,7 +135,7 @@ def test_an_outage_end_to_end(outage):
     assert paper.figures["errors_seeded"] == len(drill.shared["paper_errors"]) == 5
     start, end = drill.shared["paper_window"]
     outside = [e for e in entries if not start <= e.paper_time <= end]
-    assert len(outside) == paper.figures["errors_seeded.outside-window"] == 1
+    assert len(outside) == paper.figures["errors_seeded_outside_window"] == 1
 
     scanned = r["scan"]
     assert scanned.outcome == "ok", scanned.detail
@@ -156,6 +157,12 @@ def test_an_outage_end_to_end(outage):
     assert parity.figures["identity_mismatch_share"] == 0
     assert parity.figures["charts_lacking_medication_share"] == 0
     assert re.fullmatch(r"[0-9a-f]{64}", parity.evidence["parity_report_sha256"])
+    assert parity.figures["parity_passed"] == 1
+    broken = r["parity-defects"]  # a migration gone wrong: the figures a criterion trips on
+    assert broken.figures["identity_mismatch_share"] == 2 / 12
+    assert broken.figures["charts_lacking_medication_share"] > 0
+    assert broken.figures["parity_passed"] == 0
+    assert not (drill.workdir / "parity" / "target-with-defects").exists()
 
 
 @pytest.mark.parametrize("policy,rejected", [("clinical", 3), ("accept-all", 0)])

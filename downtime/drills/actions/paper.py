@@ -22,7 +22,7 @@ Seeded errors, `errors` of each kind (default 1), each recorded with its entry's
 a drug the patient is recorded allergic to), `outside-window` (a time before the outage
 began or after it ended), `unknown-initials` (initials no one on the unit's staff has).
 Figures: `entries_simulated`, `errors_seeded`, `registrations_simulated`, and
-`errors_seeded.<kind>`.
+`errors_seeded_<kind>` (the kind with underscores: `errors_seeded_wrong_patient`).
 
 ctx.shared: "paper" (the entries, in memory only), "paper_errors" ([{key, kind}]),
 "paper_window" ((start, end)), "paper_staff" ({unit: [Person]}).
@@ -347,6 +347,10 @@ def simulate(ctx: DrillContext, units: list[str], hours: float, per_kind: int
     return w.entries, errors, (start, end)
 
 
+def error_figure(kind: str) -> str:
+    return "errors_seeded_" + kind.replace("-", "_")
+
+
 def run_simulate(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     site = site_of(ctx)
     units = list(params.get("units") or sorted({w.unit for w in site.workstations})
@@ -364,7 +368,7 @@ def run_simulate(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
         "entries_simulated": len(entries), "errors_seeded": len(errors),
         "registrations_simulated": sum(1 for e in entries if isinstance(e, Registration))}
     for kind in ERROR_KINDS:
-        figures[f"errors_seeded.{kind}"] = sum(1 for e in errors if e["kind"] == kind)
+        figures[error_figure(kind)] = sum(1 for e in errors if e["kind"] == kind)
     kinds: dict[str, int] = {}
     for e in entries:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
@@ -379,4 +383,4 @@ register(ActionSpec(
     summary="the outage's paper as back-entry records (MAR per order schedule, vitals q4h, "
             "notes per shift, orders, registrations) with seeded errors of known number",
     figures=("entries_simulated", "errors_seeded", "registrations_simulated",
-             *(f"errors_seeded.{k}" for k in ERROR_KINDS))))
+             *(error_figure(k) for k in ERROR_KINDS))))
