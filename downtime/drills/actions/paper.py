@@ -305,6 +305,12 @@ def _printed_forms(ctx: DrillContext) -> dict[tuple[str, str], str]:
     return out
 
 
+def _downtime_ids(db: sqlite3.Connection, unit: str, kind: str) -> list[str]:
+    """The unit's pre-allocated downtime MRNs or encounter numbers, in order."""
+    return [r[0] for r in db.execute("SELECT value FROM downtime_ids WHERE unit_code = ? AND "
+                                     "kind = ? ORDER BY value", (unit, kind))]
+
+
 def simulate(ctx: DrillContext, units: list[str], hours: float, per_kind: int
              ) -> tuple[list[Entry], list[dict[str, str]], tuple[datetime, datetime]]:
     """The entries and seeded errors of the outage on `units` (see the module docstring)."""
@@ -324,12 +330,8 @@ def simulate(ctx: DrillContext, units: list[str], hours: float, per_kind: int
     snapshot = open_snapshot(house.path, site.trusted, [site.builder_identity])
     try:
         patients = _patients(snapshot.db, units)
-        spare = {u: [r[0] for r in snapshot.db.execute(
-            "SELECT value FROM downtime_ids WHERE unit_code = ? AND kind = ? ORDER BY value",
-            (u, k))] for u in units for k in ("mrn",)}
-        numbers = {u: [r[0] for r in snapshot.db.execute(
-            "SELECT value FROM downtime_ids WHERE unit_code = ? AND kind = 'encounter' "
-            "ORDER BY value", (u,))] for u in units}
+        spare = {u: _downtime_ids(snapshot.db, u, "mrn") for u in units}
+        numbers = {u: _downtime_ids(snapshot.db, u, "encounter") for u in units}
     finally:
         snapshot.close()
     w = _Writer(rng, _Forms(rng, _printed_forms(ctx)), staff, start, end)

@@ -107,7 +107,7 @@ class Site:
 
     def add_workstation_key(self, unit: str) -> str:
         """A new workstation identity for `unit`; its name. Builds from now on encrypt to it."""
-        n = sum(1 for w in self.recipients["units"].get(unit, [])) + 1
+        n = len(self.recipients["units"].get(unit, [])) + 1
         name = workstation_name(unit, n)
         recipient = create_identity(self.keys, name, self.passphrase)
         self.recipients["units"].setdefault(unit, []).append(recipient)
