@@ -43,13 +43,14 @@ def workstation_config(ws: Workstation, printer: str) -> str:
 def make_workstation(site: Site, unit: str, printer: str) -> Workstation:
     taken = {w.name for w in site.workstations}
     names = [n for n in _unit_keys(site, unit) if n not in taken]
-    name = names[0] if names else site.add_workstation_key(unit)
+    name = names[0] if names else site.add_workstation_key(unit).name
     folder = site.root / "ws" / name
     (folder / "keys").mkdir(parents=True, exist_ok=True)
     (folder / "inbox").mkdir(exist_ok=True)
     for file in (f"{name}.age", f"{name}.age.pub", "builder.pub"):
         shutil.copy2(site.keys / file, folder / "keys" / file)
-    ws = Workstation(name, unit, folder, folder / "keys" / f"{name}.age")
+    ws = Workstation(name, unit, folder, folder / "keys" / f"{name}.age",
+                     identity=site.identities.get(name))
     (folder / "downtime.toml").write_text(workstation_config(ws, printer))
     site.workstations.append(ws)
     return ws

@@ -139,7 +139,7 @@ EXPIRED = ("`agent status` says NOT READY on the workstation whose key was repla
 def expired_key(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     """The workstation's identity replaced by a new one (its old key expired and rotated on
     the workstation, but the builder still encrypts to the old one); put back afterwards."""
-    from snapshots.keys import create_identity
+    from snapshots.keys import create_identity_kept
 
     site = site_of(ctx)
     ws = _target(site, params)
@@ -148,8 +148,7 @@ def expired_key(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     try:
         for path in saved:
             path.unlink()
-        create_identity(ws.identity_file.parent, ws.name, site.passphrase)
-        ws.identity = None
+        ws.identity = create_identity_kept(ws.identity_file.parent, ws.name, site.passphrase)
         problems = check_workstation(ctx, ws)
         others = [w for w in site.workstations if w is not ws]
         others_ok = all(not check_workstation(ctx, w) for w in others[:2])

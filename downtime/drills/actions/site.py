@@ -36,7 +36,7 @@ import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from snapshots.errors import ToolkitError, oserror_text
-from snapshots.keys import Identity, create_identity, load_identity, load_public_key
+from snapshots.keys import Identity, create_identity_kept, load_identity, load_public_key
 
 from ...provision import workstation_name
 from ..api import DrillContext, StepResult
@@ -88,6 +88,7 @@ class Site:
     him: pyrage.x25519.Identity  # the reconciliation clerks' identity
     hospital: Path | None = None
     workstations: list[Workstation] = field(default_factory=list)
+    identities: dict[str, Identity] = field(default_factory=dict)  # workstation keys made
 
     @property
     def keys(self) -> Path:
@@ -105,13 +106,14 @@ class Site:
     def trusted(self) -> Ed25519PublicKey:
         return load_public_key(self.keys / "builder.pub")
 
-    def add_workstation_key(self, unit: str) -> str:
-        """A new workstation identity for `unit`; its name. Builds from now on encrypt to it."""
+    def add_workstation_key(self, unit: str) -> Identity:
+        """A new workstation identity for `unit` (its file passphrase-protected, the identity
+        kept in memory). Builds from now on encrypt to it."""
         n = len(self.recipients["units"].get(unit, [])) + 1
-        name = workstation_name(unit, n)
-        recipient = create_identity(self.keys, name, self.passphrase)
-        self.recipients["units"].setdefault(unit, []).append(recipient)
-        return name
+        identity = create_identity_kept(self.keys, workstation_name(unit, n), self.passphrase)
+        self.recipients["units"].setdefault(unit, []).append(identity.recipient)
+        self.identities[identity.name] = identity
+        return identity
 
 
 def _identity(name: str) -> Identity:
