@@ -5,8 +5,8 @@
 sandbox was loaded from: the records as they would arrive in the new system), "sandbox" the
 sandbox itself (no difference expected), or any folder, file or http(s) URL of a FHIR
 source. `defects` = N (with "hospital"): a migration gone wrong, made from a copy of the
-export for the check and removed after it: N inpatients' medication orders and doses left
-out (charts lacking medication history) and N others' birth dates moved a year (identity
+export for the check and removed after it: N inpatients' medication records left out
+(charts lacking medication history) and N others' birth dates moved a year (identity
 mismatches), chosen from the seed. `seed` (default the drill's) chooses the sampled
 charts. Both sides are built through the snapshot canonical model in memory; the JSON
 report names patients, so it is kept encrypted to escrow only
@@ -49,8 +49,11 @@ def _target(ctx: DrillContext, given: str) -> Any:
 
 
 def _subject(resource: dict) -> str:
+    """The patient id a resource's subject names (relative or absolute reference)."""
     reference = (resource.get("subject") or {}).get("reference") or ""
-    return reference.removeprefix("Patient/") if isinstance(reference, str) else ""
+    if not isinstance(reference, str) or "Patient/" not in reference:
+        return ""
+    return reference.rsplit("Patient/", 1)[1].split("/")[0]
 
 
 def seeded_target(export: Path, out: Path, defects: int, seed: int) -> Path:
@@ -63,14 +66,14 @@ def seeded_target(export: Path, out: Path, defects: int, seed: int) -> Path:
     files = {p.name: [orjson.loads(line) for line in p.read_bytes().splitlines() if line]
              for p in sorted(export.glob("*.ndjson"))}
     inpatients = {_subject(e) for e in files.get("Encounter.ndjson", [])
-                  if e.get("status") == "in-progress"}
+                  if e.get("status") == "in-progress" and e.get("location")
+                  and (e.get("class") or {}).get("code") == "IMP"}
     ordered = sorted({_subject(r) for r in files.get("MedicationRequest.ndjson", [])
                       if r.get("status") == "active" and _subject(r) in inpatients})
     chosen = random.Random(seed).sample(ordered, min(len(ordered), 2 * defects))
     no_meds, moved = set(chosen[:defects]), set(chosen[defects:])
-    for name in ("MedicationRequest.ndjson", "MedicationAdministration.ndjson"):
-        files[name] = [r for r in files.get(name, [])
-                       if _subject(r) not in no_meds]
+    for name in [n for n in files if n.startswith("Medication") and n != "Medication.ndjson"]:
+        files[name] = [r for r in files[name] if _subject(r) not in no_meds]
     for patient in files.get("Patient.ndjson", []):
         if patient["id"] in moved and patient.get("birthDate"):
             year, rest = patient["birthDate"][:4], patient["birthDate"][4:]
