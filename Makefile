@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive for real: a CUPS queue with a PDF printer, poppler's
 # pdftotext/pdftoppm, tmux for the end-to-end TUI test, and the reference `age` tool.
-DEBS   := cups printer-driver-cups-pdf poppler-utils tmux age libharfbuzz-subset0
+DEBS   := cups printer-driver-cups-pdf poppler-utils tmux age libharfbuzz-subset0 faketime
 
 .PHONY: setup system-deps demo test bench lint docs clean
 

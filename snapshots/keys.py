@@ -68,6 +68,13 @@ def _write_private(path: Path, data: bytes, overwrite: bool) -> None:
 
 def create_identity(directory: Path, name: str, passphrase: str, overwrite: bool = False) -> str:
     """Create `name.age` (encrypted identity) and `name.age.pub`; return the recipient."""
+    return create_identity_kept(directory, name, passphrase, overwrite).recipient
+
+
+def create_identity_kept(directory: Path, name: str, passphrase: str,
+                         overwrite: bool = False) -> Identity:
+    """`create_identity`, and the new identity itself, in memory: what made it need not pay
+    the passphrase's key derivation a second time to use it (the drills' workstations)."""
     secret = pyrage.x25519.Identity.generate()
     recipient = str(secret.to_public())
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -75,7 +82,7 @@ def create_identity(directory: Path, name: str, passphrase: str, overwrite: bool
     sealed = pyrage.passphrase.encrypt(text.encode(), passphrase)
     _write_private(directory / f"{name}{IDENTITY_SUFFIX}", sealed, overwrite)
     (directory / f"{name}{RECIPIENT_SUFFIX}").write_text(recipient + "\n")
-    return recipient
+    return Identity(name, secret)
 
 
 def load_identity(path: Path, passphrase: str) -> Identity:
