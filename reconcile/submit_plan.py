@@ -54,9 +54,9 @@ class Plan:
 
 
 def registration_decisions(decisions: Decisions) -> dict[str, dict[str, Any]]:
-    """By downtime MRN, the standing `registration-decided` decision (link or create).
-    A small reading of the events of its own until reconcile/registrations.py provides
-    the links."""
+    """By downtime MRN, the standing `registration-decided` decision (link or create). The
+    linked EHR Patient itself is read at submission (`read_patient`), so that the Bundle
+    carries its current version (reconcile/registrations.py decides, this only reads)."""
     return {mrn: d for mrn, d in decisions.registrations.items()
             if d.get("decision") in ("link", "create")}
 
