@@ -361,7 +361,7 @@ def report_cmd(ctx: click.Context, pdf_file: Path, unit: str | None, paper: str 
 
 # The back-entry side's commands, each module in its own file with a `COMMANDS` list of
 # click commands to add under `reconcile` (imported here, after the helpers they share).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("reconcile_enter",)
 
 
 def _add_extensions() -> None:
