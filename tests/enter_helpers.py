@@ -31,7 +31,7 @@ STAFF = {"4W": [{"initials": "AB", "name": "Alice Brown", "role": "RN"},
                 {"initials": "CD", "name": "Carl Dee", "role": "RN"},
                 {"initials": "CD", "name": "Cora Day", "role": "RN"}],
          "*": [{"initials": "JS", "name": "Dr Jane Smith", "role": "MD"}]}
-PATIENT_NAMES = ("SMITH, John", "MRN0000101", "Alice Brown", "Metoprolol")
+PATIENT_NAMES = ("SMITH, John", "MRN0000101", "Metoprolol", "NPO for surgery", "pain 7/10")
 
 
 def qr(form_id: str, kind: str, page_no: int = 1, patient: str = "p1",
@@ -72,9 +72,9 @@ class EnterSite:
         return [e for e in journal.read() if kind is None or e.type == kind]
 
 
-def enter_site(tmp: Path, snapshot: bool = True) -> EnterSite:
+def enter_site(tmp: Path, snapshot: bool = True, identity: Identity | None = None) -> EnterSite:
     keys = Keys()
-    him = Identity("him-1", pyrage.x25519.Identity.generate())
+    him = identity or Identity("him-1", pyrage.x25519.Identity.generate())
     store = tmp / "store"
     store.mkdir()
     snapshot_id = "not-on-this-station"

@@ -87,7 +87,7 @@ class EntryScreen(WorkerErrors, Screen):
             with Vertical(id="entry-fields"):
                 yield Static(f" {self.TITLE} {t.form_id} page {t.page}", id="entry-title")
                 yield PlainTable(id="lines", cursor_type="row", zebra_stripes=True)
-                yield Static(self.HINT, id="entry-hint")
+                yield Static(Text(self.HINT), id="entry-hint")
                 yield from self.compose_input()
                 yield Static("", id="entry-message")
             yield Static("", id="entry-page")

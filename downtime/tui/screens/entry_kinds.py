@@ -70,8 +70,8 @@ class MarScreen(EntryScreen):
                     if e.prn_reason:
                         what += f" for {e.prn_reason}"
                     out.append((line, ("", f"  l{line}", f"{e.dose.value:g} {e.dose.unit}",
-                                       f"{e.paper_time.astimezone():%H%M} "
-                                       f"{e.written_by.name} {what}{_revised(rec)}")))
+                                       f"{e.paper_time.astimezone():%H%M} {what} · "
+                                       f"{e.written_by.name}{_revised(rec)}")))
         return out
 
     def current_row(self) -> MarRow | None:

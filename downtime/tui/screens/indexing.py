@@ -26,8 +26,8 @@ class IndexingScreen(WorkerErrors, Screen):
     def compose(self) -> ComposeResult:
         yield Static(" NEEDS INDEXING: pages no code named", id="queue-title")
         yield PlainTable(id="queue", cursor_type="row", zebra_stripes=True)
-        yield Static("On the page chosen (↑↓): DT-XXXXXXXXXX PAGE (its form), or patient ID "
-                     "[ENCOUNTER]; Enter files it.", id="queue-hint")
+        yield Static(Text("On the page chosen (↑↓): DT-XXXXXXXXXX PAGE (its form), or patient ID "
+                     "[ENCOUNTER]; Enter files it."), id="queue-hint")
         yield Input(id="where", placeholder="DT-XXXXXXXXXX 2   ·   patient MRN0000101")
         yield Static("", id="queue-message")
         yield KeysBar("Enter file · ↑↓ page · F6 page in viewer · Esc back", id="keys")
