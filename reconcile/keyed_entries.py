@@ -124,6 +124,26 @@ class MarRow:
     prn: bool = False
     prn_reason: str | None = None
     order_id: str | None = None
+    due: tuple[str, ...] = ()  # the scheduled times printed in the row's boxes ("0900")
+
+
+def next_due(row: MarRow, typed: dict[int, Recorded]) -> str | None:
+    """The first time printed in the row's boxes that no dose typed on the row has."""
+    have = {f"{rec.entry.paper_time.astimezone():%H%M}" for line, rec in typed.items()
+            if line // ROW_LINES == row.row}
+    return next((t for t in row.due if t not in have), None)
+
+
+def with_due_time(text: str, row: MarRow, typed: dict[int, Recorded]) -> str:
+    """ ".AB" is "0900 AB" when 0900 is the row's next box due: the nurse wrote the time
+    printed in the box. Only on a scheduled row, and only where a box is left."""
+    if not text.startswith("."):
+        return text
+    due = next_due(row, typed)
+    if due is None:
+        raise KeyingError("'.' stands for the next time printed in the row's boxes: this row "
+                          "has none left; type the time written")
+    return f"{due} {text[1:].lstrip()}"
 
 
 def rows_from_orders(orders: Sequence[Any]) -> list[MarRow]:
@@ -140,7 +160,8 @@ def rows_from_orders(orders: Sequence[Any]) -> list[MarRow]:
             (f"due {times}" if times else (o.frequency_text or "times per order"))
         rows.append(MarRow(n, Drug(text=o.medication, rxnorm=o.code if o.system and
                                    "rxnorm" in o.system else None), dose, o.dose or "",
-                           o.route or "", schedule, o.prn, o.prn_reason, o.id))
+                           o.route or "", schedule, o.prn, o.prn_reason, o.id,
+                           tuple(times.split()) if not o.prn else ()))
     return rows
 
 

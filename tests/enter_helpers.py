@@ -76,7 +76,7 @@ def enter_site(tmp: Path, snapshot: bool = True, identity: Identity | None = Non
     keys = Keys()
     him = identity or Identity("him-1", pyrage.x25519.Identity.generate())
     store = tmp / "store"
-    store.mkdir()
+    store.mkdir(parents=True)
     snapshot_id = "not-on-this-station"
     if snapshot:
         out = store / f"unit-4W-000001{sealed.SUFFIX}"

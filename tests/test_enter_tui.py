@@ -82,7 +82,7 @@ def test_a_mar_page_typed_corrected_and_done(tmp_path):
             assert "already typed" in shown(app, "#entry-message")
             screen.query_one("#line", Input).value = ""
             # correct the first dose: choose its line, F2, fix, Enter
-            screen.action_move(1)
+            screen.action_move_line(1)
             assert screen.selected() == 101
             await pilot.press("f2")
             assert screen.query_one("#line", Input).value == "0910 AB"
@@ -277,3 +277,23 @@ def test_the_page_goes_to_the_viewer_from_memory_and_is_removed(tmp_path):
     assert (tmp_path / "copy.bin").read_bytes().startswith(b"\x89PNG")
     (tmp_path / "copy.bin").unlink()
     shutil.rmtree(seen, ignore_errors=True)
+
+
+def test_a_dot_types_the_time_printed_in_the_rows_next_box(tmp_path):
+    site = enter_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await login(app, pilot)
+            await scan(app, pilot, qr(MAR, "mar"), MarScreen)
+            field = app.screen.query_one("#line", Input)
+            assert field.placeholder.startswith("next box due 0900")
+            await line(app, pilot, ".AB")
+            assert field.placeholder.startswith("next box due 2100")
+            await pilot.press("down")  # the heparin infusion: no box times printed
+            await line(app, pilot, ".AB")
+            assert "has none left" in shown(app, "#entry-message")
+    run(go())
+    (e,) = [d["entry"] for d in entries(site)]
+    assert e["paper_time"].startswith("2026-11-24T09:00") and e["order_id"] == "mo-p1-1"

@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 MODULES = ["tests.bench.bench_snapshots", "tests.bench.bench_tui", "tests.bench.bench_forms",
            "tests.bench.bench_sandbox", "tests.bench.bench_live", "tests.bench.bench_refresh",
            "tests.bench.bench_parity", "tests.bench.bench_bundles",
-           "tests.bench.bench_scan_read", "tests.bench.bench_reconcile"]
+           "tests.bench.bench_scan_read", "tests.bench.bench_reconcile",
+           "tests.bench.bench_enter"]
 
 
 def main(selected: list[str]) -> int:

@@ -64,6 +64,8 @@ class EntryScreen(WorkerErrors, Screen):
         Binding("f9", "done", "Page done"),
         Binding("up", "move(-1)", show=False, priority=True),
         Binding("down", "move(1)", show=False, priority=True),
+        Binding("shift+up", "move_line(-1)", show=False, priority=True),
+        Binding("shift+down", "move_line(1)", show=False, priority=True),
     ]
     HINT = ""
     KEYS = "Enter record · ↑↓ line · F2 correct · F6 page in viewer · F9 page done · Esc back"
@@ -130,13 +132,13 @@ class EntryScreen(WorkerErrors, Screen):
         return self.keys[table.cursor_row] if self.keys and table.cursor_row >= 0 else None
 
     def action_move(self, by: int) -> None:
+        self.action_move_line(by)
+
+    def action_move_line(self, by: int) -> None:
+        """One line of the table up or down (every line, typed ones too)."""
         table = self.query_one("#lines", PlainTable)
         if self.keys:
             table.move_cursor(row=min(max(table.cursor_row + by, 0), len(self.keys) - 1))
-            self.selection_moved()
-
-    def selection_moved(self) -> None:
-        pass
 
     # --- typing -------------------------------------------------------------------------------
 

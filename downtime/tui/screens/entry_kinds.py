@@ -18,10 +18,12 @@ from reconcile.keyed_entries import (
     added_row,
     entry_line_text,
     mar_entry,
+    next_due,
     next_row_line,
     order_entry,
     rows_with_entries,
     vitals_entry,
+    with_due_time,
 )
 from reconcile.keying import FLOWSHEET, LABELS, KeyingError
 
@@ -48,7 +50,9 @@ class MarScreen(EntryScreen):
     COLUMNS = ("#", "Medication", "Dose / route", "Schedule · typed")
     PLACEHOLDER = "0910 AB   ·   0900 AB h NPO   ·   1415 AB pain 7/10   ·   + drug dose route"
     HINT = ("On the row chosen (↑↓): TIME INITIALS [dose] [h|r reason] — a PRN row: TIME "
-            "INITIALS [dose] REASON. '+ metoprolol 25 mg PO [prn]' adds a row written by hand.")
+            "INITIALS [dose] REASON. '+ metoprolol 25 mg PO [prn]' adds a row written by hand."
+            " '.AB': at the next time printed in the row's boxes. Shift+↑↓ choose a typed "
+            "dose, F2 correct it.")
 
     def on_mount(self) -> None:
         self.rows = rows_with_entries(self.opened.rows, self.opened.typed)
@@ -73,6 +77,29 @@ class MarScreen(EntryScreen):
                                        f"{e.paper_time.astimezone():%H%M} {what} · "
                                        f"{e.written_by.name}{_revised(rec)}")))
         return out
+
+    def action_move(self, by: int) -> None:
+        """↑↓ go from order row to order row (what the next dose is typed on); Shift+↑↓
+        also stop on the doses typed, to choose one to correct (F2)."""
+        table = self.query_one("#lines")
+        heads = [i for i, key in enumerate(self.keys) if isinstance(key, tuple)]
+        at = table.cursor_row
+        ahead = [i for i in heads if (i > at if by > 0 else i < at)]
+        if ahead:
+            table.move_cursor(row=ahead[0] if by > 0 else ahead[-1])
+        self.show_due()
+
+    def action_move_line(self, by: int) -> None:
+        super().action_move_line(by)
+        self.show_due()
+
+    def show_due(self) -> None:
+        """The input says what '.' would type on the row chosen (the next box's time)."""
+        row = self.current_row()
+        due = next_due(row, self.opened.typed) if row else None
+        self.query_one("#line", Input).placeholder = \
+            f"next box due {due}: '.AB' types '{due} AB'   ·   {self.PLACEHOLDER}" if due \
+            else self.PLACEHOLDER
 
     def current_row(self) -> MarRow | None:
         key = self.selected()
@@ -104,6 +131,7 @@ class MarScreen(EntryScreen):
             if row is None:
                 raise KeyingError("no row: add the paper's row first (+ DRUG DOSE ROUTE)")
             line = next_row_line(row, typed)
+        text = with_due_time(text, row, typed)
         entry = mar_entry(text, row, self.opened.context, line, now, self.revision())
         same = _taken_time(typed, [n for n in typed if n // ROW_LINES == row.row],
                            entry.paper_time, self.editing)
@@ -118,6 +146,10 @@ class MarScreen(EntryScreen):
     def after_record(self) -> None:
         super().after_record()
         self.rows = rows_with_entries(self.rows, self.opened.typed)
+
+    def fill(self) -> None:
+        super().fill()
+        self.show_due()
 
 
 class VitalsScreen(EntryScreen):
