@@ -205,6 +205,9 @@ def reading(measure: str, text: str) -> Reading:
         raise KeyingError(f"{label} {text!r:.20} is not a number")
     value, suffix = _number(m[1], label), m[2].lower()
     unit = _vital_unit(measure, suffix, label, text)
+    if measure == "temperature" and not suffix and value > HARD["Cel"][1]:
+        raise KeyingError(f"T {text}: a temperature is read as °C; write {text}F for "
+                          "Fahrenheit")
     key = unit if measure in ("temperature", "weight") else measure
     return Reading(measure, value, unit, None,
                    _check(key, value, label, "" if unit.startswith("{") or unit in
