@@ -156,10 +156,12 @@ def rows_from_orders(orders: Sequence[Any]) -> list[MarRow]:
         except KeyingError:
             dose = None
         times = " ".join(t.replace(":", "")[:4] for t in o.times)
-        schedule = f"PRN {o.frequency or ''} {o.prn_reason or ''}".strip() if o.prn else \
+        frequency = re.sub(r"\s*\bPRN\b\s*", " ", o.frequency or "", flags=re.I).strip()
+        schedule = " ".join(x for x in ("PRN", frequency, o.prn_reason) if x) if o.prn else \
             (f"due {times}" if times else (o.frequency_text or "times per order"))
         rows.append(MarRow(n, Drug(text=o.medication, rxnorm=o.code if o.system and
-                                   "rxnorm" in o.system else None), dose, o.dose or "",
+                                   "rxnorm" in o.system else None), dose,
+                           o.dose or o.rate or "",
                            o.route or "", schedule, o.prn, o.prn_reason, o.id,
                            tuple(times.split()) if not o.prn else ()))
     return rows

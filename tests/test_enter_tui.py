@@ -65,6 +65,7 @@ def test_a_mar_page_typed_corrected_and_done(tmp_path):
             assert "DOB 1950-03-04" in banner and "Bed 4W-401-A" in banner
             assert "ALLERGIES: Penicillin" in banner
             screen = app.screen
+            assert len(screen.query_one("#lines").columns) == 4  # added once
             assert [r.drug.text for r in screen.rows][0] == "Metoprolol tartrate 25 mg tablet"
             assert screen.rows[-1].prn  # the PRN rows come after the scheduled ones
             await line(app, pilot, "0910AB")

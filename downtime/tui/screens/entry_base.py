@@ -92,13 +92,17 @@ class EntryScreen(WorkerErrors, Screen):
                 yield Static(Text(self.HINT), id="entry-hint")
                 yield from self.compose_input()
                 yield Static("", id="entry-message")
-            yield Static("", id="entry-page")
+            with Vertical(id="entry-page"):
+                yield Static("", id="entry-page-note")
         yield KeysBar(self.KEYS, id="keys")
 
     def compose_input(self) -> ComposeResult:
         yield Input(id="line", placeholder=self.PLACEHOLDER)
 
     def on_mount(self) -> None:
+        # the one on_mount of the entry screens (Textual calls each class's own): the kinds
+        # hook in through prepare() and mounted()
+        self.prepare()
         self.query_one("#entry-banner", Static).update(
             banner_text(self.opened.banner, self.app.size.width or 80))
         table = self.query_one("#lines", PlainTable)
@@ -109,6 +113,13 @@ class EntryScreen(WorkerErrors, Screen):
             self.say(f"page marked done by {self.opened.done.get('person')}: corrections "
                      "still go in as new revisions")
         self.focus_input()
+        self.mounted()
+
+    def prepare(self) -> None:
+        """Before the table is filled."""
+
+    def mounted(self) -> None:
+        """Once the screen is filled."""
 
     def focus_input(self) -> None:
         self.query_one("#line", Input).focus()
@@ -283,15 +294,16 @@ class EntryScreen(WorkerErrors, Screen):
         self.show_page_pane(not self.shown_page)
 
     def show_page_pane(self, show: bool) -> None:
-        pane = self.query_one("#entry-page", Static)
+        pane = self.query_one("#entry-page")
+        note = self.query_one("#entry-page-note", Static)
         pane.display = show
         self.shown_page = show
         if not show:
             return
         if self.opened.page_id is None:
-            pane.update(Text("This page is not scanned into the episode yet.", style="bold"))
-        elif not pane.children:
-            pane.update(Text("loading the scanned page…"))
+            note.update(Text("This page is not scanned into the episode yet.", style="bold"))
+        elif not self.query("#page-image"):
+            note.update(Text("loading the scanned page…"))
             self.load_page()
 
     @in_thread(group="page")
@@ -300,14 +312,14 @@ class EntryScreen(WorkerErrors, Screen):
         self.app.call_from_thread(self._show_image, image)
 
     def _show_image(self, image: Any) -> None:
-        pane = self.query_one("#entry-page", Static)
+        note = self.query_one("#entry-page-note", Static)
         widget = page_widget(image)
         if widget is None:
-            pane.update(Text("This terminal cannot draw the page: F6 opens it in the "
+            note.update(Text("This terminal cannot draw the page: F6 opens it in the "
                              "viewer."))
             return
-        pane.update("")
-        pane.mount(widget)
+        note.update(Text("the scanned page · F6 opens it in the viewer", style="dim"))
+        self.query_one("#entry-page").mount(widget)
 
 
 def page_widget(image: Any) -> Any:

@@ -29,8 +29,7 @@ class _FieldsScreen(EntryScreen):
     KEYS = "Tab next field · Ctrl+S record · F6 page in viewer · F9 page done · Esc back"
     BINDINGS = [Binding("ctrl+s", "save", "Record", priority=True)]
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.editing = self.opened.typed.get(1)
         if self.editing is not None:
             self.load(self.editing.entry)

@@ -54,9 +54,10 @@ class MarScreen(EntryScreen):
             " '.AB': at the next time printed in the row's boxes. Shift+↑↓ choose a typed "
             "dose, F2 correct it.")
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
         self.rows = rows_with_entries(self.opened.rows, self.opened.typed)
-        super().on_mount()
+
+    def mounted(self) -> None:
         if not self.opened.rows:
             self.say("No orders from the snapshot here: add each row as written on the "
                      "paper: + DRUG DOSE ROUTE [prn]")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, Static
 from textual.worker import Worker
 
 from ..errors import WorkerErrors, in_thread
@@ -19,11 +19,11 @@ from .unlock import UnlockScreen
 
 
 class ClerkUnlockScreen(UnlockScreen):
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # after UnlockScreen's own (Textual calls each class's)
         self.query_one("#unlock-title", Static).update("DOWNTIME BACK-ENTRY")
         self.query_one("#unlock-sub", Static).update(
             "Type the paper back into the episode. Health-information station.")
+        self.query(Label)[1].update("HIM station passphrase")
 
 
 class FormPickScreen(WorkerErrors, Screen):
