@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +116,38 @@ def enter_site(tmp: Path, snapshot: bool = True, identity: Identity | None = Non
     config = dataclasses.replace(Config(), reconcile=settings).with_paths(
         store=store, trusted_builder_key=pub, audit_log=tmp / "audit.log")
     return EnterSite(tmp, him, episode, config, Clock(), folder)
+
+
+class Tmux:
+    """A tmux server of the test's own (its socket named for the process and a random
+    token: two runs at once never share one), driven by send-keys as a person types."""
+
+    def __init__(self) -> None:
+        import os
+        import secrets
+
+        self.tmux = shutil.which("tmux")
+        self.socket = f"dt-enter-{os.getpid()}-{secrets.token_hex(4)}"
+        self.session = "enter"
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([self.tmux, "-L", self.socket, *args], capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-t", self.session, "-p")
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared on screen:\n{self.screen()}")
+
+    def type(self, text: str) -> None:
+        self.run("send-keys", "-t", self.session, "-l", text)
+
+    def key(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)

@@ -14,8 +14,7 @@ import pytest
 from reconcile.backentry import ENTRY_RECORDED
 from reconcile.episode import load_episode
 from snapshots.keys import create_identity, load_identity
-from tests.enter_helpers import MAR, PATIENT_NAMES, STAFF, enter_site, qr
-from tests.test_tui_tmux import TMUX, Tmux
+from tests.enter_helpers import MAR, PATIENT_NAMES, STAFF, Tmux, enter_site, qr
 
 PASSPHRASE = "him station passphrase"
 
@@ -37,15 +36,15 @@ def _station(tmp: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_a_clerk_types_a_mar_page_in_the_real_enter(tmp_path):
-    assert TMUX, "tmux is needed (make test installs it)"
+    tmux = Tmux()
+    assert tmux.tmux, "tmux is needed (make test installs it)"
     config, folder = _station(tmp_path)
     downtime = Path(sys.executable).parent / "downtime"
-    tmux = Tmux(tmp_path)
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "36",
              f"TERM=xterm-256color TZ=UTC {downtime} --config {config} reconcile enter; "
              "sleep 30")
     try:
-        tmux.wait_for("Workstation passphrase")
+        tmux.wait_for("HIM station passphrase")
         tmux.type("Pat Clerk")
         tmux.wait_for("Pat Clerk")
         tmux.key("Tab")

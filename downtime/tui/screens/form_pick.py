@@ -25,6 +25,10 @@ class ClerkUnlockScreen(UnlockScreen):
             "Type the paper back into the episode. Health-information station.")
         self.query(Label)[1].update("HIM station passphrase")
 
+    def refresh_age(self) -> None:
+        """No snapshot's age here: what unlocking opens is the episode."""
+        self.query_one("#age", Static).update(" locked · unlocking opens the open episode")
+
 
 class FormPickScreen(WorkerErrors, Screen):
     BINDINGS = [Binding("f4", "queue", "Needs indexing"),
