@@ -4,6 +4,8 @@ answer holds for the rest of the session (reconcile.keying.People), never guesse
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -51,11 +53,13 @@ class AskPersonScreen(ModalScreen[Person | None]):
         text = event.value.strip()
         if text.isdigit() and 1 <= int(text) <= min(9, len(self.candidates)):
             self.dismiss(self.candidates[int(text) - 1].person(self.initials))
-        elif len(text.replace(".", "").replace(" ", "")) > len(self.initials) + 1:
+        elif re.fullmatch(r"[^\W\d_][\w .,'()-]*", text) and not re.search(r"\d", text) \
+                and len(text.replace(".", "").replace(" ", "")) > len(self.initials) + 1:
             self.dismiss(Person(name=text, initials=self.initials))
         else:
             self.query_one("#ask-message", Static).update(Text(
-                "A number from the list, or the whole name (not initials again).",
+                "A number from the list, or the whole name (letters: not initials again, no "
+                "times).",
                 style="bold red"))
 
     def action_cancel(self) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.worker import Worker
@@ -55,6 +56,27 @@ def banner_text(b: Banner, width: int) -> Text:
     return Text("\n").join([line, allergies, source])
 
 
+class LineInput(Input):
+    """The input line. Enter is taken here, in key order: the line is what was typed before
+    it, and the input is empty for the next at once. (Input's own Enter is a binding, run
+    after keys already queued: in a burst, a scanner's or a fast typist's, the next line's
+    first characters were read as this line's end.)"""
+
+    class Entered(Message):
+        def __init__(self, value: str) -> None:
+            super().__init__()
+            self.value = value
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            value, self.value = self.value, ""
+            self.post_message(self.Entered(value))
+            return
+        await super()._on_key(event)
+
+
 class EntryScreen(WorkerErrors, Screen):
     BINDINGS = [
         Binding("escape", "back", "Back / cancel edit"),
@@ -76,6 +98,8 @@ class EntryScreen(WorkerErrors, Screen):
         self.editing: Any = None  # the Recorded being corrected, or None: a new line
         self.confirming: str | None = None  # the text whose unusual values await Enter again
         self.busy = False
+        self.asking = False  # who-is-it asked about a line
+        self.waiting: list[str] = []  # lines Entered while one before was written or asked
         self.shown_page = False
 
     @property
@@ -97,7 +121,7 @@ class EntryScreen(WorkerErrors, Screen):
         yield KeysBar(self.KEYS, id="keys")
 
     def compose_input(self) -> ComposeResult:
-        yield Input(id="line", placeholder=self.PLACEHOLDER)
+        yield LineInput(id="line", placeholder=self.PLACEHOLDER)
 
     def on_mount(self) -> None:
         # the one on_mount of the entry screens (Textual calls each class's own): the kinds
@@ -159,11 +183,21 @@ class EntryScreen(WorkerErrors, Screen):
         widget.set_class(error, "error")
 
     @on(Input.Submitted, "#line")
-    def submitted(self) -> None:
-        self.submit(self.query_one("#line", Input).value)
+    def submitted(self, event: Input.Submitted) -> None:
+        """Enter pressed: LineInput has already taken the line (LineInput.Entered)."""
+        event.stop()
+
+    @on(LineInput.Entered)
+    def entered(self, event: LineInput.Entered) -> None:
+        self.line_entered(event.value)
+
+    def line_entered(self, text: str) -> None:
+        """Enter in the input line (a kind with fields takes it as one field's value)."""
+        self.submit(text)
 
     def submit(self, text: str) -> None:
-        if self.busy:
+        if self.busy or self.asking:  # typed ahead: taken in order once the line before is
+            self.waiting.append(text)
             return
         if not text.strip():
             self.say("Type the line as written on the paper (see the hint above).", True)
@@ -176,29 +210,58 @@ class EntryScreen(WorkerErrors, Screen):
             return
         except (KeyingError, EntryError) as e:
             self.confirming = None
-            self.say(str(e), error=True)
+            self.give_back(text)
+            self.say(str(e) + self.still_waiting(), error=True)
             return
         if unusual and self.confirming != text:
             self.confirming = text
+            self.give_back(text)
             self.say("CHECK: " + "; ".join(unusual) + ". Enter again to record it as "
-                     "written, or fix the line.", error=True)
+                     "written, or fix the line." + self.still_waiting(), error=True)
             return
         self.confirming = None
         self.busy = True
+        self.pending = text
+        self.clear_typed()  # what is typed from now on is the next line's
         self.record([entry])
+
+    def clear_typed(self) -> None:
+        """Nothing to do: LineInput emptied itself at the Enter (what is there now was typed
+        after it, for the next line)."""
+
+    def still_waiting(self) -> str:
+        n = len(self.waiting)
+        return f" ({n} line{'s' if n > 1 else ''} typed after it wait: taken once this one " \
+            "is recorded)" if n else ""
+
+    def next_waiting(self) -> None:
+        if self.waiting and not self.busy and not self.asking:
+            self.submit(self.waiting.pop(0))
+
+    def give_back(self, text: str) -> None:
+        """A line refused (or waiting to be confirmed) goes back into the input to be fixed,
+        before anything typed since its Enter: nothing typed is lost."""
+        for field in self.query("#line"):
+            if field.value != text:
+                field.value = text + (" " + field.value if field.value else "")
+            field.cursor_position = len(text)
 
     def ask(self, ask: AskWho, text: str) -> None:
         unit = self.opened.target.unit
 
         def answered(person: Any) -> None:
+            self.asking = False
             if person is None:
-                self.say(f"{ask.initials}: not recorded until you say who it is.", True)
+                self.give_back(text)
+                self.say(f"{ask.initials}: not recorded until you say who it is."
+                         + self.still_waiting(), True)
                 self.focus_input()
                 return
             self.session.people.answer(unit, ask.initials, person)
             self.focus_input()
             self.submit(text)
 
+        self.asking = True
         self.app.push_screen(AskPersonScreen(ask.initials, ask.candidates, unit), answered)
 
     def build(self, text: str, now: Any) -> tuple[Entry, list[str]]:
@@ -224,12 +287,24 @@ class EntryScreen(WorkerErrors, Screen):
         self.after_record()
         self.fill()
         self.focus_input()
+        self.next_waiting()
 
     def after_record(self) -> None:
-        self.query_one("#line", Input).value = ""
+        pass
 
     def worker_failed(self, worker: Worker, text: str, error: BaseException | None) -> None:
+        """The journal write failed: the line goes back into the input (or, when the next
+        one is being typed already, the message quotes it), so nothing typed is lost."""
         self.busy = False
+        pending = getattr(self, "pending", "")
+        if worker.group == "record" and pending:
+            field = self.query(Input).first()
+            if not field.value and field.id == "line":
+                field.value = pending
+                self.say(f"NOT RECORDED: {text}", error=True)
+            else:
+                self.say(f"NOT RECORDED: {pending!r}: {text}", error=True)
+            return
         self.say(text, error=True)
 
     # --- corrections --------------------------------------------------------------------------
@@ -260,7 +335,8 @@ class EntryScreen(WorkerErrors, Screen):
     def action_back(self) -> None:
         if self.editing is not None:
             self.editing = None
-            self.after_record()
+            for field in self.query("#line"):
+                field.value = ""
             self.say("correction cancelled")
             return
         self.session.remove_viewer_copies()

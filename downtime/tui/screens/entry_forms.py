@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from textual import on
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.widgets import Input, Label, TextArea
+from textual.widget import Widget
+from textual.widgets import Input, Static, TextArea
 
 from reconcile.entries import Entry, ProgressNote, Registration
 from reconcile.keyed_entries import (
@@ -22,7 +24,39 @@ from reconcile.keyed_entries import (
     registration_values,
 )
 
-from .entry_base import EntryScreen
+from .entry_base import EntryScreen, LineInput
+
+
+class FieldInput(Input):
+    """A field that moves the focus on at Enter or Tab itself, to the next field, and hands
+    that field the keys still queued here: Textual queues each key to the widget focused
+    when it arrives, so a fast typist's "Doe⏎Jane" would otherwise put "Jane" in the family
+    name too (the unlock screen's NameInput does the same for the passphrase)."""
+
+    hand_to: Widget | None = None  # the next field, once Enter or Tab went through
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.hand_to is not None:
+            event.stop()
+            event.prevent_default()
+            self.hand_to.post_message(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "enter"):
+            chain = self.screen.focus_chain
+            at = chain.index(self) if self in chain else -1
+            following = chain[at + 1] if 0 <= at < len(chain) - 1 else None
+            if following is not None and not getattr(self, "last_field", False):
+                self.hand_to = following
+                self.screen.set_focus(following)
+                if event.key == "tab":
+                    event.stop()
+                    event.prevent_default()
+                    return
+        await super()._on_key(event)
+
+    def _on_focus(self, event: events.Focus) -> None:
+        self.hand_to = None
+        super()._on_focus(event)
 
 
 class _FieldsScreen(EntryScreen):
@@ -51,6 +85,12 @@ class _FieldsScreen(EntryScreen):
     def after_record(self) -> None:
         self.editing = self.opened.typed.get(1)
 
+    def clear_typed(self) -> None:  # the fields stay: they show what was recorded
+        pass
+
+    def give_back(self, text: str) -> None:  # the fields keep what was typed
+        pass
+
     def action_back(self) -> None:
         self.session.remove_viewer_copies()
         self.app.pop_screen()
@@ -66,9 +106,9 @@ class NoteScreen(_FieldsScreen):
 
     def compose_input(self) -> ComposeResult:
         with Horizontal(id="note-head"):
-            yield Input(id="note-time", placeholder="time (0930)")
-            yield Input(id="note-author", placeholder="author (initials or name)")
-            yield Input(id="note-title", placeholder="note type (Progress note)")
+            yield FieldInput(id="note-time", placeholder="time (0930)")
+            yield FieldInput(id="note-author", placeholder="author (initials or name)")
+            yield FieldInput(id="note-title", placeholder="note type (Progress note)")
         yield TextArea(id="note-text")
 
     def table_rows(self) -> list[tuple[Any, tuple]]:
@@ -87,10 +127,6 @@ class NoteScreen(_FieldsScreen):
         self.query_one("#note-title", Input).value = e.title
         self.query_one("#note-text", TextArea).text = e.text
 
-    @on(Input.Submitted)
-    def next_field(self) -> None:
-        self.focus_next()
-
     def build(self, text: str, now: datetime) -> tuple[Entry, list[str]]:
         return note_entry(self.query_one("#note-text", TextArea).text,
                           self.query_one("#note-time", Input).value,
@@ -105,10 +141,16 @@ LABELS = {"family": "Family name", "given": "Given name(s)", "birth_date": "Date
           "registered_by": "Registered by"}
 
 
-class RegistrationScreen(_FieldsScreen):
+class RegistrationScreen(EntryScreen):
+    """The registration's fields typed one after the other in the one input line (Enter
+    takes the value and goes to the next field; ↑ goes back): one widget takes every key,
+    so a fast typist's keys never land in the wrong field."""
+
     TITLE = "Downtime registration"
     COLUMNS = ("Line", "Downtime MRN", "Encounter", "Name", "Born")
-    KEYS = "Enter / Tab next field · Enter on the last (or Ctrl+S) records · F6 viewer · Esc"
+    KEYS = "Enter next field (records after the last) · ↑↓ field · Ctrl+S record · F6 · Esc"
+    BINDINGS = [Binding("ctrl+s", "save", "Record", priority=True)]
+    PLACEHOLDER = ""
 
     @property
     def HINT(self) -> str:  # noqa: N802 - the base reads it as a class text
@@ -118,8 +160,66 @@ class RegistrationScreen(_FieldsScreen):
     def compose_input(self) -> ComposeResult:
         with Grid(id="reg-grid"):
             for name in REG_FIELDS:
-                yield Label(LABELS[name])
-                yield Input(id=f"reg-{name}")
+                yield Static(Text(f"{LABELS[name]}:", style="bold"))
+                yield Static("", id=f"reg-{name}")
+        yield LineInput(id="line")
+
+    def prepare(self) -> None:
+        self.values = dict.fromkeys(REG_FIELDS, "")
+        self.at = 0
+
+    def mounted(self) -> None:
+        self.editing = self.opened.typed.get(1)
+        if self.editing is not None:
+            self.values = registration_values(self.editing.entry)
+            self.say("already typed: shown as recorded; changing it and recording it again "
+                     "is a correction")
+        self.show_fields()
+
+    def show_fields(self) -> None:
+        for n, name in enumerate(REG_FIELDS):
+            self.query_one(f"#reg-{name}", Static).update(Text(
+                ("▶ " if n == self.at else "  ") + self.values[name],
+                style="reverse" if n == self.at else ""))
+        field = self.query_one("#line", Input)
+        field.placeholder = LABELS[REG_FIELDS[self.at]]
+        if not field.value:  # else typed already, after the Enter: the next field's
+            field.value = self.values[REG_FIELDS[self.at]]
+        field.cursor_position = len(field.value)
+
+    def keep(self) -> None:
+        self.values[REG_FIELDS[self.at]] = self.query_one("#line", Input).value.strip()
+
+    def line_entered(self, text: str) -> None:
+        self.values[REG_FIELDS[self.at]] = text.strip()
+        if self.at == len(REG_FIELDS) - 1:
+            self.submit("fields")
+            return
+        self.at += 1
+        self.show_fields()
+
+    def action_move(self, by: int) -> None:
+        self.keep()
+        self.query_one("#line", Input).value = ""
+        self.at = min(max(self.at + by, 0), len(REG_FIELDS) - 1)
+        self.show_fields()
+
+    def action_save(self) -> None:
+        self.keep()
+        self.submit("fields")
+
+    def clear_typed(self) -> None:  # the fields stay: they show what was recorded
+        pass
+
+    def give_back(self, text: str) -> None:  # the fields keep what was typed
+        pass
+
+    def after_record(self) -> None:
+        self.editing = self.opened.typed.get(1)
+
+    def action_back(self) -> None:
+        self.session.remove_viewer_copies()
+        self.app.pop_screen()
 
     def table_rows(self) -> list[tuple[Any, tuple]]:
         t = self.opened.target
@@ -132,17 +232,5 @@ class RegistrationScreen(_FieldsScreen):
                                                            if e.revision else ""),
                      e.birth_date.isoformat() if e.birth_date else ""))]
 
-    def load(self, e: Registration) -> None:
-        for name, value in registration_values(e).items():
-            self.query_one(f"#reg-{name}", Input).value = value
-
-    @on(Input.Submitted)
-    def next_field(self, event: Input.Submitted) -> None:
-        if event.input.id == f"reg-{REG_FIELDS[-1]}":
-            self.action_save()
-        else:
-            self.focus_next()
-
     def build(self, text: str, now: datetime) -> tuple[Entry, list[str]]:
-        values = {n: self.query_one(f"#reg-{n}", Input).value for n in REG_FIELDS}
-        return registration_entry(values, self.opened.context, now, self.revision()), []
+        return registration_entry(self.values, self.opened.context, now, self.revision()), []

@@ -117,7 +117,7 @@ class MarScreen(EntryScreen):
             self.rows.append(row)
             self.fill()
             self.query_one("#lines").move_cursor(row=self.keys.index(("row", row.row)))
-            self.query_one("#line", Input).value = ""
+            self.clear_typed()
             self.say(f"row {row.row} added: {row.drug.text}; now type its doses")
             return
         super().submit(text)
