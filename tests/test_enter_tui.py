@@ -298,3 +298,32 @@ def test_a_dot_types_the_time_printed_in_the_rows_next_box(tmp_path):
     run(go())
     (e,) = [d["entry"] for d in entries(site)]
     assert e["paper_time"].startswith("2026-11-24T09:00") and e["order_id"] == "mo-p1-1"
+
+
+def test_unknown_initials_are_asked_and_a_cancel_keeps_the_line(tmp_path):
+    site = enter_site(tmp_path)
+
+    async def go():
+        app = site.app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await login(app, pilot)
+            await scan(app, pilot, qr(MAR, "mar"), MarScreen)
+            await pilot.press(*"0905 ZQ", "enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, AskPersonScreen))
+            assert "nobody on unit 4W" in str(app.screen.query(Static)[0].render())
+            await pilot.press("escape")
+            await settle(app, pilot, lambda: isinstance(app.screen, MarScreen))
+            assert app.screen.query_one("#line", Input).value == "0905 ZQ"  # not lost
+            assert "not recorded until" in shown(app, "#entry-message")
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, AskPersonScreen))
+            await pilot.press(*"0910", "enter")  # digits: not a name
+            assert "no times" in str(app.screen.query_one("#ask-message").render())
+            app.screen.query_one("#who", Input).value = "Zoe Quinn RN"
+            await pilot.press("enter")
+            await settle(app, pilot, lambda: isinstance(app.screen, MarScreen)
+                         and app.screen.opened.typed)
+    run(go())
+    (e,) = [d["entry"] for d in entries(site)]
+    assert e["written_by"] == {"name": "Zoe Quinn RN", "initials": "ZQ",
+                               "practitioner_id": None}
