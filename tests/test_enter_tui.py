@@ -327,3 +327,27 @@ def test_unknown_initials_are_asked_and_a_cancel_keeps_the_line(tmp_path):
     (e,) = [d["entry"] for d in entries(site)]
     assert e["written_by"] == {"name": "Zoe Quinn RN", "initials": "ZQ",
                                "practitioner_id": None}
+
+
+def test_idle_lock_closes_the_session_and_removes_the_viewers_copy(tmp_path):
+    site = enter_site(tmp_path)
+
+    async def go():
+        app = site.app(viewer=["true"])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await login(app, pilot)
+            await scan(app, pilot, qr(MAR, "mar"), MarScreen)
+            await pilot.press("f6")
+            await settle(app, pilot, lambda: app.session._viewer_dirs)
+            folder = app.session._viewer_dirs[0]
+            assert folder.exists()
+            site.clock.advance(minutes=6)
+            app.check_idle_lock()
+            await settle(app, pilot)
+            assert app.session is None and not folder.exists()
+            assert app.screen is app.unlock_screen
+            assert app.screen.query_one("#user", Input).value == "Pat Clerk"
+    run(go())
+    actions = [line.split('"action":"')[1].split('"')[0]
+               for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert actions == ["unlock", "chart-open", "lock"]
