@@ -116,3 +116,24 @@ def test_a_form_from_a_scan_or_a_typed_id():
     forms["DT-FACE222222"] = FormInfo("DT-FACE222222", "facesheet", "p1", "e1", "4W", "S")
     with pytest.raises(FormNotFound, match="nothing on it is back-entered"):
         read_target("DT-FACE222222", forms)
+
+
+def test_enter_refuses_a_station_set_up_wrong_before_the_screen_starts(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "downtime.toml"
+    config.write_text('[reconcile]\nfolder = "episodes"\nidentity = "keys/him-1.age"\n')
+    downtime = str(Path(sys.executable).parent / "downtime")
+
+    def enter():
+        return subprocess.run([downtime, "--config", str(config), "reconcile", "enter"],
+                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    out = enter()
+    assert out.returncode != 0 and "no identity file here" in out.stderr
+    assert "\x1b[" not in out.stdout  # the TUI never started
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "him-1.age").write_text("x")
+    out = enter()
+    assert out.returncode != 0 and "no open episode" in out.stderr

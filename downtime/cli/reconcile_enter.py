@@ -22,13 +22,19 @@ def enter_cmd(ctx: click.Context, episode_id: str | None, viewer: str | None,
     pages no code named."""
     import shlex
 
-    from reconcile.episode import load_episode
+    from reconcile.episode import episode_dir, load_episode
+    from snapshots.keys import KeyFileError
 
     from ..tui.enter_app import make_enter_app
     from .reconcile import _recipients, _settings, _who
 
     config = ctx.obj.config.with_thresholds(idle_lock_minutes=idle_lock_minutes)
     settings = _settings(config)
+    # before the screen takes the terminal: a station set up wrong is told so in one line
+    if not settings.identity.is_file():
+        raise KeyFileError(f"{settings.identity}: no identity file here ([reconcile] "
+                           "identity)")
+    episode_dir(settings.folder, episode_id)
     _episode_for_identity = _opener(config, settings, episode_id, load_episode, _recipients,
                                     _who)
     app = make_enter_app(config, _episode_for_identity,
