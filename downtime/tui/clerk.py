@@ -146,9 +146,9 @@ class ClerkStation:
         self.idle_lock_minutes = config.thresholds.idle_lock_minutes
         self.audit_log = None
         if config.paths.audit_log is not None:
-            from ..audit_client import audit_sink
+            from snapshots.audit.client import audit_sink
 
-            self.audit_log = audit_sink(config)
+            self.audit_log = audit_sink(config.audit, config.paths.audit_log)
 
     def try_passphrase(self, passphrase: str) -> Identity:
         return self.kdf(self.identity_path, passphrase)
