@@ -57,6 +57,21 @@ def make_workstation(site: Site, unit: str, printer: str) -> Workstation:
     return ws
 
 
+def _keys_for(site: Site, dealt: list[str]) -> None:
+    """The workstation keys the dealt workstations lack, made in one batch (their KDFs side
+    by side) before the workstations are set up one by one."""
+    taken = [w.name for w in site.workstations]
+    missing = []
+    for unit in dealt:
+        free = [n for n in _unit_keys(site, unit) if n not in taken]
+        if free:
+            taken.append(free[0])
+        else:
+            missing.append(unit)
+    if missing:
+        site.add_workstation_keys(missing)
+
+
 def _unit_keys(site: Site, unit: str) -> list[str]:
     from downtime.provision import workstation_name
 
@@ -83,7 +98,9 @@ def run_install(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
                       f"({', '.join(site.units)})")
     count = whole(params, "workstations", len(units), least=1)
     cups = ensure_cups(ctx)
-    made = [make_workstation(site, units[i % len(units)], cups.queue) for i in range(count)]
+    dealt = [units[i % len(units)] for i in range(count)]
+    _keys_for(site, dealt)
+    made = [make_workstation(site, unit, cups.queue) for unit in dealt]
     installed = 0
     for ws in made:
         if site.share.is_dir():
