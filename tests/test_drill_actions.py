@@ -16,6 +16,7 @@ import pytest
 
 import downtime.drills.actions as actions
 from downtime.drills.actions.faults import FAULTS
+from downtime.drills.actions.site import DrillActionError
 from downtime.drills.api import ACTIONS, DrillContext, StepResult
 
 pytestmark = pytest.mark.slow
@@ -81,8 +82,8 @@ OUTAGE = [  # (label, action, parameters): a 4-hour outage on two units, start t
     ("paper", "simulate-paper", {"hours": 4, "errors": 1}),
     ("scan", "scan", {"pages": 2}),
     ("back-entry", "back-entry", {}),
+    ("back-up", "sandbox", {"op": "up"}),  # the checks read what the EHR holds now
     ("decide", "decide", {"policy": "reject-errors"}),
-    ("back-up", "sandbox", {"op": "up"}),
     ("submit", "submit", {}),
     ("parity", "parity", {"target": "sandbox"}),
     ("parity-defects", "parity", {"defects": 2}),
@@ -141,14 +142,20 @@ def test_an_outage_end_to_end(outage):
     scanned = r["scan"]
     assert scanned.outcome == "ok", scanned.detail
     assert scanned.figures["pages_filed"] == scanned.figures["pages_scanned"] == 4
-    assert r["back-entry"].figures["entries_entered"] == len(entries)
-    decided = r["decide"]
-    assert decided.figures["errors_caught"] == 5 and decided.figures["errors_missed"] == 0
+    entered = r["back-entry"].figures  # through reconcile import: the unknown initials
+    assert entered["backentry_entries"] == len(entries) - 1  # refused, its row kept
+    assert entered["backentry_rows_invalid"] == 1 and entered["backentry_pages"] > 0
+    decided = r["decide"]  # the real checks against the sandbox: wrong patient (the order
+    # is another's) and outside the window found; caught = refused or found
+    assert decided.figures["errors_caught"] >= 3
+    assert decided.figures["errors_caught"] + decided.figures["errors_missed"] == 5
+    assert decided.figures["conflicts_open"] == 0  # reject-errors decides every one
+    assert decided.figures["registrations_created"] >= 1
 
     submitted = r["submit"]
     assert submitted.outcome == "ok", submitted.detail
     assert submitted.figures["submit_reject_share"] == 0
-    assert submitted.figures["entries_submitted"] == len(entries) - 5
+    assert 0 < submitted.figures["entries_submitted"] <= len(entries) - 3
     assert submitted.figures["bundles_submitted"] > 0 and submitted.evidence["bundles_sha256"]
     before = drill.shared["counts_before_submit"]
     grew = drill.shared["sandbox"].counts()
@@ -168,12 +175,15 @@ def test_an_outage_end_to_end(outage):
     assert not (drill.workdir / "parity" / "target-with-defects").exists()
 
 
-@pytest.mark.parametrize("policy,rejected", [("clinical", 3), ("accept-all", 0)])
-def test_decision_policies_say_what_they_let_through(outage, policy, rejected):
+def test_decision_policies_are_the_librarys_and_decide_once(outage):
     drill, _ = outage
-    decided = step(drill, "decide", policy=policy)
-    assert decided.figures["conflicts_rejected"] == rejected
-    assert decided.figures["errors_missed"] == 5 - rejected
+    with pytest.raises(DrillActionError, match="policy = 'clinical': one of"):
+        step(drill, "decide", policy="clinical")
+    # checked again after the submission (what was sent is in the EHR now): accept-all
+    # leaves nothing open, and the seeded errors rejected before stay rejected
+    again = step(drill, "decide", policy="accept-all")
+    assert again.figures["conflicts_open"] == 0
+    assert again.figures["errors_caught"] >= 3
 
 
 def test_every_fault_is_handled_as_documented(outage):
@@ -181,8 +191,9 @@ def test_every_fault_is_handled_as_documented(outage):
     step(drill, "sandbox", op="up")
     outcomes = {}
     for kind in ("corrupt-snapshot", "replayed-snapshot", "wrong-key", "expired-key",
-                 "clock-skew", "printer-offline", "submit-5xx", "submit-429", "source-down",
-                 "slow-source", "disk-full"):
+                 "clock-skew", "printer-offline", "source-down", "slow-source", "disk-full"):
+        # submit-5xx and submit-429 need paper not sent yet: test_drill_runs.py injects
+        # them at the shipped drills' submit steps
         result = step(drill, "fault", kind=kind)
         [fault] = result.faults
         assert fault.fault == kind and fault.expected and fault.actual

@@ -181,7 +181,8 @@ def decide(episode: Any, policy: str, base_url: str, staff: Any,
                               reason=f"drill policy {policy}"):
         out.rejected += e.data["decision"] == "reject"
         out.accepted += e.data["decision"] == "accept"
-    out.open = out.found - out.rejected - out.accepted
+    out.open = sum(len(state.decisions.open_conflicts(r.entry.key, r.entry.revision))
+                   for r in state.entries.recorded_in_force())
     return out
 
 
