@@ -32,7 +32,7 @@ def _context(report: dict[str, Any], paper: str) -> dict[str, Any]:
     return {"paper": paper, "r": report, "gantt": gantt,
             "timeline": timeline_geometry(report, gantt["span"]),
             "printed": datetime.now(UTC).strftime("%d %b %Y %H:%M UTC"),
-            "when": _when, "duration": duration, "number": _number,
+            "when": _when, "duration": duration, "number": _number, "figure": _figure,
             "steps_by_id": {s["id"]: s for s in report["steps"]}}
 
 
@@ -115,6 +115,13 @@ def _when(value: str | None) -> str:
     if not value:
         return "—"
     return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%d %b %Y %H:%M:%S")
+
+
+def _figure(name: str, value: Any) -> str:
+    """A figure as read: a moment (`..._at`, epoch seconds) as its UTC time, else a number."""
+    if name.endswith("_at") and isinstance(value, int | float) and value > 1e8:
+        return datetime.fromtimestamp(value, UTC).strftime("%H:%M:%S UTC")
+    return _number(value)
 
 
 def _number(value: Any) -> str:

@@ -115,7 +115,7 @@ def run_back_entry(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     invalid = report.invalid
     for o in invalid[:5]:  # the import's own words: line and column (no patient data)
         ctx.log(f"import {o.line()}")
-    detail = f"{FILE_NAME}: {report.summary()}, in {took[0]:.2f} s"
+    detail = f"{report.summary()}, in {took[0]:.2f} s"
     return StepResult(detail=detail, figures={
         "backentry_entries": len(recorded), "backentry_pages": len(pages),
         "backentry_rows_invalid": len(invalid), "backentry_seconds": took[0]})
