@@ -217,3 +217,20 @@ def test_a_script_wrong_for_a_real_action_is_refused_with_its_line(tmp_path):
     assert result.exit_code == 3
     assert f"{path}:{line}: " in result.output and "retires" in result.output
     assert not (tmp_path / "r" / "work" / "hospital").exists()  # nothing ran
+
+
+def test_workstation_keys_made_side_by_side_open_with_the_passphrase(tmp_path):
+    """snapshots.keys.create_identities_kept: each file is a standard passphrase-protected
+    age identity (scrypt, the usual work factor) holding the identity kept in memory."""
+    from snapshots.keys import create_identities_kept, load_identity
+
+    made = create_identities_kept(tmp_path, ["ws-4W-1", "ws-4W-2", "ws-5E-1"], "a passphrase")
+    assert [i.name for i in made] == ["ws-4W-1", "ws-4W-2", "ws-5E-1"]
+    for identity in made:
+        path = tmp_path / f"{identity.name}.age"
+        assert path.read_bytes().startswith(b"age-encryption.org/v1\n-> scrypt ")
+        assert (path.stat().st_mode & 0o077) == 0
+        opened = load_identity(path, "a passphrase")
+        assert opened.recipient == identity.recipient == \
+            (tmp_path / f"{identity.name}.age.pub").read_text().strip()
+    assert len({i.recipient for i in made}) == 3
