@@ -16,6 +16,7 @@ from .compose import TEMPLATES, environment
 
 WIDTH = 1000  # SVG user units across the chart
 LABEL = 250  # the step labels' column
+MARK_ROW = 15  # the timeline's rows of labelled moments
 ROW = 24
 
 
@@ -32,7 +33,7 @@ def _context(report: dict[str, Any], paper: str) -> dict[str, Any]:
     return {"paper": paper, "r": report, "gantt": gantt,
             "timeline": timeline_geometry(report, gantt["span"]),
             "printed": datetime.now(UTC).strftime("%d %b %Y %H:%M UTC"),
-            "when": _when, "duration": duration, "number": _number,
+            "when": _when, "duration": duration, "number": _number, "figure": _figure,
             "steps_by_id": {s["id"]: s for s in report["steps"]}}
 
 
@@ -79,10 +80,14 @@ def gantt_geometry(report: dict[str, Any]) -> dict[str, Any]:
 def timeline_geometry(report: dict[str, Any], span: float) -> dict[str, Any]:
     x = _scaler(span)
     marks = []
+    n = len(report["timeline"])
+    # each mark its own row, the first lowest: a later mark's line stops above the rows of
+    # the earlier ones, so no label is crossed or overlapped however close the moments
     for i, m in enumerate(report["timeline"]):
-        marks.append({"x": x(m["at"]), "text": m["what"], "level": i % 4,
+        marks.append({"x": x(m["at"]), "text": m["what"], "level": n - 1 - i,
                       "anchor": "end" if x(m["at"]) > WIDTH - 150 else "start"})
-    return {"marks": marks, "ticks": _ticks(span, x), "left": LABEL, "width": WIDTH}
+    return {"marks": marks, "ticks": _ticks(span, x), "left": LABEL, "width": WIDTH,
+            "height": 44 + n * MARK_ROW, "row": MARK_ROW}
 
 
 def _scaler(span: float):  # noqa: ANN202 - a small closure
@@ -115,6 +120,13 @@ def _when(value: str | None) -> str:
     if not value:
         return "—"
     return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%d %b %Y %H:%M:%S")
+
+
+def _figure(name: str, value: Any) -> str:
+    """A figure as read: a moment (`..._at`, epoch seconds) as its UTC time, else a number."""
+    if name.endswith("_at") and isinstance(value, int | float) and value > 1e8:
+        return datetime.fromtimestamp(value, UTC).strftime("%H:%M:%S UTC")
+    return _number(value)
 
 
 def _number(value: Any) -> str:

@@ -85,6 +85,40 @@ def create_identity_kept(directory: Path, name: str, passphrase: str,
     return Identity(name, secret)
 
 
+def _sealed(text: bytes, passphrase: str) -> bytes:
+    return pyrage.passphrase.encrypt(text, passphrase)
+
+
+def create_identities_kept(directory: Path, names: list[str], passphrase: str,
+                           workers: int | None = None) -> list[Identity]:
+    """`create_identity_kept` for several names, the passphrase KDFs (age's scrypt, as
+    strong as one at a time) run side by side in worker processes: pyrage holds the GIL
+    while it derives, so threads would take turns. One process per core at most."""
+    if len(names) < 2:
+        return [create_identity_kept(directory, n, passphrase) for n in names]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    made = []
+    for name in names:
+        secret = pyrage.x25519.Identity.generate()
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = f"# created: {created}\n# public key: {secret.to_public()}\n{secret}\n"
+        made.append((name, secret, text.encode()))
+    workers = min(len(names), workers or os.cpu_count() or 1)
+    # spawn, not fork: a drill runs in the TUI's worker thread, and forking a threaded
+    # process is unsafe; the children get only the key text and the passphrase, by pipe
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        sealed = list(pool.map(_sealed, [t for _, _, t in made],
+                               [passphrase] * len(made)))
+    out = []
+    for (name, secret, _), data in zip(made, sealed, strict=True):
+        _write_private(directory / f"{name}{IDENTITY_SUFFIX}", data, False)
+        (directory / f"{name}{RECIPIENT_SUFFIX}").write_text(f"{secret.to_public()}\n")
+        out.append(Identity(name, secret))
+    return out
+
+
 def load_identity(path: Path, passphrase: str) -> Identity:
     """Decrypt an identity file with its passphrase. Raises WrongPassphrase or KeyFileError."""
     try:

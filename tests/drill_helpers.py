@@ -1,6 +1,5 @@
 """Tiny real drill actions for the engine's tests (names start with `t-`, so they never meet
-the site actions of downtime/drills/actions/), and the site actions' specs as the shipped
-drills use them (names, parameters, figures, faults: docs/drills.md)."""
+the site actions of downtime/drills/actions/, which `actions()` registers beside them)."""
 
 from __future__ import annotations
 
@@ -99,36 +98,6 @@ def actions() -> dict[str, ActionSpec]:
         if spec.name not in ACTIONS:
             registered[spec.name] = spec
     return registered
-
-
-def _none(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
-    raise AssertionError("a stand-in spec is only checked against, never run")
-
-
-# The site actions as the shipped drills use them (the drill-actions work registers the
-# real ones): what a shipped drill may be checked against before they are merged.
-SITE_SPECS = {spec.name: spec for spec in [
-    ActionSpec("sandbox", _none, "", required=("op",),
-               figures=("outage_started_at", "data_age_at_failure_seconds")),
-    ActionSpec("build", _none, "", required=("mode",),
-               faults=("source-down", "slow-source", "disk-full")),
-    ActionSpec("publish", _none, "", faults=("corrupt-snapshot", "replayed-snapshot",
-                                             "expired-key", "wrong-key")),
-    ActionSpec("install-agents", _none, "", required=("workstations",),
-               faults=("clock-skew",)),
-    ActionSpec("readiness", _none, "", figures=("units_ready", "units_total",
-                                                 "units_ready_at")),
-    ActionSpec("print-packets", _none, "", faults=("printer-offline",)),
-    ActionSpec("simulate-paper", _none, "", optional=("hours",)),
-    ActionSpec("scan", _none, "", figures=("backentry_pages",)),
-    ActionSpec("back-entry", _none, "", figures=("backentry_entries",
-                                                  "identity_mismatch_share")),
-    ActionSpec("decide", _none, "", required=("policy",)),
-    ActionSpec("submit", _none, "", figures=("submit_reject_share",),
-               faults=("submit-5xx", "submit-429")),
-    ActionSpec("parity", _none, "", figures=("identity_mismatch_share",
-                                              "sampled_lacking_med_history_share")),
-]}
 
 
 def write_script(folder: Path, text: str, name: str = "drill.toml") -> Path:

@@ -171,8 +171,24 @@ class _Runner:
         except _Stop as stop:
             self._finish(stop.status, stop.decision, stop.why, stop.path)
         finally:
+            self._teardown()
             self.journal.close()
         return state
+
+    def _teardown(self) -> None:
+        """What the site actions started (the sandbox, the drill's cupsd) stopped, whatever
+        the outcome; a failure to stop is journaled, never hides the drill's verdict."""
+        try:
+            from .actions import finish
+        except ModuleNotFoundError as e:  # an engine without the site actions
+            if e.name != f"{__package__}.actions":
+                raise
+            return
+        try:
+            finish(self.ctx)
+        except Exception as e:  # noqa: BLE001 - the verdict stands; the journal says why
+            self.journal.write("drill", self.script.name, "note",
+                               detail=f"stopping the drill's services: {bug_text(e)}")
 
     def _before(self) -> None:
         if not self._steady("before"):

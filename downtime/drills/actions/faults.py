@@ -27,7 +27,7 @@ from ..api import ACTIONS, ActionSpec, DrillContext, StepResult, register
 from . import faults_agent, faults_source
 from .faults_source import outcome
 from .printing import ensure_cups, print_packet
-from .reconcile import ready_entries, submit
+from .reconcile import ready_entries, submit, submit_figures
 from .sandbox import running
 from .scan import episode_of
 from .site import DrillActionError, site_of, whole, why
@@ -75,8 +75,8 @@ def printer_offline(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
 def _submit_fault(kind: str) -> Callable[[DrillContext, Mapping[str, Any]], StepResult]:
     def inject(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
         sandbox = running(ctx)
-        _, filer = episode_of(ctx)
-        if not ready_entries(filer):
+        episode, _ = episode_of(ctx)
+        if not ready_entries(episode):
             raise DrillActionError(f"submit-{kind}: no decided entries to submit (back-entry "
                                    "and decide first)")
         times = whole(params, "times", 2, least=1)
@@ -84,7 +84,7 @@ def _submit_fault(kind: str) -> Callable[[DrillContext, Mapping[str, Any]], Step
         sandbox.set_fault(kind, retry_after=params.get("retry_after", 1), times=times,
                           match="/fhir", **extra)
         try:
-            done = submit(filer, sandbox.base_url, retries=whole(params, "retries", 3))
+            done = submit(ctx, sandbox.base_url, retries=whole(params, "retries", 3))
         except Exception as e:  # noqa: BLE001 - the fault's check says what went wrong
             done, error = None, why(e)
         else:
@@ -96,10 +96,7 @@ def _submit_fault(kind: str) -> Callable[[DrillContext, Mapping[str, Any]], Step
                     "answers are met and every Bundle is accepted in the end")
         if done is None:
             return outcome(f"submit-{kind}", expected, f"submit failed: {error}", False)
-        figures = {"bundles_submitted": done.bundles - done.rejected,
-                   "bundles_rejected": done.rejected,
-                   "submission_rejects_share": round(done.rejected / done.bundles, 4)
-                   if done.bundles else 0.0}
+        figures = submit_figures(done)
         actual = f"{done.bundles - done.rejected} of {done.bundles} Bundles accepted" + (
             f"; refused: {done.first_problem}" if done.rejected else "") + (
             "; the fault was used up (retried through)" if not left else
@@ -167,5 +164,5 @@ register(ActionSpec(
     optional=FAULT_OPTIONS,
     summary="a fault injected on purpose, checked against its documented handling",
     figures=("slow_build_seconds", "print_failures", "bundles_submitted", "bundles_rejected",
-             "submission_rejects_share"),
+             "submit_reject_share", "entries_submitted", "entries_held"),
     faults=tuple(FAULTS)))

@@ -25,7 +25,8 @@ Figures: `entries_simulated`, `errors_seeded`, `registrations_simulated`, and
 `errors_seeded_<kind>` (the kind with underscores: `errors_seeded_wrong_patient`).
 
 ctx.shared: "paper" (the entries, in memory only), "paper_errors" ([{key, kind}]),
-"paper_window" ((start, end)), "paper_staff" ({unit: [Person]}).
+"paper_window" ((start, end)), "paper_staff" ({unit: [Person]}), "paper_units" ({paper
+line: unit}: the unit whose staff wrote each line, for the import file's `unit` column).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ PAPER = "paper"
 PAPER_ERRORS = "paper_errors"
 PAPER_WINDOW = "paper_window"
 PAPER_STAFF = "paper_staff"
+PAPER_UNITS = "paper_units"
 ERROR_KINDS = ("wrong-patient", "duplicate-order", "allergy", "outside-window",
                "unknown-initials")
 LINES = {"mar": 12, "vitals": 8, "note": 4, "order": 10, "registration": 1}
@@ -112,7 +114,7 @@ class _Patient:
 def _staff(rng: random.Random, units: list[str]) -> dict[str, list[Person]]:
     staff = {}
     for unit in units:
-        people, seen = [], set()
+        people, seen = [], {"MD"}  # the doctor's initials: no nurse shares them
         while len(people) < 5:
             given, family = rng.choice(GIVEN), rng.choice(FAMILY)
             initials = given[0] + family[0]
@@ -170,10 +172,13 @@ class _Writer:
                  start: datetime, end: datetime) -> None:
         self.rng, self.forms, self.staff, self.start, self.end = rng, forms, staff, start, end
         self.entries: list[Entry] = []
+        self.unit_of: dict[str, str] = {}  # paper line -> the unit that wrote it
 
     def common(self, p: _Patient, kind: str, at: datetime, who: Person | None = None
                ) -> dict[str, Any]:
-        return {"source": self.forms.line(p.id, kind), "patient_id": p.id,
+        source = self.forms.line(p.id, kind)
+        self.unit_of[source.key] = p.unit
+        return {"source": source, "patient_id": p.id,
                 "encounter_id": p.encounter,
                 "written_by": who or self.rng.choice(self.staff[p.unit][:-1]),
                 "entered_by": CLERK, "paper_time": at,
@@ -346,6 +351,7 @@ def simulate(ctx: DrillContext, units: list[str], hours: float, per_kind: int
             w.entries.append(w.registration(unit, spare[unit][k], numbers[unit][k], at))
     errors = _seed_errors(w, patients, per_kind) if patients else []
     ctx.shared[PAPER_STAFF] = staff
+    ctx.shared[PAPER_UNITS] = w.unit_of
     return w.entries, errors, (start, end)
 
 

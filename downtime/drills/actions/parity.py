@@ -11,7 +11,7 @@ mismatches), chosen from the seed. `seed` (default the drill's) chooses the samp
 charts. Both sides are built through the snapshot canonical model in memory; the JSON
 report names patients, so it is kept encrypted to escrow only
 (workdir/parity/report-<n>.json.age). Figures, from the report's:
-`identity_mismatch_share`, `charts_lacking_medication_share` (the report's
+`identity_mismatch_share`, `sampled_lacking_med_history_share` (the report's
 `lacking_medication_history_share`: charts with a medication history on the legacy side
 and none on the target), `charts_differing_share`, `parity_differences`, `parity_passed`
 (1 when every [parity] criterion holds). Evidence: `parity_report_sha256` (of the JSON
@@ -120,7 +120,7 @@ def run_parity_step(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
                                             for r in site.recipients["escrow"]]))
     f = result.figures
     figures = {"identity_mismatch_share": f["identity_mismatch_share"],
-               "charts_lacking_medication_share": f["lacking_medication_history_share"],
+               "sampled_lacking_med_history_share": f["lacking_medication_history_share"],
                "charts_differing_share": f["charts_differing_share"],
                "parity_differences": len(result.differences),
                "parity_passed": 1.0 if result.passed else 0.0}
@@ -136,5 +136,5 @@ register(ActionSpec(
     name="parity", run=run_parity_step, optional=("target", "seed", "defects"),
     summary="the migration parity check, the legacy sandbox against a target (the export, "
             "the sandbox, or any FHIR source)",
-    figures=("identity_mismatch_share", "charts_lacking_medication_share",
+    figures=("identity_mismatch_share", "sampled_lacking_med_history_share",
              "charts_differing_share", "parity_differences", "parity_passed")))

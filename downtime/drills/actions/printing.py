@@ -182,8 +182,11 @@ def print_packet(ctx: DrillContext, ws: Workstation, printer: str
     try:
         # laid out in this process, as `print packet` does for a unit's packet (the forms'
         # worker pool is for a whole hospital at once)
-        forms = [step() for step in plan(FormContext(snapshot, ws.unit, f"drill ({ws.name})",
-                                                     _now(), "Letter"), "packet", None)]
+        context = FormContext(snapshot, ws.unit, f"drill ({ws.name})", _now(), "Letter")
+        # the packet, and what else a unit takes into downtime: each patient's vitals
+        # flowsheet and a registration form (a pre-allocated downtime MRN) for an arrival
+        forms = [step() for kind in ("packet", "vitals", "registration")
+                 for step in plan(context, kind, None)]
         pdf, pages = render_pdf(forms)
         records = [f.record for f in forms]
     finally:

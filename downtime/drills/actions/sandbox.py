@@ -5,8 +5,9 @@ op = "up"      the first time: generates the demo hospital (`patients`, default 
                on a free 127.0.0.1 port loaded with it. Later: brings a `down` server back
                (the outage ends). Figures: `sandbox_patients`, `sandbox_resources`.
 op = "down"    the outage begins: the FHIR server stops (connections refused); records
-               ctx.shared["outage_started"] (time.time()) for `rto_seconds`, and the
-               newest snapshot's data time for `rpo_seconds` (data age at the failure).
+               ctx.shared["outage_started"]; figures `outage_started_at` (time.time())
+               and `data_age_at_failure_seconds` (the newest house snapshot's data age at
+               that moment, real seconds): the engine works out RTO and RPO from them.
 op = "fault"   `kind` (slow, 5xx, 429, truncate) with the sandbox's own parameters
                (`seconds`, `status`, `retry_after`, `match`, `share`, `times`).
 op = "clear"   every fault lifted (`kind` for one), a down server started again.
@@ -66,13 +67,14 @@ def _up(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
 def _down(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     sandbox = running(ctx)
     sandbox.down()
-    ctx.shared[OUTAGE_STARTED] = time.time()
-    figures = {}
+    started = time.time()
+    ctx.shared[OUTAGE_STARTED] = started
+    figures = {"outage_started_at": started}
     from .build import data_time, newest_house
 
     house = newest_house(site_of(ctx))
     if house is not None:  # the data age at the moment of failure: what the units work from
-        figures["rpo_seconds"] = round(time.time() - data_time(house.manifest), 1)
+        figures["data_age_at_failure_seconds"] = round(started - data_time(house.manifest), 1)
     return StepResult(detail=f"sandbox down at {now_utc():%H:%M:%S} UTC: the outage begins",
                       figures=figures)
 
@@ -117,4 +119,5 @@ register(ActionSpec(
     optional=("patients", "kind", *FAULT_PARAMS),
     summary="the EHR stand-in: up (generate and load the demo hospital; or end an outage), "
             "down (the outage begins), fault KIND, clear",
-    figures=("sandbox_patients", "sandbox_resources", "rpo_seconds")))
+    figures=("sandbox_patients", "sandbox_resources", "outage_started_at",
+             "data_age_at_failure_seconds")))

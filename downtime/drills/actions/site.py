@@ -36,7 +36,13 @@ import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from snapshots.errors import ToolkitError, oserror_text
-from snapshots.keys import Identity, create_identity_kept, load_identity, load_public_key
+from snapshots.keys import (
+    Identity,
+    create_identities_kept,
+    create_identity_kept,
+    load_identity,
+    load_public_key,
+)
 
 from ...provision import workstation_name
 from ..api import DrillContext, StepResult
@@ -114,6 +120,20 @@ class Site:
         self.recipients["units"].setdefault(unit, []).append(identity.recipient)
         self.identities[identity.name] = identity
         return identity
+
+
+    def add_workstation_keys(self, units: list[str]) -> list[Identity]:
+        """A new workstation identity for each of `units` (a unit named twice gets two),
+        their passphrase KDFs side by side (snapshots.keys.create_identities_kept)."""
+        names, counts = [], {}
+        for unit in units:
+            counts[unit] = counts.get(unit, len(self.recipients["units"].get(unit, []))) + 1
+            names.append((unit, workstation_name(unit, counts[unit])))
+        made = create_identities_kept(self.keys, [n for _, n in names], self.passphrase)
+        for (unit, _), identity in zip(names, made, strict=True):
+            self.recipients["units"].setdefault(unit, []).append(identity.recipient)
+            self.identities[identity.name] = identity
+        return made
 
 
 def _identity(name: str) -> Identity:
