@@ -16,6 +16,7 @@ from .compose import TEMPLATES, environment
 
 WIDTH = 1000  # SVG user units across the chart
 LABEL = 250  # the step labels' column
+LABEL_CHAR = 5.6  # about how wide a label's character is at the timeline's type size
 MARK_ROW = 15  # the timeline's rows of labelled moments
 ROW = 24
 
@@ -31,7 +32,7 @@ def render_drill_pdf(report: dict[str, Any], paper: str = "Letter") -> bytes:
 def _context(report: dict[str, Any], paper: str) -> dict[str, Any]:
     gantt = gantt_geometry(report)
     return {"paper": paper, "r": report, "gantt": gantt,
-            "timeline": timeline_geometry(report, gantt["span"]),
+            "timeline": timeline_geometry(report, _actual_span(report) or gantt["span"]),
             "printed": datetime.now(UTC).strftime("%d %b %Y %H:%M UTC"),
             "when": _when, "duration": duration, "number": _number, "figure": _figure,
             "steps_by_id": {s["id"]: s for s in report["steps"]}}
@@ -77,6 +78,15 @@ def gantt_geometry(report: dict[str, Any]) -> dict[str, Any]:
             "span": span, "left": LABEL, "width": WIDTH}
 
 
+def _actual_span(report: dict[str, Any]) -> float:
+    """How long the drill ran (drill time): the timeline's own scale, so that a compressed
+    drill's moments are not crowded into the first hour of a 96-hour planned axis."""
+    ends = [m["at"] for m in report["timeline"]] + [
+        s["drill_offset"] + s["drill_seconds"] for s in report["steps"]
+        if s.get("drill_offset") is not None and s.get("drill_seconds") is not None]
+    return max(ends, default=0.0) * 1.05
+
+
 def timeline_geometry(report: dict[str, Any], span: float) -> dict[str, Any]:
     x = _scaler(span)
     marks = []
@@ -85,7 +95,8 @@ def timeline_geometry(report: dict[str, Any], span: float) -> dict[str, Any]:
     # the earlier ones, so no label is crossed or overlapped however close the moments
     for i, m in enumerate(report["timeline"]):
         marks.append({"x": x(m["at"]), "text": m["what"], "level": n - 1 - i,
-                      "anchor": "end" if x(m["at"]) > WIDTH - 150 else "start"})
+                      "anchor": "end" if x(m["at"]) + LABEL_CHAR * len(m["what"]) > WIDTH
+                      else "start"})
     return {"marks": marks, "ticks": _ticks(span, x), "left": LABEL, "width": WIDTH,
             "height": 44 + n * MARK_ROW, "row": MARK_ROW}
 
