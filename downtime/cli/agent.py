@@ -89,7 +89,7 @@ def agent(ctx: click.Context, inbox: Path | None, store: Path | None, trusted_ke
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     service = _packet_service(store, hook, access) if hook is not None else None
-    # [audit] writer = "agent": browse's and print's entries, signed (downtime.audit_writer)
+    # [audit] writer = "agent": browse's and print's entries, signed (snapshots.audit.writer)
     writer = start_audit_writer(ctx.obj.config.audit, ctx.obj.config.paths.audit_log,
                                 logging.getLogger("downtime.agent"))
     try:

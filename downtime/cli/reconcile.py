@@ -372,8 +372,8 @@ def report_cmd(ctx: click.Context, pdf_file: Path, unit: str | None, paper: str 
 
 # The back-entry side's commands, each module in its own file with a `COMMANDS` list of
 # click commands to add under `reconcile` (imported here, after the helpers they share).
-EXTENSIONS: tuple[str, ...] = ("reconcile_import", "reconcile_match", "reconcile_conflicts",
-                               "reconcile_submit")
+EXTENSIONS: tuple[str, ...] = ("reconcile_enter", "reconcile_import", "reconcile_match",
+                               "reconcile_conflicts", "reconcile_submit")
 
 
 def _add_extensions() -> None:

@@ -16,7 +16,7 @@ MODULES = ["tests.bench.bench_snapshots", "tests.bench.bench_tui", "tests.bench.
            "tests.bench.bench_parity", "tests.bench.bench_bundles",
            "tests.bench.bench_scan_read", "tests.bench.bench_reconcile",
            "tests.bench.bench_submit", "tests.bench.bench_conflicts",
-           "tests.bench.bench_drill"]
+           "tests.bench.bench_drill", "tests.bench.bench_enter"]
 
 
 def main(selected: list[str]) -> int:
