@@ -21,16 +21,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import zxingcpp
 
 from downtime.generator import generate
 from forms.jobs import PrintRequest, run_print_job
+from forms.qr import QrPayload
 from forms.registry import FormRegistry
+from snapshots import sealed
 from snapshots.keys import create_identity
 from snapshots.pipeline import build_database
 from snapshots.sealed import open_snapshot
 from snapshots.settings import BuildSettings
-from tests.factory import Keys, sealed_snapshot
+from tests.factory import Keys
 from tests.scansim import Scan, rasterise, scan_page, to_pdf, to_tiff
+from tests.tui_helpers import write_pub
 
 PASS = "correct horse battery"
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -64,6 +68,7 @@ class Hospital:
     roles: dict[str, str] = field(default_factory=dict)  # main, discharged, ... -> patient id
     orders: list[tuple[str, str, float]] = field(default_factory=list)  # main's: id, drug, mg
     census: dict[str, str] = field(default_factory=dict)  # patient id -> encounter id
+    spare: dict[tuple[str, str], str] = field(default_factory=dict)  # a second sheet's form
 
     def encounter(self, patient: str) -> str:
         return self.census[patient]
@@ -105,18 +110,28 @@ def make_hospital(root: Path) -> tuple[Hospital, Keys, Callable[[], None]]:
     built = build_database(root / "hospital", BuildSettings(as_of=start))
     roles, orders = _roles(built.conn)
     keys = Keys()
-    snap = open_snapshot(sealed_snapshot(root / "store", keys, conn=built.conn, as_of=start),
-                         keys.trusted, [keys.unit])
     him = create_identity(root / "keys", "him-1", PASS)
+    # the unit's snapshot, readable at the HIM station too (`reconcile enter` shows the
+    # patient's header from it)
+    (root / "store").mkdir()
+    sealed_file = root / "store" / f"unit-4W-000001{sealed.SUFFIX}"
+    sealed.seal(built.conn, sealed_file, scope="unit:4W", sequence=1, as_of=iso(start),
+                source="tests/backentry_site.py", counts={"patients": len(roles)},
+                recipients=[keys.unit.recipient, him], signing_key=keys.signing,
+                units=["4W"])
+    write_pub(keys, root / "keys" / "builder.pub")
+    snap = open_snapshot(sealed_file, keys.trusted, [keys.unit])
     registry = FormRegistry(root / "share" / "ws-4W-1" / "registry", [keys.unit.recipient, him])
     at = start + timedelta(minutes=5)
     pdfs: list[bytes] = []
     forms: dict[tuple[str, str], str] = {}
+    spare: dict[tuple[str, str], str] = {}
     pages: dict[str, int] = {}
     regs = []
     requests = [("packet", None), *[("vitals", roles[r]) for r in ("main", "discharged", "moved",
                                                                 "merged")],
                 ("registration", None), ("registration", None),
+                ("vitals", roles["main"]), ("vitals", roles["moved"]),  # second sheets
                 ("vitals", roles["died"])]  # never comes back: marked lost
     for n, (kind, patient) in enumerate(requests):
         request = PrintRequest(kind, "4W", patient_id=patient, pdf_path=root / f"p-{n}.pdf")
@@ -127,6 +142,8 @@ def make_hospital(root: Path) -> tuple[Hospital, Keys, Callable[[], None]]:
             pages[f.form_id] = f.pages
             if f.kind == "registration":
                 regs.append((f.form_id, f.patient_id, f.encounter_id))
+            elif f.patient_id and (f.patient_id, f.kind) in forms:
+                spare[(f.patient_id, f.kind)] = f.form_id
             elif f.patient_id:
                 forms[(f.patient_id, f.kind)] = f.form_id
     names = [r[0].encode() for r in built.conn.execute(
@@ -144,27 +161,39 @@ def make_hospital(root: Path) -> tuple[Hospital, Keys, Callable[[], None]]:
     hospital = Hospital(root, start, end, forms, pages, regs,
                         sum(len(rasterise(p, 30)) for p in pdfs[:-1]), names, mrns,
                         {"family": family, "given": given, "birth_date": birth, "sex": sex},
-                        roles, orders, dict(built.census))
+                        roles, orders, dict(built.census), spare)
 
-    def scan_all() -> None:
+    def scan_all() -> dict[str, tuple[str, int]]:
+        """The pages as a unit's scanner makes them, in root/inbox; what each page is (read
+        off the clean print), by where `reconcile status` says it came in."""
         inbox = root / "inbox"
         inbox.mkdir(exist_ok=True)
+        truth = {}
         for n, pdf in enumerate(pdfs[:-1]):
-            scanned = [scan_page(page, Scan(dpi=200, skew=(-1) ** i * 0.8, seed=n * 50 + i,
+            clean = rasterise(pdf, 250)
+            scanned = [scan_page(page, Scan(dpi=250, skew=(-1) ** i * 0.6, seed=n * 50 + i,
                                             turn=180 if (n, i) == (0, 3) else 0))
-                       for i, page in enumerate(rasterise(pdf, 200))]
+                       for i, page in enumerate(clean)]
             name = f"batch-{n}.tiff" if n % 2 else f"batch-{n}.pdf"
             (inbox / name).write_bytes(to_tiff(scanned) if n % 2 else to_pdf(scanned))
+            for i, page in enumerate(clean, start=1):
+                [code] = zxingcpp.read_barcodes(page, formats=zxingcpp.BarcodeFormat.QRCode)
+                payload = QrPayload.parse(code.text)
+                where = name if len(clean) == 1 else f"{name} page {i} of {len(clean)}"
+                truth[where] = (payload.form_id, payload.page)
+        return truth
 
     return hospital, keys, scan_all
 
 
-def write_config(h: Hospital, url: str, escrow: str) -> Path:
-    config = h.root / "downtime.toml"
+def write_config(h: Hospital, url: str, escrow: str, name: str = "downtime.toml",
+                 folder: str = "rec") -> Path:
+    config = h.root / name
     config.write_text(
-        f'[paths]\naudit_log = "audit.log"\n[recipients]\nescrow = ["{escrow}"]\n'
-        f'[source]\nurl = "{url}"\n'
-        '[reconcile]\nfolder = "rec"\nidentity = "keys/him-1.age"\n'
+        f'[paths]\naudit_log = "audit.log"\nstore = "store"\n'
+        'trusted_builder_key = "keys/builder.pub"\n'
+        f'[recipients]\nescrow = ["{escrow}"]\n[source]\nurl = "{url}"\n'
+        f'[reconcile]\nfolder = "{folder}"\nidentity = "keys/him-1.age"\n'
         '[reconcile.units]\n4W = ["ws-4W-1"]\n' + STAFF)
     return config
 

@@ -8,13 +8,16 @@ status, the PDF report and closing; no plaintext patient data left in any file w
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from click.testing import CliRunner
 from downtime.cli import cli
 from downtime.config import load_config
 from downtime.sandbox import start_sandbox
+from forms.qr import QrPayload
 from reconcile.bundles import build_bundles
 from reconcile.close import unaccounted
 from reconcile.conflict_decisions import decide
@@ -48,8 +52,9 @@ def world(tmp_path_factory):
     hospital, _, scan_all = site.make_hospital(root)
     with start_sandbox(root / "sandbox", load=root / "hospital") as sandbox, \
             httpx.Client(base_url=sandbox.base_url, headers=FHIR, timeout=30) as http:
-        made = site.move_the_ehr_on(http, hospital)
-        yield hospital, sandbox, http, scan_all, made
+        site.move_the_ehr_on(http, hospital)
+        escrow = create_identity(root / "keys", "escrow", PASS)
+        yield hospital, sandbox, http, scan_all, escrow
 
 
 def run(config: Path, *args: str, code: int = 0) -> str:
@@ -158,18 +163,26 @@ def _csv(rows: list[dict]) -> bytes:
 
 
 def test_print_scan_enter_check_decide_submit_close(world, tmp_path):
-    h, sandbox, http, scan_all, made = world
-    escrow = create_identity(h.root / "keys", "escrow", PASS)
+    h, sandbox, http, scan_all, escrow = world
     config = site.write_config(h, sandbox.base_url, escrow)
     run(config, "reconcile", "open", "--start", h.start.isoformat(), "--end",
         h.end.isoformat(), "--units", "4W")
     run(config, "reconcile", "collect", str(h.root / "share" / "ws-4W-1"))
-    scan_all()
+    truth = scan_all()
     out = run(config, "reconcile", "scan", *sorted(str(p) for p in (h.root / "inbox").iterdir()),
               "--workers", "2")
     status = json.loads(run(config, "reconcile", "status", "--json"))
-    assert status["totals"]["pages_in"] == h.packet_pages, out
-    assert status["totals"]["queued"] == 0 and not status["set_aside"]
+    assert status["totals"]["pages_in"] == h.packet_pages == len(truth), out
+    assert not status["set_aside"]
+    for page in status["pages"]:  # a code the reader could not make out: filed by hand
+        if page["status"] == "queued":
+            form_id, page_no = truth[page["where"]]
+            run(config, "reconcile", "index", page["page"], "--form", form_id, "--page",
+                str(page_no))
+    status = json.loads(run(config, "reconcile", "status", "--json"))
+    assert status["totals"]["queued"] == 0
+    for page in status["pages"]:  # every page under its own form and page
+        assert (page["form_id"], page["page_no"]) == truth[page["where"]], page
     assert not status["flagged"], status["flagged"][:2]
 
     csv_rows, json_rows = _rows(h)
@@ -359,3 +372,116 @@ def _account_for_the_rest(config: Path, h: site.Hospital) -> None:
     episode.journal.append_many([(PAGE_TRANSCRIBED, {
         "form_id": u.form_id, "page": u.page, "lines": 0, "person": "Dana Reyes"})
         for u in left if u.text.endswith("not transcribed")], episode.who)
+
+
+def _qr(h: site.Hospital, patient: str, kind: str, spare: bool = False) -> str:
+    form = (h.spare if spare else h.forms)[(patient, kind)]
+    return QrPayload(form, kind, patient, h.encounter(patient), 1, h.pages[form]).text()
+
+
+def _hhmm(h: site.Hospital, hours: float) -> str:
+    return f"{h.start + timedelta(hours=hours):%H%M}"  # local time is UTC here
+
+
+@pytest.mark.usefixtures("utc")
+def test_back_entry_in_the_tui_then_checked_and_submitted(world):
+    """`downtime reconcile enter` on the same hospital: a MAR line and a vitals row with
+    Pilot, a vitals row in the real command in tmux as a clerk types it; checked against
+    the EHR, decided, submitted: what the EHR gets is what was typed."""
+    h, sandbox, http, _, escrow = world
+    config = site.write_config(h, sandbox.base_url, escrow, "downtime-tui.toml", "rec-tui")
+    run(config, "reconcile", "open", "--start", h.start.isoformat(), "--end",
+        h.end.isoformat(), "--units", "4W")
+    run(config, "reconcile", "collect", str(h.root / "share" / "ws-4W-1"))
+    typed = asyncio.run(_pilot(config, h))
+    _in_tmux(config, h)
+    out = run(config, "reconcile", "check")
+    conflicts = json.loads(run(config, "reconcile", "conflicts", "--json"))
+    found = {c["key"]: c["code"] for items in conflicts.values() for c in items}
+    moved_key = f"{h.spare[(h.moved, 'vitals')]}/p1/l"
+    assert set(found.values()) == {"transferred"}, (out, found)
+    [key] = found
+    assert key.startswith(moved_key)
+    run(config, "reconcile", "decide", key, "--code", "transferred", "--reject", "--reason",
+        "charted in ICU's record", "--by", "Dana Reyes")
+    before = site.counts(http)
+    out = run(config, "reconcile", "submit")
+    made = {t: n - before[t] for t, n in site.counts(http).items() if n != before[t]}
+    assert made == {"MedicationAdministration": 1, "Observation": 5, "Provenance": 2}, (
+        made, out)
+    sent = http.get("MedicationAdministration", params={
+        "identifier": f"urn:downtime-toolkit:back-entry|{typed['mar']}"}).json()
+    [given] = [e["resource"] for e in sent["entry"]]
+    assert given["subject"]["reference"] == f"Patient/{h.main}"
+    assert given["effectiveDateTime"].startswith(
+        (h.start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    site.no_plaintext(h.root, h, set())
+
+
+async def _pilot(config: Path, h: site.Hospital) -> dict[str, str]:
+    from downtime.cli.reconcile import _recipients
+    from downtime.tui.enter_app import make_enter_app
+    from downtime.tui.screens.entry_kinds import MarScreen, VitalsScreen
+    from downtime.tui.screens.form_pick import FormPickScreen
+    from tests.tui_helpers import settle
+
+    settings = load_config(config)
+
+    def opener(user, identity):
+        return load_episode(settings.reconcile.folder, None, _recipients(settings, identity),
+                            [identity.secret], "clerk@him-1")
+
+    app = make_enter_app(settings, opener, timers=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.screen.query_one("#user").value = "Pat Clerk"
+        app.screen.query_one("#passphrase").value = PASS
+        app.screen.query_one("#passphrase").focus()
+        await pilot.press("enter")
+        await settle(app, pilot, lambda: isinstance(app.screen, FormPickScreen))
+        await pilot.press(*_qr(h, h.main, "mar"), "enter")  # the handheld scanner
+        await settle(app, pilot, lambda: isinstance(app.screen, MarScreen))
+        screen = app.screen
+        row = screen.rows[0]
+        await pilot.press(*f"{_hhmm(h, 2)}JK", "enter")
+        await settle(app, pilot, lambda: screen.opened.typed)
+        [line] = screen.opened.typed
+        await pilot.press("escape")
+        await settle(app, pilot, lambda: isinstance(app.screen, FormPickScreen))
+        await pilot.press(*_qr(h, h.main, "vitals", spare=True), "enter")
+        await settle(app, pilot, lambda: isinstance(app.screen, VitalsScreen))
+        await pilot.press(*f"{_hhmm(h, 3)} 37.2 88 120/80 16 98 JK", "enter")
+        await settle(app, pilot, lambda: app.screen.opened.typed)
+        assert row.drug.text
+    return {"mar": f"{h.forms[(h.main, 'mar')]}/p1/l{line}"}
+
+
+def _in_tmux(config: Path, h: site.Hospital) -> None:
+    from tests.enter_helpers import Tmux
+
+    tmux = Tmux()
+    assert tmux.tmux, "tmux is needed (make system-deps installs it)"
+    tmux.run("new-session", "-d", "-s", tmux.session, "-x", "140", "-y", "40",
+             f"TERM=xterm-256color TZ=UTC {DOWNTIME} --config {config} reconcile enter; "
+             "sleep 30")
+    try:
+        tmux.wait_for("HIM station passphrase")
+        tmux.type("Pat Clerk")
+        tmux.wait_for("Pat Clerk")
+        tmux.key("Tab")
+        time.sleep(0.3)
+        tmux.type(PASS)
+        tmux.key("Enter")
+        tmux.wait_for("SCAN A PAGE")
+        tmux.type(_qr(h, h.moved, "vitals", spare=True))
+        tmux.key("Enter")
+        tmux.wait_for("Vitals flowsheet")
+        tmux.type(f"{_hhmm(h, 4)} 36.9 76 LM")
+        tmux.key("Enter")
+        end = time.monotonic() + 30
+        while not re.search(r"line \d+ recorded", tmux.screen()):
+            assert time.monotonic() < end, tmux.screen()
+            time.sleep(0.1)
+        tmux.key("C-q")
+        time.sleep(0.5)
+    finally:
+        tmux.run("kill-server")
