@@ -37,6 +37,7 @@ from tests.scansim import Scan, rasterise, scan_page, to_pdf, to_tiff
 from tests.tui_helpers import write_pub
 
 PASS = "correct horse battery"
+TRANSCRIBED = {"mar", "orders", "vitals", "note", "registration"}
 FHIR = {"Content-Type": "application/fhir+json"}
 NOT_ISSUED = "DT-NEVRSEEN9A"
 # who writes on 4W's paper; QF floats from 5E (on no 4W list: author-unknown)

@@ -369,6 +369,9 @@ def _account_for_the_rest(config: Path, h: site.Hospital) -> None:
     assert {u.form_id for u in left if u.text.endswith("not back")} == {lost}, left
     run(config, "reconcile", "lost", lost, "--reason", "went with the patient to the morgue",
         "--by", "Jo Kim RN")
+    kinds = {f: k for (_, k), f in h.forms.items()}
+    # the census and face sheets are accounted for once back (nothing to type from them)
+    assert {kinds.get(u.form_id, "vitals") for u in left} <= site.TRANSCRIBED, left
     episode.journal.append_many([(PAGE_TRANSCRIBED, {
         "form_id": u.form_id, "page": u.page, "lines": 0, "person": "Dana Reyes"})
         for u in left if u.text.endswith("not transcribed")], episode.who)

@@ -146,3 +146,24 @@ def test_the_page_of_a_retargeted_entry_goes_with_it_to_the_survivor(tmp_path):
             if e["resource"]["resourceType"] == "DocumentReference"]
     assert [d["identifier"][0]["value"] for d in docs] == [
         f"{vitals.source.form_id}/p{vitals.source.page}"]
+
+
+def test_a_page_nothing_is_typed_from_is_accounted_for_once_back(tmp_path):
+    # the packet's census and face sheets are printed from the chart to be read: nobody
+    # transcribes them (neither `reconcile enter` nor an import has a kind for them), so
+    # back is enough; one not back is still waited for (found end to end:
+    # tests/test_backentry_e2e.py, where a printed packet could not otherwise be closed)
+    from reconcile.filing import Filer
+    from tests.reconcile_helpers import Payload, page, record
+
+    episode, _ = new_episode(tmp_path / "rec")
+    forms = [("DT-CENSUS2222", "census", "", ""), ("DT-FACE222222", "facesheet", "p1", "e1"),
+             ("DT-FACE333333", "facesheet", "p2", "e2")]
+    episode.journal.append("registry-collected", {
+        "workstation": "ws-4W-1", "source": "share", "seen": 3, "records": [
+            record(f, kind, pat, enc, pages=1) for f, kind, pat, enc in forms]}, episode.who)
+    Filer(episode).file_pages([page(f"{f}.png", Payload(f, kind, pat, enc, 1, 1))
+                               for f, kind, pat, enc in forms[:2]])
+    left = unaccounted(derive(episode.journal.read()))
+    assert [(u.form_id, u.text.rsplit(": ", 1)[-1]) for u in left] == [
+        ("DT-FACE333333", "not back")]
