@@ -1,6 +1,7 @@
 """Closing an episode (`downtime reconcile close`): only when every issued page is accounted
 for, that is back (scanned and filed) and transcribed (`page-transcribed`,
-reconcile/decisions.py), or marked lost with a reason by a named person (reconcile/lost.py).
+reconcile/decisions.py; a page of a form nothing is typed from, such as the census or a face
+sheet, once back), or marked lost with a reason by a named person (reconcile/lost.py).
 Otherwise it says, in one line and then a list, what is not.
 
 Closing is an `episode-closed` event (reason, person, pages accounted for); the closed
@@ -20,6 +21,10 @@ from .lost import MAX_TEXT
 from .state import EpisodeState, derive, lost_mark
 
 CLOSED = "episode-closed"
+# the kinds of form back-entry types from (reconcile/entries.py, `downtime reconcile enter`):
+# a page of another kind (census, face sheet, labels, medication list: printed from the
+# chart to be read) has nothing to transcribe and is accounted for once back
+TRANSCRIBED_KINDS = frozenset({"mar", "orders", "vitals", "note", "registration"})
 
 
 class CloseError(ToolkitError):
@@ -55,7 +60,8 @@ def unaccounted(state: EpisodeState) -> list[Unaccounted]:
             if n not in got:
                 out.append(Unaccounted(form.form_id, n, form.unit,
                                        f"{missing_text(form, n)}: not back"))
-            elif (form.form_id, n) not in state.decisions.transcribed:
+            elif form.kind in TRANSCRIBED_KINDS and \
+                    (form.form_id, n) not in state.decisions.transcribed:
                 out.append(Unaccounted(form.form_id, n, form.unit,
                                        f"{missing_text(form, n)}: back, not transcribed"))
     return out

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .backentry import Recorded
+from .entries import Entry
 from .state import EpisodeState
 from .submissions import BUNDLE_WRITTEN
 
@@ -52,22 +53,36 @@ def entry_row(state: EpisodeState, rec: Recorded) -> dict[str, Any]:
 
 
 def conflict_rows(state: EpisodeState, keys: set[str] | None = None) -> list[dict[str, Any]]:
-    """Every conflict found on an entry in force, with its decision (None while open)."""
+    """Every conflict found on an entry in force, with its decision (None while open); and
+    the decided conflicts of the earlier revisions of its line (an `edit` made the revision
+    in force: the auditor reads why, and the earlier revision's other decisions)."""
     d = state.decisions
+    revisions: dict[str, list[int]] = {}
+    for key, revision in d.checked:
+        revisions.setdefault(key, []).append(revision)
     out = []
     for rec in state.entries.recorded_in_force():
         e = rec.entry
         if keys is not None and e.key not in keys:
             continue
-        for c in d.checked.get((e.key, e.revision), []):
-            decided = d.decided.get((e.key, e.revision, c["code"]))
-            out.append({"key": e.key, "revision": e.revision, "patient_id": e.patient_id,
-                        "code": c["code"], "reason": c.get("reason", ""),
-                        "decision": None if decided is None else {
-                            "decision": decided["decision"], "reason": decided.get("reason"),
-                            "person": decided.get("person"), "at": decided["at"],
-                            "retarget_to": decided.get("retarget_to")}})
+        for revision in sorted(r for r in revisions.get(e.key, []) if r <= e.revision):
+            for c in d.checked[(e.key, revision)]:
+                decided = d.decided.get((e.key, revision, c["code"]))
+                if decided is None and revision < e.revision:
+                    continue  # superseded before anyone decided: nothing to read
+                out.append(_conflict_row(e, revision, c, decided))
     return out
+
+
+def _conflict_row(e: Entry, revision: int, c: dict[str, Any],
+                  decided: dict[str, Any] | None) -> dict[str, Any]:
+    return {"key": e.key, "revision": revision, "patient_id": e.patient_id,
+            "code": c["code"], "reason": c.get("reason", ""),
+            "decision": None if decided is None else {
+                "decision": decided["decision"], "reason": decided.get("reason"),
+                "person": decided.get("person"), "at": decided["at"],
+                "retarget_to": decided.get("retarget_to"),
+                "edits": decided.get("edits"), "revision_to": decided.get("revision_to")}}
 
 
 Blocks = Callable[[str, str], tuple[dict[str, Any], dict[str, Any]]]

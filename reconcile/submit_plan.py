@@ -48,6 +48,9 @@ class Plan:
     links: dict[str, dict] = field(default_factory=dict)  # downtime MRN -> EHR Patient
     held: list[Held] = field(default_factory=list)
     already: int = 0  # entries in force sent before
+    # (form id, page) -> (patient, encounter) of a page whose entries go to a merged chart's
+    # survivor: the page goes with them, not to the chart merged away
+    retargeted: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
 
     def revisions(self) -> dict[str, int]:
         return {e.key: e.revision for e in self.entries}
@@ -81,7 +84,11 @@ def plan_submission(state: EpisodeState, episode: Episode | None, *,
         if why:
             plan.held.append(Held(key, rev, entry.patient_id, why))
             continue
-        plan.entries.append(_retargeted(entry, decisions))
+        going = _retargeted(entry, decisions)
+        if going is not entry:
+            plan.retargeted[(entry.source.form_id, entry.source.page)] = (
+                going.patient_id, going.encounter_id)
+        plan.entries.append(going)
     _registrations(plan, registrations, decided, decisions, read_patient, waiting)
     if episode is not None:
         plan.pages = _pages(state, episode, plan, registrations)
@@ -169,9 +176,11 @@ def _pages(state: EpisodeState, episode: Episode, plan: Plan,
             continue
         if p.patient_id in registrations and p.patient_id not in going_mrns:
             continue  # its patient's registration is not going: the page waits with it
+        patient, encounter = plan.retargeted.get((p.form_id, p.page),
+                                                 (p.patient_id, p.encounter_id or ""))
         out.append(ScannedPage(
             form_id=p.form_id, page=p.page, media_type=page.read["media_type"],
-            data=episode.read_copy(PAGES, page.read["copy"]), patient_id=p.patient_id,
-            encounter_id=p.encounter_id or "", scanned_at=parse_time(page.at, "scanned"),
+            data=episode.read_copy(PAGES, page.read["copy"]), patient_id=patient,
+            encounter_id=encounter, scanned_at=parse_time(page.at, "scanned"),
             kind=p.kind or ""))
     return out

@@ -207,3 +207,23 @@ def test_entries_of_a_downtime_registration_wait_for_its_link(tmp_path):
     assert ehr() - before == {"merged"}
     assert json.dumps(check_conflicts(state, current, now=entries[0].paper_time +
                                       timedelta(days=1))).count("future") == 0
+
+
+def test_the_custody_lists_the_decision_that_corrected_a_line(seeded_episode):
+    # an edit makes a new revision, which is the one in force: the conflict it decided (on
+    # the revision before) stays in the custody's and the report's conflicts, with what was
+    # corrected; an earlier revision's conflict nobody decided is not listed (found end to
+    # end: tests/test_backentry_e2e.py)
+    from reconcile.custody_entries import conflict_rows
+
+    ep, state, cases, current = seeded_episode
+    journal_check(ep.journal, state, current, "clerk@him-1", staff=STAFF)
+    mismatch = next(e for e, want in cases if want == {"dose-mismatch"})
+    decide(ep.journal, derive(ep.journal.read()), mismatch.key, "dose-mismatch", "edit",
+           "misread 7500 for 5000", "Dana Reyes", "clerk@him-1", ["dose=5000 [iU]"])
+    journal_check(ep.journal, derive(ep.journal.read()), current, "clerk@him-1", staff=STAFF)
+    rows = [r for r in conflict_rows(derive(ep.journal.read())) if r["key"] == mismatch.key]
+    assert [(r["revision"], r["code"], r["decision"]["decision"]) for r in rows] == [
+        (0, "dose-mismatch", "edit")]
+    assert rows[0]["decision"]["edits"] == ["dose=5000 [iU]"]
+    assert rows[0]["decision"]["revision_to"] == 1
