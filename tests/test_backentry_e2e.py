@@ -41,9 +41,10 @@ from snapshots.fhir_client import ClientSettings, FhirClient
 from snapshots.keys import create_identity, load_identity
 from tests import backentry_site as site
 from tests.backentry_site import FHIR, NOT_ISSUED, PASS, iso
+from tests.shared import SHARED
 
 DOWNTIME = str(Path(sys.executable).parent / "downtime")
-VALIDATE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "validate-fhir"
+VALIDATE = SHARED / "tools" / "validate-fhir"  # found as tests/shared.py finds it
 
 
 @pytest.fixture(scope="module")
