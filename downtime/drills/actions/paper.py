@@ -134,8 +134,6 @@ def _patients(db: sqlite3.Connection, units: list[str]) -> list[_Patient]:
     out = []
     for unit in units:
         for row in chart.census(db, unit):
-            if row.deceased:  # recorded deceased (the census flags it): nobody charts on them
-                continue
             orders = db.execute("SELECT * FROM med_orders WHERE patient_id = ? AND status = "
                                 "'active' ORDER BY id", (row.patient_id,)).fetchall()
             allergies = [r[0] for r in db.execute(
@@ -341,22 +339,16 @@ def simulate(ctx: DrillContext, units: list[str], hours: float, per_kind: int
         numbers = {u: _downtime_ids(snapshot.db, u, "encounter") for u in units}
     finally:
         snapshot.close()
-    printed = _printed_forms(ctx)
-    w = _Writer(rng, _Forms(rng, printed), staff, start, end)
+    w = _Writer(rng, _Forms(rng, _printed_forms(ctx)), staff, start, end)
     for p in patients:
         w.ward(p)
-    # a patient registered on paper is registered on a printed registration form (one
-    # downtime MRN each): no more of them than the units had forms for, when forms were
-    # printed; the wrong-patient and other seeded errors are what the checks must find
-    free = {u: [(mrn, num) for mrn, num in zip(spare[u], numbers[u], strict=False)
-                if not printed or (mrn, "registration") in printed] for u in units}
     registrations = max(1, round(len(units) * hours / 8))
     for i in range(registrations):
         unit = units[i % len(units)]
         k = i // len(units)
-        if k < len(free[unit]):
+        if k < min(len(spare[unit]), len(numbers[unit])):
             at = start + timedelta(minutes=rng.randrange(max(1, int(hours * 60))))
-            w.entries.append(w.registration(unit, *free[unit][k], at))
+            w.entries.append(w.registration(unit, spare[unit][k], numbers[unit][k], at))
     errors = _seed_errors(w, patients, per_kind) if patients else []
     ctx.shared[PAPER_STAFF] = staff
     ctx.shared[PAPER_UNITS] = w.unit_of
