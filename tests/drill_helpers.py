@@ -4,15 +4,13 @@ the site actions of downtime/drills/actions/, which `actions()` registers beside
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import tests.tmux
 from downtime.drills.api import ACTIONS, ActionSpec, DrillContext, FaultOutcome, StepResult
 from downtime.drills.catalog import load_actions
 from snapshots.errors import ToolkitError
@@ -151,31 +149,6 @@ TEXT = script(step("write", "t-write"),
 TMUX = shutil.which("tmux")
 
 
-class Tmux:
-    """A tmux server of one test's own, driven as a person at the terminal would."""
-
+class Tmux(tests.tmux.Tmux):
     def __init__(self) -> None:
-        self.socket = f"dt-drill-{os.getpid()}-{secrets.token_hex(4)}"
-        self.session = "drill"
-
-    def run(self, *args: str) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=10).stdout
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-t", self.session, "-p")
-
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared on screen:\n{self.screen()}")
-
-    def type(self, text: str) -> None:
-        self.run("send-keys", "-t", self.session, "-l", text)
-
-    def key(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.session, *keys)
+        super().__init__("drill")

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import shutil
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyrage
 from PIL import Image, ImageDraw
 
+import tests.tmux
 from downtime.config import Config
 from downtime.tui.enter_app import make_enter_app
 from forms.qr import QrPayload
@@ -118,36 +116,6 @@ def enter_site(tmp: Path, snapshot: bool = True, identity: Identity | None = Non
     return EnterSite(tmp, him, episode, config, Clock(), folder)
 
 
-class Tmux:
-    """A tmux server of the test's own (its socket named for the process and a random
-    token: two runs at once never share one), driven by send-keys as a person types."""
-
+class Tmux(tests.tmux.Tmux):
     def __init__(self) -> None:
-        import os
-        import secrets
-
-        self.tmux = shutil.which("tmux")
-        self.socket = f"dt-enter-{os.getpid()}-{secrets.token_hex(4)}"
-        self.session = "enter"
-
-    def run(self, *args: str) -> str:
-        return subprocess.run([self.tmux, "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=10).stdout
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-t", self.session, "-p")
-
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared on screen:\n{self.screen()}")
-
-    def type(self, text: str) -> None:
-        self.run("send-keys", "-t", self.session, "-l", text)
-
-    def key(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.session, *keys)
+        super().__init__("enter")

@@ -3,10 +3,7 @@ name, open the chart, and read the patient's allergies off the screen."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import tests.tmux
 from snapshots import chart
 from snapshots.audit import verify as verify_audit
 from snapshots.keys import create_identity
@@ -52,34 +50,9 @@ def _site(tmp: Path):
     return config, patient
 
 
-class Tmux:
+class Tmux(tests.tmux.Tmux):
     def __init__(self, tmp: Path):
-        # a tmux server of this test's own: the folder's name alone (…_allergies0) is the same in
-        # every checkout, and two test runs at once on one machine would share and kill a server
-        self.socket = f"dt-test-{os.getpid()}-{secrets.token_hex(4)}"
-        self.session = "browse"
-
-    def run(self, *args: str) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=10).stdout
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-t", self.session, "-p")
-
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared on screen:\n{self.screen()}")
-
-    def type(self, text: str) -> None:
-        self.run("send-keys", "-t", self.session, "-l", text)
-
-    def key(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.session, *keys)
+        super().__init__("browse")
 
 
 @pytest.mark.slow
