@@ -60,8 +60,8 @@ def _inpatients(base: str, n: int) -> list[tuple[str, str]]:
             page = client.get(url).json()
             for e in page.get("entry", []):
                 ref = e["resource"]["subject"]["reference"]
-                if ref.startswith("Patient/"):
-                    found.setdefault(ref.removeprefix("Patient/"), e["resource"]["id"])
+                if "Patient/" in ref:  # some are absolute, as EHRs write them
+                    found.setdefault(ref.rsplit("/", 1)[-1], e["resource"]["id"])
             url = next((x["url"] for x in page.get("link", []) if x["relation"] == "next"),
                        None)
     return sorted(found.items())[:n]
