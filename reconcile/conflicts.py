@@ -16,8 +16,10 @@ Codes:
   downtime registration's own patient is not looked for until it is linked);
 - `order-duplicate`: an EHR order of the same drug, dose and route authored within
   `duplicate_order_hours` of the paper order; `order-completed`: such an order already
-  completed (the duplicate-order guard); `administration-duplicate`: a dose given on paper
-  that the EHR has charted within `duplicate_administration_minutes`;
+  completed (the duplicate-order guard); `order-active`: an EHR order of the same drug
+  standing in the same stay, authored earlier (written again on paper, or a new dose or
+  route with the old order never stopped: two orders of one drug); `administration-duplicate`:
+  a dose given on paper that the EHR has charted within `duplicate_administration_minutes`;
 - `allergy`: the drug against the patient's recorded allergies, by the toolkit's allergy
   check (snapshots.allergy_check: ingredient, class, related class; a reminder, not a
   pharmacy system);
@@ -72,14 +74,15 @@ from .state import EpisodeState
 DISCHARGED, TRANSFERRED, DIED, MERGED = "discharged", "transferred", "died", "merged"
 PATIENT_UNKNOWN, ENCOUNTER_UNKNOWN = "patient-unknown", "encounter-unknown"
 ORDER_DUPLICATE, ORDER_COMPLETED = "order-duplicate", "order-completed"
+ORDER_ACTIVE = "order-active"
 ADMINISTRATION_DUPLICATE, ALLERGY = "administration-duplicate", "allergy"
 ORDER_UNKNOWN, DOSE_MISMATCH = "order-unknown", "dose-mismatch"
 OUT_OF_WINDOW, FUTURE, AUTHOR_UNKNOWN = "out-of-window", "future", "author-unknown"
 FORM_NOT_ISSUED, FORM_OTHER_PATIENT, ENTERED_TWICE = (
     "form-not-issued", "form-other-patient", "entered-twice")
 CODES = (DISCHARGED, TRANSFERRED, DIED, MERGED, PATIENT_UNKNOWN, ENCOUNTER_UNKNOWN,
-         ORDER_DUPLICATE, ORDER_COMPLETED, ADMINISTRATION_DUPLICATE, ALLERGY, ORDER_UNKNOWN,
-         DOSE_MISMATCH, OUT_OF_WINDOW, FUTURE, AUTHOR_UNKNOWN, FORM_NOT_ISSUED,
+         ORDER_DUPLICATE, ORDER_COMPLETED, ORDER_ACTIVE, ADMINISTRATION_DUPLICATE, ALLERGY,
+         ORDER_UNKNOWN, DOSE_MISMATCH, OUT_OF_WINDOW, FUTURE, AUTHOR_UNKNOWN, FORM_NOT_ISSUED,
          FORM_OTHER_PATIENT, ENTERED_TWICE)
 # EHR order statuses that stand (an order stopped, cancelled or in error is no duplicate)
 _STANDING = frozenset({"active", "on-hold", "draft"})
@@ -308,24 +311,30 @@ class Checker:
         route = route_key(entry.route)
         end = self.state.window.end if self.state.window else None
         for order in self.current.orders_of(target):
-            if not (order.drug.same_drug(drug) and order.route == route and
-                    same_dose(order.dose, dose)):
+            if not order.drug.same_drug(drug) or entry.key in order.lines:
                 continue
+            same = order.route == route and same_dose(order.dose, dose)
             close = order.authored_at is not None and \
                 abs(order.authored_at - entry.paper_time) <= self.order_window
-            if not (close or order.encounter_id == entry.encounter_id):
-                continue
+            this_stay = order.encounter_id == entry.encounter_id
             what = f"{order.drug.text} {dose_text(order.dose)} {order.route_text}"
-            if order.status == "completed":
+            if same and order.status == "completed" and (close or this_stay):
                 found.add(ORDER_COMPLETED, f"the EHR has this order already completed ({what},"
                                            f" ordered {_when(order.authored_at)})",
                           order_id=order.id)
-            elif order.status in _STANDING and close:
+            elif same and order.status in _STANDING and close:
                 since = " since recovery" if end and order.authored_at and \
                     order.authored_at >= end else ""
                 found.add(ORDER_DUPLICATE, f"the same order was entered electronically{since}"
                                            f" {_when(order.authored_at)} ({what}, "
                                            f"{order.status})", order_id=order.id)
+            elif order.status in _STANDING and this_stay:
+                # written again on paper, or a new dose or route: either way two orders of
+                # one drug stand once this one is in, unless the EHR's is stopped
+                found.add(ORDER_ACTIVE, f"the EHR has {what} {order.status} since "
+                                        f"{_when(order.authored_at)} (order {order.id}): this "
+                                        "order doubles it unless that one is stopped",
+                          order_id=order.id)
 
     def _administration(self, entry: MarAdministration, patients: tuple[str, str],
                         paper_orders: dict[str, PhysicianOrder], found: _Found) -> None:
@@ -358,6 +367,7 @@ class Checker:
         drug = medication(entry.drug.text, entry.drug.rxnorm)
         for given in self.current.administrations_of(target):
             if given.status in _GIVEN and given.at is not None and \
+                    entry.key not in given.lines and \
                     abs(given.at - entry.paper_time) <= self.admin_window and \
                     (given.order_id == entry.order_id or given.drug.same_drug(drug)):
                 found.add(ADMINISTRATION_DUPLICATE, (

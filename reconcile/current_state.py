@@ -128,6 +128,9 @@ class OrderNow:
     route_text: str
     authored_at: datetime | None
     status: str
+    # the paper lines it was made from, when the toolkit sent it (its business identifiers):
+    # an entry is not checked against itself once submitted
+    lines: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class AdministrationNow:
     route: str
     at: datetime | None
     status: str
+    lines: frozenset[str] = frozenset()  # as OrderNow's
 
 
 @dataclass
@@ -176,6 +180,11 @@ class CurrentState:
 
     def administrations_of(self, patient_id: str) -> list[AdministrationNow]:
         return self.administrations_by_patient.get(patient_id, [])
+
+
+def _identifier_values(res: dict) -> frozenset[str]:
+    return frozenset(str(i["value"]) for i in res.get("identifier") or []
+                     if isinstance(i, dict) and i.get("value"))
 
 
 # -- reading the drug, dose and route ------------------------------------------------------
@@ -364,7 +373,7 @@ class _Builder:
         route, route_text = _route(dosage.get("route"))
         order = OrderNow(res["id"], pid, ref_id(res.get("encounter"), "Encounter") or "",
                          _drug(res), dose, route, route_text, _time(res.get("authoredOn")),
-                         str(res.get("status") or ""))
+                         str(res.get("status") or ""), _identifier_values(res))
         self.state.orders[order.id] = order
         self.state.orders_by_patient.setdefault(pid, []).append(order)
 
@@ -378,7 +387,8 @@ class _Builder:
             (res.get("effectivePeriod") or {}).get("start"))
         self.state.administrations_by_patient.setdefault(pid, []).append(AdministrationNow(
             res["id"], pid, ref_id(res.get("request"), "MedicationRequest"), _drug(res),
-            _quantity(dosage.get("dose")), route, at, str(res.get("status") or "")))
+            _quantity(dosage.get("dose")), route, at, str(res.get("status") or ""),
+            _identifier_values(res)))
 
     def _allergy(self, res: dict) -> None:
         pid = ref_id(res.get("patient"), "Patient")

@@ -97,6 +97,8 @@ EHR: list[dict] = [
            "mg", "Intravenous", 11),  # entered electronically after recovery (END is 10 h)
     _order("mr-ondan", "p-alive", "e-alive", "Ondansetron 4 mg/2 mL injection", "312086", 4,
            "mg", "Intravenous", 1, status="completed"),
+    _order("mr-furo", "p-alive", "e-alive", "Furosemide 40 mg tablet", "310798", 40, "mg",
+           "Oral", -30),  # standing since the day before the downtime
     {"resourceType": "MedicationAdministration", "id": "ma-metop", "status": "completed",
      "medicationCodeableConcept": {"text": "Metoprolol tartrate 25 mg tablet"},
      "subject": {"reference": "Patient/p-alive"}, "effectiveDateTime": _t(3),
@@ -182,6 +184,7 @@ def seeded() -> list[tuple[Entry, set[str]]]:
         (_paper_order("p-alive", 1.5, "Ondansetron 4 mg IV", 4, "mg", "IV"),
          {"order-completed"}),
         (_paper_order("p-alive", 2, "Amoxicillin 500 mg PO", 500, "mg", "PO"), {"allergy"}),
+        (_paper_order("p-alive", 4, "Furosemide 80 mg PO", 80, "mg", "PO"), {"order-active"}),
         (_mar("p-alive", 4.5, "Metoprolol 25 mg PO", 25, "mg", "PO", order_id="mr-nowhere"),
          {"order-unknown"}),
         (_mar("p-alive", 8, "Metoprolol 50 mg PO", 50, "mg", "PO", order_id="mr-metop"),
@@ -210,6 +213,7 @@ WORDS = {"discharged": "discharged", "transferred": "transferred from 4W to ICU"
          "died": "died", "merged": "merged into ALVAREZ, Test MRN200001",
          "order-duplicate": "entered electronically since recovery",
          "order-completed": "already completed", "allergy": "Penicillin G",
+         "order-active": "doubles it unless that one is stopped",
          "order-unknown": "neither on paper nor in the EHR", "dose-mismatch": "does not match",
          "administration-duplicate": "already has this dose charted",
          "out-of-window": "outside the downtime", "future": "in the future",

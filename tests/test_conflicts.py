@@ -51,6 +51,47 @@ def test_every_seeded_conflict_is_found_with_its_reason_and_none_elsewhere(seede
     assert merged["retarget_to"] == "p-alive"
 
 
+def test_what_the_toolkit_sent_from_a_line_is_not_that_lines_duplicate(seeded_episode, tmp_path):
+    # after submission the EHR holds the paper's own order and dose, by the line's identifier:
+    # a check run again finds the line, not a second order or a dose charted twice
+    _, state, cases, _ = seeded_episode
+    heparin = next(e for e, _ in cases if e.kind == "order" and "Heparin" in e.drug.text)
+    metop = next(e for e, want in cases if want == {"administration-duplicate"})
+    sent = [{"resourceType": "MedicationRequest", "id": "mr-sent", "status": "active",
+             "intent": "order", "medicationCodeableConcept": {"text": "Heparin 5000 units SC"},
+             "identifier": [{"system": "urn:x-line", "value": heparin.key}],
+             "subject": {"reference": "Patient/p-alive"},
+             "encounter": {"reference": "Encounter/e-alive"},
+             "authoredOn": heparin.paper_time.isoformat(),
+             "dosageInstruction": [{"route": {"text": "SC"}, "doseAndRate": [
+                 {"doseQuantity": {"value": 5000, "unit": "[iU]"}}]}]},
+            {"resourceType": "MedicationAdministration", "id": "ma-sent", "status": "completed",
+             "identifier": [{"system": "urn:x-line", "value": metop.key}],
+             "medicationCodeableConcept": {"text": "Metoprolol tartrate 25 mg tablet"},
+             "subject": {"reference": "Patient/p-alive"},
+             "effectiveDateTime": metop.paper_time.isoformat(),
+             "request": {"reference": "MedicationRequest/mr-metop"},
+             "dosage": {"route": {"text": "Oral"}, "dose": {"value": 25, "unit": "mg"}}}]
+    folder = write_export(tmp_path / "after")
+    for res in sent:
+        with (folder / f"{res['resourceType']}.ndjson").open("a") as f:
+            f.write(json.dumps(res) + "\n")
+    checked = {c["key"]: {x["code"] for x in c["conflicts"]}
+               for c in check_conflicts(state, from_export(folder), staff=STAFF)}
+    assert checked[heparin.key] == set()
+    assert checked[metop.key] == {"administration-duplicate"}  # the EHR's own, still found
+    # the same resources not made from these lines are what they were: duplicates
+    for res in sent:
+        res["identifier"][0]["value"] = "DT-ELSEWHERE/p1/l1"
+    folder = write_export(tmp_path / "other")
+    for res in sent:
+        with (folder / f"{res['resourceType']}.ndjson").open("a") as f:
+            f.write(json.dumps(res) + "\n")
+    checked = {c["key"]: {x["code"] for x in c["conflicts"]}
+               for c in check_conflicts(state, from_export(folder), staff=STAFF)}
+    assert checked[heparin.key] == {"order-duplicate"}
+
+
 def test_windows_come_from_the_settings(seeded_episode):
     _, state, cases, current = seeded_episode
     narrow = ConflictSettings(duplicate_order_hours=1, duplicate_administration_minutes=1,
