@@ -19,8 +19,9 @@ now); the staff of each unit are made up from the seed (ctx.shared["paper_staff"
 Seeded errors, `errors` of each kind (default 1), each recorded with its entry's paper line:
 `wrong-patient` (a dose of one patient's order written on another's MAR), `duplicate-order`
 (an order written again for a drug the patient already has active), `allergy` (an order of
-a drug the patient is recorded allergic to), `outside-window` (a time before the outage
-began or after it ended), `unknown-initials` (initials no one on the unit's staff has).
+a drug the patient is recorded allergic to, by its RxNorm code), `outside-window` (a time
+before the outage began or after it ended), `unknown-initials` (initials no one on the
+unit's staff has). The ward's own new orders are of drugs the patient has no order of.
 Figures: `entries_simulated`, `errors_seeded`, `registrations_simulated`, and
 `errors_seeded_<kind>` (the kind with underscores: `errors_seeded_wrong_patient`).
 
@@ -53,6 +54,7 @@ from reconcile.entries import (
     VitalReading,
     VitalsRow,
 )
+from snapshots.drug_classes import RXNORM
 
 from ..api import ActionSpec, DrillContext, StepResult, register
 from .build import newest_house
@@ -108,7 +110,8 @@ class _Patient:
     encounter: str
     unit: str
     orders: list[sqlite3.Row]
-    allergies: list[str]
+    drug_allergies: list[Drug]  # coded RxNorm allergens: a drug a doctor could order
+    standing: str = ""  # the drugs of its active, on-hold and draft orders, lower case
 
 
 def _staff(rng: random.Random, units: list[str]) -> dict[str, list[Person]]:
@@ -136,11 +139,28 @@ def _patients(db: sqlite3.Connection, units: list[str]) -> list[_Patient]:
         for row in chart.census(db, unit):
             orders = db.execute("SELECT * FROM med_orders WHERE patient_id = ? AND status = "
                                 "'active' ORDER BY id", (row.patient_id,)).fetchall()
-            allergies = [r[0] for r in db.execute(
-                "SELECT substance FROM allergies WHERE patient_id = ? AND no_known = 0 AND "
-                "clinical_status = 'active' ORDER BY id", (row.patient_id,))]
-            out.append(_Patient(row.patient_id, row.encounter_id, unit, orders, allergies))
+            allergies = [Drug(text=r[0], rxnorm=r[1]) for r in db.execute(
+                "SELECT substance, code FROM allergies WHERE patient_id = ? AND no_known = 0 "
+                "AND clinical_status = 'active' AND system = ? AND code != '' ORDER BY id",
+                (row.patient_id, RXNORM))]
+            standing = " ".join(str(r[0]).lower() for r in db.execute(
+                "SELECT medication FROM med_orders WHERE patient_id = ? AND status IN "
+                "('active', 'on-hold', 'draft')", (row.patient_id,)))
+            out.append(_Patient(row.patient_id, row.encounter_id, unit, orders, allergies,
+                                standing))
     return out
+
+
+# what a ward's doctor orders new in a downtime: the first the patient has no order of (a
+# drug ordered twice is a seeded error, `duplicate-order`, not the ward's everyday paper)
+NEW_ORDERS = ((Drug(text="Ondansetron 4 mg IV"), Quantity(value=4, unit="mg"), "IV", "q8h"),
+              (Drug(text="Docusate 100 mg PO"), Quantity(value=100, unit="mg"), "PO", "BID"),
+              (Drug(text="Senna 8.6 mg PO"), Quantity(value=8.6, unit="mg"), "PO", "nightly"))
+
+
+def _new_order_for(p: _Patient) -> tuple[Drug, Quantity, str, str]:
+    return next((o for o in NEW_ORDERS if o[0].text.split()[0].lower() not in p.standing),
+                NEW_ORDERS[-1])
 
 
 def _dose(order: sqlite3.Row) -> Quantity:
@@ -220,8 +240,7 @@ class _Writer:
                                                  text=self.rng.choice(NOTES)))
             shift += timedelta(hours=8)
         if self.rng.random() < hours / 16:
-            self.entries.append(self.order(p, Drug(text="Ondansetron 4 mg IV"),
-                                           Quantity(value=4, unit="mg"), "IV", "q8h"))
+            self.entries.append(self.order(p, *_new_order_for(p)))
 
     def vitals(self, p: _Patient, at: datetime, who: Person | None = None) -> VitalsRow:
         r = self.rng
@@ -264,7 +283,7 @@ def _seed_errors(w: _Writer, patients: list[_Patient], per_kind: int
     seeded: list[dict[str, str]] = []
     rng = w.rng
     with_orders = [p for p in patients if p.orders]
-    allergic = [p for p in patients if p.allergies]
+    allergic = [p for p in patients if p.drug_allergies]
     for _ in range(per_kind):
         made: list[tuple[str, Entry | None]] = []
         if len(with_orders) >= 2:  # a dose of A's order written on B's MAR
@@ -283,7 +302,7 @@ def _seed_errors(w: _Writer, patients: list[_Patient], per_kind: int
             made.append(("duplicate-order", None))
         if allergic:
             p = rng.choice(allergic)
-            made.append(("allergy", w.order(p, Drug(text=p.allergies[0]),
+            made.append(("allergy", w.order(p, p.drug_allergies[0],
                                             Quantity(value=1, unit="{dose}"), "oral", "once")))
         else:
             made.append(("allergy", None))
