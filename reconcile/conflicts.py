@@ -119,6 +119,18 @@ def _drug_text(entry: MarAdministration | PhysicianOrder) -> str:
     return text
 
 
+def _order_text(order: OrderNow) -> str:
+    """An EHR order's drug, with its dose and route where the text does not say them
+    ("Furosemide 40 mg tablet Oral", not "Furosemide 40 mg tablet 40 mg Oral")."""
+    text = order.drug.text
+    dose = dose_text(order.dose) if order.dose else ""
+    if dose and dose.lower() not in text.lower():
+        text += f" {dose}"
+    if order.route_text and order.route_text.lower() not in text.lower().split():
+        text += f" {order.route_text}"
+    return text
+
+
 def _when(at: datetime | None) -> str:
     return local_text(at.isoformat()) if at else "(time not recorded)"
 
@@ -317,7 +329,7 @@ class Checker:
             close = order.authored_at is not None and \
                 abs(order.authored_at - entry.paper_time) <= self.order_window
             this_stay = order.encounter_id == entry.encounter_id
-            what = f"{order.drug.text} {dose_text(order.dose)} {order.route_text}"
+            what = _order_text(order)
             if same and order.status == "completed" and (close or this_stay):
                 found.add(ORDER_COMPLETED, f"the EHR has this order already completed ({what},"
                                            f" ordered {_when(order.authored_at)})",
