@@ -303,3 +303,27 @@ def test_a_burst_of_keys_lands_the_passphrase_in_its_own_field(tmp_path, between
     run(go())
     assert logged(site) == [("unlock", "RN Burst")]
     assert PASSPHRASE not in site.audit.read_text()
+
+
+@pytest.mark.parametrize("where", ["name", "passphrase"])
+def test_a_page_scanned_at_the_unlock_screen_is_not_kept_tried_or_logged(tmp_path, where):
+    # the clerk's scanner types the page's QR (it names the patient) and Enter
+    site = make_site(tmp_path)
+    kdf = RecordingKdf(site.keys.unit)
+    code = "DTF2|DT-7K2M9XQ4PL|mar|pat-000123|enc-000123|1|2"
+
+    async def go():
+        app = site.app(kdf=kdf)
+        async with app.run_test(size=(80, 24)) as pilot:
+            if where == "passphrase":
+                await pilot.press(*"kim", "tab")
+            await pilot.press(*code, "enter")
+            await settle(app, pilot, lambda: "scanned before unlocking" in message(app))
+            assert field(app, "user") == "" and field(app, "passphrase") == ""
+            assert app.focused.id == "user" and app.session is None
+            await pilot.press(*"kim", "tab", *PASSPHRASE, "enter")
+            await to_census(app, pilot)
+    run(go())
+    assert not any("pat-000123" in tried for tried in kdf.tried)
+    assert logged(site) == [("unlock", "kim")]
+    assert_not_in_log_or_export(site, "pat-000123", tmp_path)

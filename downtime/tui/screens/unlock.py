@@ -50,6 +50,16 @@ IN_NAME_FIELD = ("That was the passphrase, typed in the name field. It was not r
                  "Type your name or badge number, Tab, then the passphrase.")
 SAME_FIELDS = ("Not tried: the name and the passphrase were the same. Nothing typed was "
                "recorded. Type your name or badge number, Tab, then the passphrase.")
+FORM_CODE_TYPED = ("That was a page's code, scanned before unlocking: it was not kept or "
+                   "recorded. Unlock first (your name, Tab, the passphrase), then scan the "
+                   "page again.")
+# a page's QR as a handheld scanner types it (forms/qr.py: DTF2|form id|kind|patient|...),
+# or a form id alone: it names a patient, so it is neither a name to log nor a passphrase
+_FORM_CODE = re.compile(r"\s*(DTF\d\||DT-[A-Z2-9]{10}\b)")
+
+
+def is_form_code(text: str) -> bool:
+    return _FORM_CODE.match(text) is not None
 
 
 class NameInput(Input):
@@ -133,7 +143,21 @@ class UnlockScreen(WorkerErrors, Screen):
 
     @on(Input.Submitted, "#user")
     def _next(self) -> None:
+        name = self.query_one("#user", NameInput)
+        if is_form_code(name.value):
+            self._form_code_refused()
+            return
         self.query_one("#passphrase", Input).focus()
+
+    def _form_code_refused(self) -> None:
+        """A page scanned at the unlock screen: gone from both fields, nothing tried or
+        logged, the name field ready (keys still queued for it stay in it)."""
+        name = self.query_one("#user", NameInput)
+        name.value = ""
+        name.handing_on = False
+        self.query_one("#passphrase", Input).value = ""
+        self.message(FORM_CODE_TYPED, error=True)
+        name.focus()
 
     @on(Input.Submitted, "#passphrase")
     @on(Button.Pressed, "#unlock")
@@ -142,7 +166,9 @@ class UnlockScreen(WorkerErrors, Screen):
             return
         raw_name = self.query_one("#user", Input).value
         passphrase = self.query_one("#passphrase", Input).value
-        if not raw_name.strip():
+        if is_form_code(raw_name) or is_form_code(passphrase):
+            self._form_code_refused()
+        elif not raw_name.strip():
             self.message("Type your name or badge number first.", error=True)
             self.query_one("#user", Input).focus()
         elif not passphrase:
