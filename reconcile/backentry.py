@@ -26,7 +26,7 @@ from .episode import refuse_if_closed
 from .journal import Event, Journal
 
 ENTRY_RECORDED = "entry-recorded"
-Via = Literal["tui", "import"]
+Via = Literal["tui", "import", "decision"]  # a correction of a conflict decided `edit`
 # what makes two entries "the same" for `record_entries`: all but who typed it and when
 _NOT_CONTENT = ("entered_by", "entered_at", "revision")
 

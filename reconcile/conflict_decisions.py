@@ -124,7 +124,7 @@ def decide(journal: Journal, state: EpisodeState, key: str, code: str, decision:
         corrected = correct(state.entries, edited(entry, edits, now or datetime.now(UTC),
                                                   Person(name=person.strip())))
         written, _ = record_entries(journal, state.entries,
-                                    [ToRecord(corrected, "tui", page_id=state.page_of(
+                                    [ToRecord(corrected, "decision", page_id=state.page_of(
                                         entry.source.form_id, entry.source.page))], who)
         if not written:
             raise DecisionError(f"{key}: the edit changes nothing")

@@ -128,6 +128,7 @@ def test_a_check_run_and_decisions_are_journaled_and_read_back(seeded_episode):
                     ["dose=5000 [iU]"])
     assert [e.type for e in events] == ["entry-recorded", "conflict-decided"]
     assert events[-1].data["revision_to"] == 1
+    assert events[0].data["via"] == "decision"  # typed by who decided, not at the TUI
 
     read = derive(ep.journal.read())  # all of it from the journal alone
     assert read.decisions.standing(dup.key, 0) == "rejected" and not read.decisions.ready(
