@@ -64,9 +64,12 @@ class FormContext:
         local = age.as_of.astimezone()
         if self.prerendered:  # printed later: the age is only known at the bedside
             return f"data as of {local:%d %b %Y %H:%M} (pre-rendered: compare with the clock)"
+        if age.clock_behind:
+            return f"data as of {local:%d %b %Y %H:%M} (after the printing workstation's " \
+                   "clock: check the clock, and the age of this data, before use)"
         stale = " — STALE" if age.stale else ""
-        return f"data as of {local:%d %b %Y %H:%M} ({chart._duration(age.minutes_old)} old " \
-               f"when printed){stale}"
+        return f"data as of {local:%d %b %Y %H:%M} " \
+               f"({chart._duration(max(0, age.minutes_old))} old when printed){stale}"
 
     def when(self, value: str | None) -> str:
         moment = chart.parse_time(value)

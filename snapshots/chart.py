@@ -55,6 +55,11 @@ def age_label(birth_date: str | None, on: date) -> str:
     return f"{days // 30}m" if days >= 60 else f"{days}d"
 
 
+# how far a snapshot may be dated after a workstation's clock before the clock is in doubt:
+# the builder's and the workstation's clocks differ by a little without anything wrong
+CLOCK_SLACK_MINUTES = 5
+
+
 @dataclass(frozen=True)
 class DataAge:
     as_of: datetime
@@ -62,11 +67,25 @@ class DataAge:
     stale: bool
 
     @property
+    def clock_behind(self) -> bool:
+        """Dated after this clock by more than the slack: the workstation's clock is behind
+        (or the snapshot's date is wrong), so no age it shows can be trusted."""
+        return self.minutes_old < -CLOCK_SLACK_MINUTES
+
+    @property
+    def doubtful(self) -> bool:
+        """What a screen must warn about: stale, or an age that cannot be told."""
+        return self.stale or self.clock_behind
+
+    @property
     def text(self) -> str:
         local = self.as_of.astimezone()
-        when = local.strftime("%H:%M") if self.minutes_old < 20 * 60 else \
+        when = local.strftime("%H:%M") if abs(self.minutes_old) < 20 * 60 else \
             local.strftime("%d %b %H:%M")
-        age = _duration(self.minutes_old)
+        if self.clock_behind:
+            return (f"CHECK THE CLOCK — data as of {when}, "
+                    f"{_duration(-self.minutes_old)} after this workstation's clock")
+        age = _duration(max(0, self.minutes_old))
         warn = "STALE — " if self.stale else ""
         return f"{warn}data as of {when} — {age} old"
 

@@ -134,6 +134,21 @@ def test_status_reports_age_count_and_fails_when_stale_or_bad(tmp_path, keys):
     assert not status(tmp_path / "empty", 30).ok
 
 
+def test_status_warns_of_a_workstation_clock_behind_the_snapshot(tmp_path, keys):
+    # a snapshot dated after the clock: every age and due time shown here would be wrong
+    inbox, store = _dirs(tmp_path)
+    sealed_snapshot(inbox, keys, sequence=1)
+    process_inbox(inbox, store, keys.trusted)
+    behind = status(store, 30, keys.trusted, now=AS_OF - timedelta(hours=3))
+    assert not behind.ok and behind.code == 1  # WARNING, as stale data is
+    assert "dated 180 min after this workstation's clock: the clock is behind" in \
+        behind.problems[0]
+    assert "CHECK THE CLOCK" in behind.scopes[0].age_text
+    # a builder's clock a minute or two ahead of this one is nothing wrong
+    near = status(store, 30, keys.trusted, now=AS_OF - timedelta(minutes=2))
+    assert near.ok and "0 min old" in near.scopes[0].age_text
+
+
 def test_status_is_not_ready_when_nothing_installed_opens_with_this_workstation(tmp_path, keys):
     """Files signed and fresh, but none encrypted to this identity: browse could open none."""
     inbox, store = _dirs(tmp_path)

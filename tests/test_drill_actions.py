@@ -204,6 +204,8 @@ def test_every_fault_is_handled_as_documented(outage):
     assert "unknown-signer" in outcomes["wrong-key"].actual
     assert "stopped" in outcomes["printer-offline"].actual
     assert "No space left" in outcomes["disk-full"].actual
+    behind = step(drill, "fault", kind="clock-skew", skew="-3h").faults[0]  # set back
+    assert behind.handled and "the clock is behind" in behind.actual, behind.actual
     # a step of another action may name its fault
     named = step(drill, "build", fault="source-down")
     assert named.faults[0].fault == "source-down" and named.faults[0].handled

@@ -151,6 +151,17 @@ def test_stale_data_is_flagged_on_paper(env, tmp_path):
     assert "STALE" in " ".join(pages_text(out))
 
 
+def test_data_dated_after_the_printing_clock_is_flagged_on_paper(env, tmp_path):
+    _, _, snap, registry = env
+    out = tmp_path / "census.pdf"
+    as_of = datetime.fromisoformat(snap.manifest.as_of.replace("Z", "+00:00"))
+    run_print_job(snap, PrintRequest("census", "4W", pdf_path=out), registry,
+                  now=as_of - timedelta(hours=2))
+    text = " ".join(" ".join(pages_text(out)).split())
+    assert "after the printing workstation's clock: check the clock" in text
+    assert "from the future" not in text
+
+
 def test_prerendered_packet_goes_out_at_once_once_and_registers_on_print(env, tmp_path):
     from forms.prerender import day_of, load_prerendered, packet_path, prerender_packet
 

@@ -659,6 +659,23 @@ def test_data_age_turns_into_a_warning_past_the_threshold(tmp_path):
     run(go())
 
 
+def test_a_workstation_clock_behind_the_snapshot_is_a_warning_not_an_age(tmp_path):
+    site = make_site(tmp_path)
+
+    async def go():
+        app = site.app(stale_minutes=30)
+        async with app.run_test(size=(100, 24)) as pilot:
+            await unlock(app, pilot)
+            bar = app.screen.query_one("#age", Static)
+            site.clock.advance(hours=-3)  # the clock set back: the data is "from the future"
+            app.refresh_ages()
+            await pilot.pause()
+            assert bar.has_class("stale")
+            assert "CHECK THE CLOCK" in text_of(bar) and "tell IT" in text_of(bar)
+            assert " old" not in text_of(bar)
+    run(go())
+
+
 def test_unlock_with_no_snapshot_for_this_identity_says_so(tmp_path):
     from tests.factory import Keys
 

@@ -194,6 +194,12 @@ def status(store: Path, stale_minutes: int = 30,
         report.scopes.append(row)
         # Another unit's file is not this workstation's concern when old (a failed verify is:
         # it is a file in this store that someone altered).
+        if age.clock_behind and opens is not False:
+            report.problems.append(
+                f"{scope}: newest snapshot is dated {-age.minutes_old} min after this "
+                "workstation's clock: the clock is behind (set it right: the ages and due "
+                "times browse and the packets show are wrong until then)")
+            report.aging.append(report.problems[-1])  # as for stale data: a WARNING
         if age.stale and opens is not False:
             report.problems.append(f"{scope}: newest snapshot is {age.minutes_old} min old "
                                    f"(threshold {stale_minutes} min)")

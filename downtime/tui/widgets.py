@@ -26,7 +26,10 @@ class DataAgeBar(Static):
             self.set_class(False, "stale")
             return
         text = Text(f" {age.text} ")
-        if age.stale:
+        if age.clock_behind:
+            text = Text(f" ⚠ {age.text}: ages and due times here are wrong, tell IT ",
+                        style="bold")
+        elif age.stale:
             text = Text(f" ⚠ {age.text} — check for a newer snapshot ", style="bold")
         if notice:  # more urgent than which snapshot and who: it takes their place
             text.append(f"  {notice} ", style="bold reverse")
@@ -35,7 +38,7 @@ class DataAgeBar(Static):
             if tail:
                 text.append(f"  {tail}")
         self.update(text, layout=False)  # always one line high
-        self.set_class(age.stale, "stale")
+        self.set_class(age.doubtful, "stale")
 
 
 class PatientHeader(Static):

@@ -1,6 +1,6 @@
 """The faults of the workstations: a corrupt, a replayed and a wrongly signed snapshot dropped
 in an inbox, a workstation key that expired (replaced, so the snapshots are no longer
-encrypted to it), a workstation clock that runs ahead (libfaketime under `agent status`).
+encrypted to it), a workstation clock that runs ahead or behind (libfaketime under `agent status`).
 Each runs the agent (or its status check) for real and checks what the docs promise
 (docs/drills-faults.md, docs/agent.md)."""
 
@@ -165,13 +165,15 @@ def expired_key(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
 
 def clock_skew(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
     """`downtime agent status` run on a workstation under libfaketime, its clock `skew`
-    ahead (default "+2d")."""
+    ahead (default "+2d") or behind ("-3h")."""
     site = site_of(ctx)
     ws = _target(site, params)
     skew = str(params.get("skew", "+2d"))
-    expected = (f"with the workstation's clock {skew} off, `agent status` says the data is "
-                "stale (WARNING, exit 1, the snapshot's age in minutes) instead of READY: "
-                "nobody trusts a snapshot whose age cannot be told")
+    behind = skew.strip().startswith("-")
+    expected = (f"with the workstation's clock {skew} off, `agent status` says " + (
+        "the snapshot is dated after the clock, the clock behind (WARNING, exit 1)" if behind
+        else "the data is stale (WARNING, exit 1, the snapshot's age in minutes)") +
+        " instead of READY: nobody trusts a snapshot whose age cannot be told")
     if not FAKETIME_LIB.exists():
         return outcome("clock-skew", expected, f"{FAKETIME_LIB} missing (`make system-deps` "
                                                "installs faketime)", False)
@@ -186,7 +188,8 @@ def clock_skew(ctx: DrillContext, params: Mapping[str, Any]) -> StepResult:
                            "status"],
                           capture_output=True, text=True, timeout=120, env=env)
     lines = (done.stdout + done.stderr).strip().splitlines()
-    stale = [line for line in lines if "min old" in line and "threshold" in line]
+    stale = [line for line in lines if ("clock is behind" in line if behind else
+                                        "min old" in line and "threshold" in line)]
     ok = done.returncode == 1 and bool(stale) and "NOT READY" in done.stdout
     actual = f"agent status exit {done.returncode}: " + (stale[0].strip() if stale else
                                                         (lines[-1] if lines else "no output"))
