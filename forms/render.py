@@ -65,8 +65,8 @@ class FormContext:
         if self.prerendered:  # printed later: the age is only known at the bedside
             return f"data as of {local:%d %b %Y %H:%M} (pre-rendered: compare with the clock)"
         if age.clock_behind:
-            return f"data as of {local:%d %b %Y %H:%M} (after the printing workstation's " \
-                   "clock: check the clock, and the age of this data, before use)"
+            return f"data as of {local:%d %b %Y %H:%M} (later than the clock it was " \
+                   "printed by: CHECK THE CLOCK)"
         stale = " — STALE" if age.stale else ""
         return f"data as of {local:%d %b %Y %H:%M} " \
                f"({chart._duration(max(0, age.minutes_old))} old when printed){stale}"

@@ -83,8 +83,8 @@ class DataAge:
         when = local.strftime("%H:%M") if abs(self.minutes_old) < 20 * 60 else \
             local.strftime("%d %b %H:%M")
         if self.clock_behind:
-            return (f"CHECK THE CLOCK — data as of {when}, "
-                    f"{_duration(-self.minutes_old)} after this workstation's clock")
+            return f"CHECK THE CLOCK — data as of {when} is {_duration(-self.minutes_old)} " \
+                   "ahead of it"
         age = _duration(max(0, self.minutes_old))
         warn = "STALE — " if self.stale else ""
         return f"{warn}data as of {when} — {age} old"

@@ -158,7 +158,7 @@ def test_data_dated_after_the_printing_clock_is_flagged_on_paper(env, tmp_path):
     run_print_job(snap, PrintRequest("census", "4W", pdf_path=out), registry,
                   now=as_of - timedelta(hours=2))
     text = " ".join(" ".join(pages_text(out)).split())
-    assert "after the printing workstation's clock: check the clock" in text
+    assert "later than the clock it was printed by: CHECK THE CLOCK" in text
     assert "from the future" not in text
 
 

@@ -27,8 +27,9 @@ class DataAgeBar(Static):
             return
         text = Text(f" {age.text} ")
         if age.clock_behind:
-            text = Text(f" ⚠ {age.text}: ages and due times here are wrong, tell IT ",
-                        style="bold")
+            # short: the whole warning must fit an 80-column bar (ages and due times shown
+            # are wrong while the clock is)
+            text = Text(f" ⚠ {age.text}: tell IT ", style="bold")
         elif age.stale:
             text = Text(f" ⚠ {age.text} — check for a newer snapshot ", style="bold")
         if notice:  # more urgent than which snapshot and who: it takes their place
