@@ -128,7 +128,8 @@ def test_status_reports_age_count_and_fails_when_stale_or_bad(tmp_path, keys):
     stale = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=45))
     assert not stale.ok and "45 min old" in stale.problems[0]
     path = store / "unit-4W-000001.dtsnap"
-    path.write_bytes(path.read_bytes()[:-1] + b"x")
+    data = path.read_bytes()  # the last byte flipped (an "x" put there was, once, an "x")
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
     bad = status(store, 30, keys.trusted, now=AS_OF + timedelta(minutes=10))
     assert not bad.ok and "failed to verify" in bad.problems[0]
     assert not status(tmp_path / "empty", 30).ok
