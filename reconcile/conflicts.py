@@ -392,6 +392,8 @@ class Checker:
         conflicts: list[allergy_check.Conflict] = []
         for pid in dict.fromkeys(patients):
             conflicts += self._allergies_of(pid, text, rxnorm)
+        # a merged chart and its survivor both see the allergy left on the merged one
+        conflicts = list({c.allergy_id: c for c in conflicts}.values())
         if conflicts:
             found.add(ALLERGY, "allergy: " + "; ".join(
                 f"{c.substance}: {c.why} ({c.how})" for c in conflicts) +

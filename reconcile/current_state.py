@@ -160,6 +160,7 @@ class CurrentState:
     allergies: dict[str, list[Allergy]] = field(default_factory=dict)
     practitioners: dict[str, str] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)  # lines that could not be read
+    _merged: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     def survivor(self, patient_id: str) -> str | None:
         """The Patient a merged chart ends in (following `replaced-by` links), or None when
@@ -173,7 +174,24 @@ class CurrentState:
         return pid if pid != patient_id else None
 
     def allergy_status(self, patient_id: str) -> AllergyStatus:
-        return allergy_status.status_of(self.allergies.get(patient_id, ()))
+        """The chart's allergies, with those still recorded on charts merged into it (an
+        allergy the merge left on the old chart is the patient's all the same: the snapshot
+        builder shows it on the survivor, and the checks must see it too)."""
+        items = list(self.allergies.get(patient_id, ()))
+        for old in self.merged_into(patient_id):
+            items += self.allergies.get(old, ())
+        return allergy_status.status_of(items)
+
+    def merged_into(self, patient_id: str) -> list[str]:
+        """The charts whose `replaced-by` links end in this one (indexed on first use: the
+        state is read whole before it is checked against)."""
+        if self._merged is None:
+            self._merged = {}
+            for pid, p in self.patients.items():
+                end = self.survivor(pid) if p.replaced_by else None
+                if end is not None:
+                    self._merged.setdefault(end, []).append(pid)
+        return self._merged.get(patient_id, [])
 
     def orders_of(self, patient_id: str) -> list[OrderNow]:
         return self.orders_by_patient.get(patient_id, [])

@@ -92,6 +92,24 @@ def test_what_the_toolkit_sent_from_a_line_is_not_that_lines_duplicate(seeded_ep
     assert checked[heparin.key] == {"order-duplicate"}
 
 
+def test_an_allergy_left_on_a_merged_chart_is_the_survivors(seeded_episode, tmp_path):
+    # the merge moved the chart but not the penicillin allergy: it still names p-old
+    _, state, cases, _ = seeded_episode
+    amoxicillin = next(e for e, want in cases if want == {"allergy"})
+    folder = write_export(tmp_path / "merged")
+    lines = (folder / "AllergyIntolerance.ndjson").read_text().splitlines()
+    moved = [json.loads(line) for line in lines]
+    for allergy in moved:
+        allergy["patient"]["reference"] = "Patient/p-old"
+    (folder / "AllergyIntolerance.ndjson").write_text(
+        "".join(json.dumps(a) + "\n" for a in moved))
+    checked = {c["key"]: c["conflicts"]
+               for c in check_conflicts(state, from_export(folder), staff=STAFF)}
+    [found] = checked[amoxicillin.key]
+    assert found["code"] == "allergy" and "Penicillin G" in found["reason"]
+    assert found["allergy_ids"] == ["al-pcn"] and found["reason"].count("Penicillin G") == 1
+
+
 def test_windows_come_from_the_settings(seeded_episode):
     _, state, cases, current = seeded_episode
     narrow = ConflictSettings(duplicate_order_hours=1, duplicate_administration_minutes=1,
