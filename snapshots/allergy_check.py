@@ -3,8 +3,10 @@ against each recorded allergy, by ingredient and by drug class (snapshots.drug_c
 
 What is matched: RxNorm ingredient codes where the record carries one the table knows; else
 the ingredient names in the text (the medication's name, the allergy's substance), word by
-word: "Piperacillin-tazobactam 3.375 g IV" contains piperacillin, a penicillin. Brand names,
-other classes and interactions are not checked. It is a reminder for downtime, not a pharmacy
+word: "Piperacillin-tazobactam 3.375 g IV" contains piperacillin, a penicillin. A drug
+allergy the table cannot place (erythromycin) is still matched to orders of that very drug:
+the same RxNorm code, or its name in the order's (same_drug). Brand names, other classes and
+interactions are not checked. It is a reminder for downtime, not a pharmacy
 system, and every screen and page that shows it says so (DISCLAIMER).
 """
 
@@ -26,7 +28,8 @@ from .drug_classes import (
 
 DISCLAIMER = ("The allergy check is a reminder, not a pharmacy system. It matches ingredient names "
               "and RxNorm ingredient codes against 5 drug classes (penicillins, "
-              "cephalosporins, sulfonamide antibiotics, NSAIDs, opioids); brand names, other "
+              "cephalosporins, sulfonamide antibiotics, NSAIDs, opioids), and any other drug "
+              "allergy against orders of that very drug (code or name); brand names, other "
               "classes and interactions are not checked.")
 
 
@@ -50,7 +53,7 @@ class Conflict:
     medication: str
     allergy_id: str
     substance: str
-    basis: str  # "ingredient" | "class" | "related class"
+    basis: str  # "ingredient" | "class" | "related class" | "same drug" (outside the table)
     why: str  # what matched, in words
     how: str  # "RxNorm 7980" or "by name": how the allergy and the order were read
     restricted: bool = False  # the order is masked until break-glass
@@ -61,7 +64,8 @@ class Conflict:
     def short(self) -> str:
         """One line: "Piperacillin-tazobactam 3.375 g IV — allergy: Penicillin G (same class:
         penicillins)"."""
-        link = {"ingredient": "same ingredient", "class": f"same class: {self.group}",
+        link = {"ingredient": "same ingredient", "same drug": "same drug",
+                "class": f"same class: {self.group}",
                 "related class": f"related class: {self.group}"}.get(self.basis, self.basis)
         return f"{self.order} — allergy: {self.substance} ({link})"
 
@@ -165,7 +169,8 @@ class AllergyCheck:
         allergies = f"{self.allergies} allerg{'y' if self.allergies == 1 else 'ies'}"
         text = f"Allergy check: no match found ({orders}, {allergies})."
         if self.unplaced:
-            text += f" Not in the check's table: {', '.join(self.unplaced)}."
+            text += f" Not in the check's class table (checked by name and code only): " \
+                    f"{', '.join(self.unplaced)}."
         return text
 
 
@@ -183,10 +188,16 @@ def check(allergies: Iterable, orders: Sequence, kind: str) -> AllergyCheck:
     conflicts = []
     for m in orders:
         found = read(m.medication, getattr(m, "system", None), getattr(m, "code", None))
-        if not found.ingredients and not found.classes:
-            continue
+        placed = bool(found.ingredients or found.classes)
         for a, named in read_allergies:
-            link = match(found, named)
+            link = match(found, named) if placed else None
+            if link is None and _unplaced(a, named):
+                link = same_drug(m, a)
+                if link:
+                    conflicts.append(Conflict(m.id, m.medication, a.id, a.substance, link[0],
+                                              link[1], link[2], bool(m.restricted),
+                                              m.status == "on-hold"))
+                continue
             if link:
                 how = found.how if found.how == named.how else f"order {found.how}, " \
                     f"allergy {named.how}"
@@ -195,10 +206,32 @@ def check(allergies: Iterable, orders: Sequence, kind: str) -> AllergyCheck:
                 conflicts.append(Conflict(m.id, m.medication, a.id, a.substance, link[0],
                                           link[1], how, bool(m.restricted),
                                           m.status == "on-hold", link[2]))
-    unplaced = tuple(a.substance for a, named in read_allergies
-                     if not named.all_classes and not named.ingredients and
-                     _is_drug(a))
+    unplaced = tuple(a.substance for a, named in read_allergies if _unplaced(a, named))
     return AllergyCheck(tuple(conflicts), len(orders), len(items), unplaced, "checked")
+
+
+def _unplaced(allergy, named: Found) -> bool:
+    """A drug allergy the class table knows nothing of."""
+    return not named.all_classes and not named.ingredients and _is_drug(allergy)
+
+
+def same_drug(order, allergy) -> tuple[str, str, str] | None:
+    """(basis, why, how) when an order is of the very drug an allergy the table cannot place
+    names: the same RxNorm code, or the allergy's substance, word for word, in the order's
+    name ("Erythromycin 250 mg tablet" against an allergy to erythromycin). No class is
+    inferred: that is what the table is for."""
+    code = getattr(order, "code", None)
+    if allergy.system == RXNORM and allergy.code and getattr(order, "system", None) == \
+            RXNORM and code == allergy.code:
+        return "same drug", f"is {allergy.substance}, the allergy's substance", \
+            f"RxNorm {code}"
+    substance = _WORD.findall((allergy.substance or "").lower())
+    words = _WORD.findall((order.medication or "").lower())
+    n = len(substance)
+    if n and any(words[i:i + n] == substance for i in range(len(words) - n + 1)):
+        return "same drug", f"names {allergy.substance}, the allergy's substance", \
+            "matched by name"
+    return None
 
 
 def _is_drug(allergy) -> bool:

@@ -17,7 +17,8 @@ def db(tmp_path_factory):
     folder = tmp_path_factory.mktemp("check")
     resources = [*unit()]
     for pid, bed in (("pcn", "A"), ("sulfa", "B"), ("opioid", "C"), ("asa", "D"),
-                     ("nkda", "E"), ("none", "F"), ("macrolide", "G"), ("odd", "H")):
+                     ("nkda", "E"), ("none", "F"), ("macrolide", "G"), ("odd", "H"),
+                     ("ery", "J")):
         resources += inpatient(pid, pid.capitalize(), "Test", bed)
     resources += [
         # the HL7 example's coding (RxNorm 7980 Penicillin G) and the demo's pip-tazo order
@@ -41,6 +42,11 @@ def db(tmp_path_factory):
                 category=["medication"]),
         allergy("al-peanut", "macrolide", (SNOMED, "91935009", "Peanut"), category=["food"]),
         order("mr-x", "macrolide", "Pantoprazole 40 mg tablet"),
+        # a drug allergy outside the class table: orders of that very drug are still found
+        allergy("al-ery2", "ery", (RXNORM, "4053", "Erythromycin"), category=["medication"]),
+        order("mr-ery", "ery", "Erythromycin 250 mg tablet"),
+        order("mr-ees", "ery", "E.E.S. 400 filmtab", "4053"),  # a brand name, coded
+        order("mr-azithro", "ery", "Azithromycin 500 mg tablet"),  # a macrolide: no class
         # bad input: a code that is a number, an order without a usable medication
         allergy("al-odd", "odd", "Penicillin", criticality=3),  # code as plain text
         order("mr-odd", "odd", "", medicationCodeableConcept={"coding": "7980"}),
@@ -95,8 +101,20 @@ def test_what_cannot_be_checked_is_said(db):
     assert none.summary == "Allergy check not possible: no allergy information recorded."
     macrolide = chart.allergy_check(db, "macrolide")
     assert macrolide.conflicts == () and macrolide.unplaced == ("Erythromycin",)
-    assert "Not in the check's table: Erythromycin." in macrolide.summary  # peanut: not a drug
+    assert "Not in the check's class table (checked by name and code only): Erythromycin." \
+        in macrolide.summary  # peanut: not a drug
     assert "not a pharmacy system" in DISCLAIMER
+
+
+def test_a_drug_allergy_outside_the_table_still_finds_that_very_drug(db):
+    found = _found(db, "ery")
+    assert set(found) == {"mr-ery", "mr-ees"}  # azithromycin: a class the table lacks
+    assert found["mr-ery"].basis == "same drug" and found["mr-ery"].how == "matched by name"
+    assert found["mr-ery"].why == "names Erythromycin, the allergy's substance"
+    assert found["mr-ees"].how == "RxNorm 4053"
+    assert found["mr-ery"].short == "Erythromycin 250 mg tablet — allergy: Erythromycin " \
+                                    "(same drug)"
+    assert chart.allergy_check(db, "ery").unplaced == ("Erythromycin",)  # no class checks
 
 
 def test_bad_input_is_checked_as_far_as_it_can_be_read(db):

@@ -22,7 +22,7 @@ from ..session import ChartData, read_chart
 from ..widgets import DataAgeBar, KeysBar, PatientHeader, PlainTable
 
 FILL_REST_AFTER = 0.05  # seconds after the chart's first repaint
-DISCLAIMER_SHORT = "A reminder, not a pharmacy system: ingredient names and 5 drug classes only."
+DISCLAIMER_SHORT = "A reminder, not a pharmacy system: 5 drug classes and each allergy's own drug."
 MED_COLUMN = 38  # the medication column at 80 columns; wider screens give it the rest,
 MED_COLUMN_MAX = 64  # up to this: past it the times would sit far from the order they are of
 MED_OTHERS = 12 + 12 + 7 + 4 * 2  # the other columns of the orders table and every padding
