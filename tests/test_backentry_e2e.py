@@ -97,9 +97,10 @@ def _rows(h: site.Hospital) -> tuple[list[dict], list[dict]]:
         x(mar(2, drug1, dose1 * 2, o1, 6), "dose-mismatch", name="dose"),  # edited
         x(mar(3, drug1, dose1, "mr-nowhere", 3), "order-unknown"),
         x(mar(4, drug2, dose2, o2, 4.05), "administration-duplicate"),
-        x(order(1, "Pantoprazole 40 mg IV", 40, "IV", 3), "order-duplicate", name="duplicate"),
-        x(order(2, "Ondansetron 4 mg IV", 4, "IV", 0.5), "order-completed"),
+        x(order(1, "Famotidine 20 mg IV", 20, "IV", 3), "order-duplicate", name="duplicate"),
+        x(order(2, "Metoclopramide 10 mg IV", 10, "IV", 0.5), "order-completed"),
         x(order(3, "Amoxicillin 500 mg PO", 500, "PO", 5), "allergy", name="allergy"),
+        x(order(4, drug1, dose1 * 2, "PO", 4), "order-active"),  # a new dose, the old order on
         x(vitals(main, 1, 1, 88, bp_systolic=128, bp_diastolic=82, temperature=37.2)),
         x(vitals(main, 2, -3, 90), "out-of-window"),
         x(vitals(main, 3, 5, 93, written_by="QF", unit="5E"), "author-unknown"),  # a float
@@ -139,7 +140,7 @@ def _rows(h: site.Hospital) -> tuple[list[dict], list[dict]]:
 
 
 ALL_CODES = {"discharged", "transferred", "died", "merged", "patient-unknown",
-             "encounter-unknown", "order-duplicate", "order-completed",
+             "encounter-unknown", "order-duplicate", "order-completed", "order-active",
              "administration-duplicate", "allergy", "order-unknown", "dose-mismatch",
              "out-of-window", "future", "author-unknown", "form-not-issued",
              "form-other-patient", "entered-twice"}
@@ -195,15 +196,15 @@ def test_print_scan_enter_check_decide_submit_close(world, tmp_path):
     keys = {r["_name"]: _key(r) for r in csv_rows + json_rows if r["_name"]}
     out = run(config, "reconcile", "import", str(imports / "mar.csv"), "--entered-by",
               "Dana Reyes (HIM)", "--pages-done", "--by", "Dana Reyes")
-    assert "12 rows: 12 recorded" in out, out
+    assert "13 rows: 13 recorded" in out, out
     out = run(config, "reconcile", "import", str(imports / "more.json"), "--entered-by",
               "Dana Reyes (HIM)", "--pages-done", "--by", "Dana Reyes")
     assert "11 rows: 11 recorded" in out, out
     again = run(config, "reconcile", "import", str(imports / "mar.csv"), "--entered-by",
                 "Dana Reyes (HIM)")
-    assert "0 recorded, 0 corrections, 12 already in the episode" in again, again
+    assert "0 recorded, 0 corrections, 13 already in the episode" in again, again
     out = run(config, "reconcile", "check")
-    assert "20 conflicts wait for a decision" in out, out
+    assert "21 conflicts wait for a decision" in out, out
     conflicts = json.loads(run(config, "reconcile", "conflicts", "--json"))
     found = {}
     for items in conflicts.values():
@@ -278,7 +279,7 @@ def test_print_scan_enter_check_decide_submit_close(world, tmp_path):
     status = json.loads(run(config, "reconcile", "status", "--json"))
     total = status["back_entry"]
     assert (total["entries"], total["submitted"], total["declined"], total["in-conflict"],
-            total["unchecked"]) == (23, 11, 12, 0, 0), total
+            total["unchecked"]) == (24, 11, 13, 0, 0), total
     unit = status["units"]["4W"]
     assert unit["back_entry"]["submitted"] == 11, unit["back_entry"]
     patients = unit["patients"]
