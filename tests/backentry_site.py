@@ -27,7 +27,7 @@ from downtime.generator import generate
 from forms.jobs import PrintRequest, run_print_job
 from forms.qr import QrPayload
 from forms.registry import FormRegistry
-from snapshots import sealed
+from snapshots import chart, sealed
 from snapshots.keys import create_identity
 from snapshots.pipeline import build_database
 from snapshots.sealed import open_snapshot
@@ -85,21 +85,30 @@ def _roles(conn) -> tuple[dict[str, str], list[tuple[str, str, float]]]:
     living = [r[0] for r in conn.execute(
         "select p.id from patients p join encounters e on e.patient_id = p.id "
         "where e.unit_code = '4W' and e.status = 'in-progress' and not p.deceased "
-        "order by (select count(*) from med_orders m where m.patient_id = p.id and "
-        "m.status = 'active' and m.route = 'Oral' and m.dose_unit = 'mg') desc, p.id")]
+        "order by p.id")]
     assert len(living) >= 5, f"the generated 4W has {len(living)} living inpatients"
+    # main: the most active oral orders in mg that are not against its own allergies (an
+    # opioid with a codeine allergy, at some hours): their doses on paper would all be
+    # allergy conflicts the test does not seed
+    usable = {pid: _usable_orders(conn, pid) for pid in living}
+    living.sort(key=lambda pid: -len(usable[pid]))
     others = [r[0] for r in conn.execute(
         "select p.id from patients p join encounters e on e.patient_id = p.id "
         "where e.unit_code != '4W' and e.status = 'in-progress' and not p.deceased "
         "order by p.id")]
     roles = dict(zip(("main", "discharged", "moved", "died", "merged"), living, strict=False))
     roles |= {"survivor": others[0], "lookalike": others[1]}
-    orders = [(r[0], r[1], r[2]) for r in conn.execute(
-        "select src_id, medication, dose_value from med_orders where patient_id = ? and "
-        "status = 'active' and route = 'Oral' and dose_unit = 'mg' order by src_id",
-        (roles["main"],))]
+    orders = usable[roles["main"]]
     assert len(orders) >= 2, orders
     return roles, orders
+
+
+def _usable_orders(conn, pid: str) -> list[tuple[str, str, float]]:
+    flagged = {c.order_id for c in chart.allergy_check(conn, pid).conflicts}
+    return [(r[1], r[2], r[3]) for r in conn.execute(
+        "select id, src_id, medication, dose_value from med_orders where patient_id = ? and "
+        "status = 'active' and route = 'Oral' and dose_unit = 'mg' order by src_id", (pid,))
+        if r[0] not in flagged]
 
 
 def make_hospital(root: Path) -> tuple[Hospital, Keys, Callable[[], None]]:
