@@ -109,25 +109,21 @@ def describe(entry: Entry) -> str:
 def _drug_text(entry: MarAdministration | PhysicianOrder) -> str:
     """The drug as written, with the dose and route where the text does not already say them
     ("Metoprolol 25 mg PO", not "Metoprolol 25 mg PO 25 mg PO")."""
-    text = entry.drug.text
-    words = text.lower().split()
-    dose = dose_text((entry.dose.value, entry.dose.unit))
-    if dose.lower() not in text.lower():
-        text += f" {dose}"
-    if entry.route.lower() not in words:
-        text += f" {entry.route}"
-    return text
+    return _with_dose_and_route(entry.drug.text, dose_text((entry.dose.value, entry.dose.unit)),
+                                entry.route)
 
 
 def _order_text(order: OrderNow) -> str:
-    """An EHR order's drug, with its dose and route where the text does not say them
-    ("Furosemide 40 mg tablet Oral", not "Furosemide 40 mg tablet 40 mg Oral")."""
-    text = order.drug.text
-    dose = dose_text(order.dose) if order.dose else ""
+    """An EHR order's drug likewise ("Furosemide 40 mg tablet Oral")."""
+    return _with_dose_and_route(order.drug.text, dose_text(order.dose) if order.dose else "",
+                                order.route_text)
+
+
+def _with_dose_and_route(text: str, dose: str, route: str) -> str:
     if dose and dose.lower() not in text.lower():
         text += f" {dose}"
-    if order.route_text and order.route_text.lower() not in text.lower().split():
-        text += f" {order.route_text}"
+    if route and route.lower() not in text.lower().split():
+        text += f" {route}"
     return text
 
 

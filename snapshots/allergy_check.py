@@ -190,14 +190,13 @@ def check(allergies: Iterable, orders: Sequence, kind: str) -> AllergyCheck:
         found = read(m.medication, getattr(m, "system", None), getattr(m, "code", None))
         placed = bool(found.ingredients or found.classes)
         for a, named in read_allergies:
-            link = match(found, named) if placed else None
-            if link is None and _unplaced(a, named):
-                link = same_drug(m, a)
-                if link:
-                    conflicts.append(Conflict(m.id, m.medication, a.id, a.substance, link[0],
-                                              link[1], link[2], bool(m.restricted),
-                                              m.status == "on-hold"))
+            if _unplaced(a, named):  # no class to match: only that very drug
+                same = same_drug(m, a)
+                if same:
+                    conflicts.append(Conflict(m.id, m.medication, a.id, a.substance, *same,
+                                              bool(m.restricted), m.status == "on-hold"))
                 continue
+            link = match(found, named) if placed else None
             if link:
                 how = found.how if found.how == named.how else f"order {found.how}, " \
                     f"allergy {named.how}"

@@ -72,24 +72,28 @@ def test_what_the_toolkit_sent_from_a_line_is_not_that_lines_duplicate(seeded_ep
              "effectiveDateTime": metop.paper_time.isoformat(),
              "request": {"reference": "MedicationRequest/mr-metop"},
              "dosage": {"route": {"text": "Oral"}, "dose": {"value": 25, "unit": "mg"}}}]
-    folder = write_export(tmp_path / "after")
-    for res in sent:
-        with (folder / f"{res['resourceType']}.ndjson").open("a") as f:
-            f.write(json.dumps(res) + "\n")
-    checked = {c["key"]: {x["code"] for x in c["conflicts"]}
-               for c in check_conflicts(state, from_export(folder), staff=STAFF)}
+    checked = _codes(state, _export_with(tmp_path / "after", sent))
     assert checked[heparin.key] == set()
     assert checked[metop.key] == {"administration-duplicate"}  # the EHR's own, still found
     # the same resources not made from these lines are what they were: duplicates
     for res in sent:
         res["identifier"][0]["value"] = "DT-ELSEWHERE/p1/l1"
-    folder = write_export(tmp_path / "other")
-    for res in sent:
+    checked = _codes(state, _export_with(tmp_path / "other", sent))
+    assert checked[heparin.key] == {"order-duplicate"}
+
+
+def _export_with(folder, extra: list[dict]):
+    """The seeded EHR export and `extra` resources besides."""
+    write_export(folder)
+    for res in extra:
         with (folder / f"{res['resourceType']}.ndjson").open("a") as f:
             f.write(json.dumps(res) + "\n")
-    checked = {c["key"]: {x["code"] for x in c["conflicts"]}
-               for c in check_conflicts(state, from_export(folder), staff=STAFF)}
-    assert checked[heparin.key] == {"order-duplicate"}
+    return folder
+
+
+def _codes(state, folder) -> dict[str, set[str]]:
+    return {c["key"]: {x["code"] for x in c["conflicts"]}
+            for c in check_conflicts(state, from_export(folder), staff=STAFF)}
 
 
 def test_an_allergy_left_on_a_merged_chart_is_the_survivors(seeded_episode, tmp_path):

@@ -137,17 +137,16 @@ def _patients(db: sqlite3.Connection, units: list[str]) -> list[_Patient]:
     out = []
     for unit in units:
         for row in chart.census(db, unit):
-            orders = db.execute("SELECT * FROM med_orders WHERE patient_id = ? AND status = "
-                                "'active' ORDER BY id", (row.patient_id,)).fetchall()
+            standing = db.execute("SELECT * FROM med_orders WHERE patient_id = ? AND status "
+                                  "IN ('active', 'on-hold', 'draft') ORDER BY id",
+                                  (row.patient_id,)).fetchall()
+            orders = [o for o in standing if o["status"] == "active"]
             allergies = [Drug(text=r[0], rxnorm=r[1]) for r in db.execute(
                 "SELECT substance, code FROM allergies WHERE patient_id = ? AND no_known = 0 "
                 "AND clinical_status = 'active' AND system = ? AND code != '' ORDER BY id",
                 (row.patient_id, RXNORM))]
-            standing = " ".join(str(r[0]).lower() for r in db.execute(
-                "SELECT medication FROM med_orders WHERE patient_id = ? AND status IN "
-                "('active', 'on-hold', 'draft')", (row.patient_id,)))
             out.append(_Patient(row.patient_id, row.encounter_id, unit, orders, allergies,
-                                standing))
+                                " ".join(str(o["medication"]).lower() for o in standing)))
     return out
 
 
